@@ -1,0 +1,82 @@
+/**
+ * The cluster model's records. Every protocol derives its answers from these:
+ * a node's reservation (DHCP), its name (DNS), its boot files (TFTP/HTTP) and
+ * its root disk (iSCSI) all come from one NodeRecord.
+ */
+
+/** Firmware kinds a DHCP client can announce (option 93, RFC 4578 + IANA registry). */
+export type Firmware = 'bios' | 'uefi-ia32' | 'uefi-x64' | 'uefi-arm32' | 'uefi-arm64' | 'uefi-x64-http' | 'uefi-arm64-http';
+
+export const FIRMWARES: readonly Firmware[] = ['bios', 'uefi-ia32', 'uefi-x64', 'uefi-arm32', 'uefi-arm64', 'uefi-x64-http', 'uefi-arm64-http'];
+
+/** Where a record came from: the cluster file (read-only at run time) or the API (kept in the store). */
+export type RecordSource = 'config' | 'api';
+
+export interface BootProfile {
+  readonly name: string;
+  /** Kernel file, relative to the boot file root, served over HTTP. */
+  readonly kernel: string;
+  readonly initrd: readonly string[];
+  readonly cmdline: string;
+  /** The first-stage loader each firmware fetches by TFTP (or HTTP for UEFI HTTP boot). */
+  readonly loaders: Readonly<Record<Firmware, string>>;
+}
+
+export interface NodeRecord {
+  readonly name: string;
+  /** Canonical lowercase colon-separated MACs; a node may have several NICs. */
+  readonly macs: readonly string[];
+  readonly ip: string;
+  readonly profile: string;
+  readonly source: RecordSource;
+}
+
+export interface HostRecord {
+  /** Fully qualified or relative (to the cluster domain) name. */
+  readonly name: string;
+  readonly ip: string;
+  readonly source: RecordSource;
+}
+
+export interface SrvRecord {
+  /** Owner name, e.g. `_slurmctld._tcp` (relative to the cluster domain) or a full name. */
+  readonly name: string;
+  readonly target: string;
+  readonly port: number;
+  readonly priority: number;
+  readonly weight: number;
+  readonly source: RecordSource;
+}
+
+export type LeaseState = 'offered' | 'bound' | 'released' | 'declined';
+
+export interface LeaseRecord {
+  readonly ip: string;
+  /** Hardware address the lease was given to. */
+  readonly mac: string;
+  /** Client identifier (option 61) as hex, when the client sent one. */
+  readonly clientId?: string;
+  /** Host name the client asked for (option 12), for DNS of dynamic clients. */
+  readonly hostname?: string;
+  /** Reserved node the lease belongs to, if any. */
+  readonly node?: string;
+  /** The subnet (CIDR text) the address belongs to. */
+  readonly subnet: string;
+  readonly state: LeaseState;
+  /** Milliseconds since the epoch; for `declined`, the end of quarantine. */
+  readonly expiresAt: number;
+  readonly updatedAt: number;
+}
+
+/** One step of a node's boot, for the boot timeline. */
+export interface BootStage {
+  readonly stage: 'dhcp-offer' | 'dhcp-ack' | 'tftp-loader' | 'ipxe-script' | 'kernel' | 'initrd' | 'booted';
+  readonly at: number;
+  readonly detail?: string;
+}
+
+export interface BootTimeline {
+  readonly node: string;
+  readonly startedAt: number;
+  readonly stages: readonly BootStage[];
+}

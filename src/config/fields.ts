@@ -1,0 +1,44 @@
+/**
+ * Field types shared by the cluster file's sections. Each carries a message
+ * that says what is expected, so a validation error can name the field, what
+ * it holds and how to fix it.
+ */
+import { z } from 'zod';
+import { isIpv4, parseCidr } from '../net/ipv4.ts';
+import { isMac, normalizeMac } from '../net/mac.ts';
+
+export const ipv4 = z.string({ error: 'expected an IPv4 address like 198.18.0.1' })
+  .refine(isIpv4, { error: 'expected an IPv4 address like 198.18.0.1' });
+
+export const cidr = z.string({ error: 'expected a network like 198.18.0.0/24' }).superRefine((v, ctx) => {
+  try { parseCidr(v); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }
+});
+
+export const mac = z.string({ error: 'expected a MAC address like 52:54:00:12:34:56' })
+  .refine(isMac, { error: 'expected a MAC address like 52:54:00:12:34:56' })
+  .transform(normalizeMac);
+
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+export const hostname = z.string({ error: 'expected a host name like n001 (letters, digits, hyphens)' })
+  .refine((v) => HOSTNAME.test(v), { error: 'expected a host name like n001 (letters, digits and hyphens, dots between labels)' })
+  .transform((v) => v.toLowerCase());
+
+/** DNS owner names may carry underscores (SRV: _slurmctld._tcp). */
+const OWNER = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*\.?$/i;
+export const ownerName = z.string({ error: 'expected a DNS name like _slurmctld._tcp' })
+  .refine((v) => OWNER.test(v), { error: 'expected a DNS name like _slurmctld._tcp or head.cluster.lab' })
+  .transform((v) => v.toLowerCase().replace(/\.$/, ''));
+
+export const port = z.number({ error: 'expected a port number 0-65535' }).int().min(0).max(65535);
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+/** Durations are seconds: a number, or text like 90s, 10m, 12h, 7d. */
+export const duration = z.union([z.number().int().nonnegative(), z.string()], { error: 'expected a duration like 3600, 90s, 10m, 12h or 7d' })
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const m = /^(\d+)\s*([smhd]?)$/.exec(v.trim());
+    if (!m) { ctx.addIssue({ code: 'custom', message: `expected a duration like 3600, 90s, 10m, 12h or 7d, got ${JSON.stringify(v)}` }); return z.NEVER; }
+    return Number(m[1]) * UNITS[m[2] || 's']!;
+  });
+
+export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'expected one of fatal, error, warn, info, debug, trace, silent' });

@@ -1,0 +1,144 @@
+/**
+ * Loads and validates the cluster file. Every error names the file, the line,
+ * the field and what is expected, e.g.
+ *   cluster.yaml:14 nodes[2].macs[0]: expected a MAC address like 52:54:00:12:34:56
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import { cidrContains, ipToInt, parseCidr } from '../net/ipv4.ts';
+import { clusterFileSchema, DEFAULT_LOADERS, type ClusterFile } from './schema.ts';
+import type { BootProfile } from '../cluster/types.ts';
+
+export interface ConfigProblem {
+  /** Field path like nodes[2].macs[0]. */
+  readonly field: string;
+  readonly message: string;
+  readonly line?: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly problems: readonly ConfigProblem[]) {
+    super(problems.map((p) => `${path.basename(file)}${p.line ? `:${p.line}` : ''} ${p.field || '(top level)'}: ${p.message}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/** A validated cluster file, with paths made absolute and profiles completed. */
+export interface Config extends Omit<ClusterFile, 'profiles'> {
+  /** Absolute path of the cluster file ('<embedded>' for the built-in demo). */
+  readonly source: string;
+  readonly profiles: Readonly<Record<string, BootProfile>>;
+  /** Absolute directory of boot files served over HTTP/TFTP. */
+  readonly filesDir: string;
+  /** Absolute state directory. */
+  readonly stateDir: string;
+}
+
+export function fieldPath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const k of p) out += typeof k === 'number' ? `[${k}]` : (out ? '.' : '') + String(k);
+  return out;
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; check the spelling against the config reference in README.md`;
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `is required (${issue.message.replace(/^Invalid input: /, '')})`;
+  return issue.message;
+}
+
+function lineOf(doc: Document, counter: LineCounter, p: readonly PropertyKey[]): number | undefined {
+  for (let n = p.length; n >= 0; n--) {
+    const node = doc.getIn(p.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+/** Parses and validates cluster file text; `source` names it in errors and resolves relative paths. */
+export function parseConfig(text: string, source: string): Config {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false });
+  if (doc.errors.length) {
+    throw new ConfigError(source, doc.errors.map((e) => ({ field: '', message: `YAML syntax: ${e.message.split('\n')[0]}`, line: e.linePos?.[0].line })));
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const parsed = clusterFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(source, parsed.error.issues.map((i) => ({ field: fieldPath(i.path), message: issueMessage(i), line: lineOf(doc, counter, i.path) })));
+  }
+  const file = parsed.data;
+  const base = source.startsWith('<') ? process.cwd() : path.dirname(path.resolve(source));
+  const problems = crossCheck(file).map((p) => ({ ...p, line: lineOf(doc, counter, p.at) }));
+  if (problems.length) throw new ConfigError(source, problems);
+
+  const profiles: Record<string, BootProfile> = {
+    default: { name: 'default', kernel: 'vmlinuz', initrd: ['initrd.img'], cmdline: '', loaders: { ...DEFAULT_LOADERS } },
+  };
+  for (const [name, p] of Object.entries(file.profiles)) {
+    profiles[name] = { name, kernel: p.kernel, initrd: p.initrd, cmdline: p.cmdline, loaders: { ...DEFAULT_LOADERS, ...p.loaders } };
+  }
+  return {
+    ...file,
+    source: source.startsWith('<') ? source : path.resolve(source),
+    profiles,
+    filesDir: path.resolve(base, file.files ?? 'files'),
+    stateDir: path.resolve(base, file.state),
+  };
+}
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [{ field: '', message: `cannot read the cluster file: ${(e as Error).message}` }]);
+  }
+  return parseConfig(text, file);
+}
+
+interface CrossProblem extends ConfigProblem { readonly at: readonly PropertyKey[] }
+
+/** Checks that need more than one field: uniqueness, addresses inside subnets, profiles that exist. */
+function crossCheck(file: ClusterFile): CrossProblem[] {
+  const problems: CrossProblem[] = [];
+  const add = (at: PropertyKey[], message: string) => problems.push({ at, field: fieldPath(at), message });
+  const nets = file.subnets.map((s) => parseCidr(s.network));
+  const ifaces = new Map<string, number>();
+  file.subnets.forEach((s, i) => {
+    const net = nets[i]!;
+    nets.forEach((other, j) => {
+      if (j < i && (cidrContains(other, net.network) || cidrContains(net, other.network))) add(['subnets', i, 'network'], `overlaps subnets[${j}] (${other.text}); subnets must be disjoint`);
+    });
+    if (s.interface) {
+      const prev = ifaces.get(s.interface);
+      if (prev !== undefined) add(['subnets', i, 'interface'], `interface ${s.interface} already serves subnets[${prev}]; one subnet per interface`);
+      ifaces.set(s.interface, i);
+    }
+    if (s.router && !cidrContains(net, ipToInt(s.router))) add(['subnets', i, 'router'], `${s.router} is outside ${net.text}; the router must be on the subnet`);
+    if (s.pool) {
+      const [a, b] = s.pool.map(ipToInt) as [number, number];
+      if (!cidrContains(net, a) || !cidrContains(net, b)) add(['subnets', i, 'pool'], `the pool ${s.pool.join('-')} must lie inside ${net.text}`);
+      else if (a > b) add(['subnets', i, 'pool'], `the pool starts after it ends; write it low-high, like ${s.pool[1]}-${s.pool[0]}`);
+    }
+  });
+  const names = new Map<string, number>();
+  const macs = new Map<string, number>();
+  const ips = new Map<string, number>();
+  file.nodes.forEach((n, i) => {
+    if (names.has(n.name)) add(['nodes', i, 'name'], `duplicate node name ${n.name} (also nodes[${names.get(n.name)}])`);
+    names.set(n.name, i);
+    n.macs.forEach((m, k) => {
+      if (macs.has(m)) add(['nodes', i, 'macs', k], `MAC ${m} already belongs to nodes[${macs.get(m)}]; a MAC identifies one node`);
+      macs.set(m, i);
+    });
+    if (ips.has(n.ip)) add(['nodes', i, 'ip'], `address ${n.ip} is already reserved for nodes[${ips.get(n.ip)}]`);
+    ips.set(n.ip, i);
+    if (!nets.some((net) => cidrContains(net, ipToInt(n.ip)))) add(['nodes', i, 'ip'], `${n.ip} is in none of the subnets (${nets.map((x) => x.text).join(', ')}); add its subnet or fix the address`);
+    if (n.profile !== 'default' && !(n.profile in file.profiles)) add(['nodes', i, 'profile'], `no profile named ${JSON.stringify(n.profile)}; define it under profiles: or use one of: default${Object.keys(file.profiles).map((p) => ', ' + p).join('')}`);
+  });
+  return problems;
+}

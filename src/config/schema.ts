@@ -1,0 +1,104 @@
+/**
+ * The cluster file: one YAML document describing the head, its networks and
+ * its nodes. This schema is the reference; README's "Cluster file" section is
+ * written from it.
+ */
+import { z } from 'zod';
+import { FIRMWARES, type Firmware } from '../cluster/types.ts';
+import { cidr, duration, hostname, ipv4, logLevel, mac, ownerName, port } from './fields.ts';
+import { dhcpSection } from './sections/dhcp.ts';
+import { dnsSection } from './sections/dns.ts';
+import { httpSection } from './sections/http.ts';
+import { ntpSection } from './sections/ntp.ts';
+import { tftpSection } from './sections/tftp.ts';
+
+/** iPXE binaries from Debian's `ipxe` package, copied into boot-assets/ipxe by the setup script. */
+export const DEFAULT_LOADERS: Readonly<Record<Firmware, string>> = {
+  'bios': 'undionly.kpxe',
+  'uefi-ia32': 'ipxe.efi',
+  'uefi-x64': 'ipxe.efi',
+  'uefi-arm32': 'ipxe-arm32.efi',
+  'uefi-arm64': 'ipxe-arm64.efi',
+  'uefi-x64-http': 'ipxe.efi',
+  'uefi-arm64-http': 'ipxe-arm64.efi',
+};
+
+const poolRange = z.union([
+  z.string().regex(/^\s*[\d.]+\s*-\s*[\d.]+\s*$/, { error: 'expected a range like 198.18.0.100-198.18.0.199' })
+    .transform((v) => v.split('-').map((s) => s.trim())),
+  z.tuple([ipv4, ipv4]),
+], { error: 'expected a range like 198.18.0.100-198.18.0.199' })
+  .pipe(z.tuple([ipv4, ipv4]));
+
+const subnet = z.strictObject({
+  network: cidr,
+  /**
+   * Interface to serve DHCP on for this subnet (directly attached). Omit for a
+   * subnet reached through a DHCP relay: its requests arrive with giaddr set.
+   */
+  interface: z.string().min(1).optional(),
+  router: ipv4.optional(),
+  /** Dynamic pool for machines without a reservation; omit to serve reservations only. */
+  pool: poolRange.optional(),
+  leaseTime: duration.optional(),
+  /** Defaults to the head's address. */
+  dnsServers: z.array(ipv4).optional(),
+  /** Defaults to the head's address. */
+  ntpServers: z.array(ipv4).optional(),
+});
+
+const profile = z.strictObject({
+  kernel: z.string().min(1, { error: 'expected the kernel file name, relative to the boot file root' }),
+  initrd: z.union([z.string().min(1).transform((v: string) => [v]), z.array(z.string().min(1))]).default([]),
+  cmdline: z.string().default(''),
+  /** Per-firmware first-stage loader; unset ones take the iPXE default. */
+  loaders: z.partialRecord(z.enum(FIRMWARES as [Firmware, ...Firmware[]]), z.string().min(1)).default({}),
+});
+
+export const nodeSchema = z.strictObject({
+  name: hostname,
+  macs: z.union([mac.transform((v) => [v]), z.array(mac).min(1, { error: 'a node needs at least one MAC' })]),
+  ip: ipv4,
+  profile: z.string().min(1).default('default'),
+});
+
+export const hostSchema = z.strictObject({ name: ownerName, ip: ipv4 });
+
+export const srvSchema = z.strictObject({
+  name: ownerName,
+  target: ownerName,
+  port,
+  priority: z.number().int().min(0).max(65535).default(0),
+  weight: z.number().int().min(0).max(65535).default(0),
+});
+
+export const clusterFileSchema = z.strictObject({
+  cluster: z.strictObject({
+    name: z.string().min(1).default('cluster'),
+    /** DNS domain of the nodes: n001.<domain>. */
+    domain: hostname.default('cluster.local'),
+  }).default({ name: 'cluster', domain: 'cluster.local' }),
+  head: z.strictObject({
+    name: hostname.default('head'),
+    /** This head's address on the provisioning network: DHCP server id, next-server, DNS and NTP for nodes. */
+    address: ipv4,
+  }),
+  /** State directory of the embedded store (leases, API-added nodes, hosts, boot timelines). */
+  state: z.string().min(1).default('/var/lib/bootherd'),
+  /** Directory with boot files (kernels, initrds) served over HTTP and TFTP; relative paths are from the cluster file. */
+  files: z.string().min(1).optional(),
+  log: z.strictObject({ level: logLevel.default('info') }).default({ level: 'info' }),
+  subnets: z.array(subnet).min(1, { error: 'the cluster needs at least one subnet' }),
+  dhcp: dhcpSection,
+  tftp: tftpSection,
+  dns: dnsSection,
+  ntp: ntpSection,
+  http: httpSection,
+  profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, { error: 'profile names are letters, digits, - and _' }), profile).default({}),
+  nodes: z.array(nodeSchema).default([]),
+  hosts: z.array(hostSchema).default([]),
+  srv: z.array(srvSchema).default([]),
+});
+
+export type ClusterFile = z.output<typeof clusterFileSchema>;
+export type ClusterFileInput = z.input<typeof clusterFileSchema>;

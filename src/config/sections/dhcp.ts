@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { duration, port } from '../fields.ts';
+
+/** `dhcp:` in the cluster file. Subnets (with their interfaces and pools) are top-level: DNS and NTP use them too. */
+export const dhcpSection = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Server port; 67 in production, another for tests on loopback. */
+  port: port.default(67),
+  /** Port replies go to (68), unless relayed. */
+  clientPort: port.default(68),
+  /** Default lease time, for subnets that do not set their own. */
+  leaseTime: duration.default(43200),
+  /** How long an OFFERed address is held for the client that was offered it. */
+  offerTime: duration.default(60),
+  /** How long an address a client DECLINEd (found in use) stays out of the pool. */
+  declineTime: duration.default(600),
+  /**
+   * Authoritative servers NAK requests for addresses they do not know on
+   * their own subnets (RFC 2131 4.3.2); a non-authoritative one stays silent.
+   */
+  authoritative: z.boolean().default(true),
+}).default({ enabled: true, port: 67, clientPort: 68, leaseTime: 43200, offerTime: 60, declineTime: 600, authoritative: true });
+
+export type DhcpConfig = z.output<typeof dhcpSection>;

@@ -1,0 +1,256 @@
+/**
+ * The embedded store: everything in one state directory, no server to run.
+ *
+ * Layout:
+ *   snapshot.jsonl      first line {"gen":G}, then one record a line
+ *   journal-<G>.jsonl   every change since that snapshot, appended
+ *   lock                holds the pid of the process that owns the directory
+ *
+ * Durability by group commit: `put` appends its line to a pending batch and
+ * returns a promise; one flush writes the whole batch and fdatasyncs once, then
+ * resolves every promise in it. Under load, hundreds of leases share one fsync,
+ * and no caller is told "done" before its record is on disk. A crash can only
+ * tear the last, unacknowledged line, which loading skips.
+ *
+ * Compaction starts a new journal generation at once (new writes go there),
+ * writes a snapshot of that instant in the background, renames it into place
+ * (the atomic commit point) and then removes the old journal. Loading replays
+ * the snapshot's generation and every later journal, so a crash at any step
+ * loses nothing.
+ */
+import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, unlinkSync, mkdirSync, existsSync, fsyncSync } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { COLLECTIONS, type ChangeListener, type CollectionName, type Collections, type Store } from './store.ts';
+
+interface Pending {
+  readonly lines: string[];
+  readonly waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+}
+
+export interface EmbeddedStoreOptions {
+  /** Compact when the journal has this many more lines than there are live records (default 50,000). */
+  readonly compactSlack?: number;
+}
+
+type Tables = { [C in CollectionName]: Map<string, Collections[C]> };
+
+function emptyTables(): Tables {
+  return { nodes: new Map(), hosts: new Map(), srv: new Map(), leases: new Map(), boots: new Map() };
+}
+
+export class EmbeddedStore implements Store {
+  private tables: Tables = emptyTables();
+  private listeners = new Set<ChangeListener>();
+  private journal: FileHandle | undefined;
+  private generation = 0;
+  private journalLines = 0;
+  private pending: Pending = { lines: [], waiters: [] };
+  private io: Promise<void> = Promise.resolve();
+  private flushQueued = false;
+  private snapshotting: Promise<void> | undefined;
+  private closed = false;
+  private readonly compactSlack: number;
+
+  constructor(readonly dir: string, options: EmbeddedStoreOptions = {}) {
+    this.compactSlack = options.compactSlack ?? 50_000;
+  }
+
+  async open(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    this.takeLock();
+    const snapshotFile = path.join(this.dir, 'snapshot.jsonl');
+    if (existsSync(snapshotFile)) {
+      const lines = readFileSync(snapshotFile, 'utf8').split('\n');
+      const head = JSON.parse(lines[0] ?? '{}') as { gen?: number };
+      this.generation = head.gen ?? 0;
+      for (let i = 1; i < lines.length; i++) this.applyLine(lines[i]!, false);
+    }
+    // Replay this generation's journal and any later one (a compaction that crashed before its rename).
+    const journals = readdirSync(this.dir)
+      .map((f) => /^journal-(\d+)\.jsonl$/.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    let last = this.generation;
+    for (const gen of journals) {
+      const file = path.join(this.dir, `journal-${gen}.jsonl`);
+      if (gen < this.generation) { unlinkSync(file); continue; }
+      const lines = readFileSync(file, 'utf8').split('\n');
+      for (const line of lines) if (this.applyLine(line, false)) this.journalLines++;
+      last = gen;
+    }
+    this.generation = last;
+    this.journal = await open(path.join(this.dir, `journal-${this.generation}.jsonl`), 'a');
+  }
+
+  /** One process per state directory: two writers would interleave journals. */
+  private takeLock(): void {
+    const lock = path.join(this.dir, 'lock');
+    try {
+      const pid = Number(readFileSync(lock, 'utf8'));
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new Error(`state directory ${this.dir} is in use by process ${pid}; stop it or point "state:" at another directory`);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    writeFileSync(lock, String(process.pid));
+  }
+
+  /** Applies one journal line to memory; returns false for blank or torn lines. */
+  private applyLine(line: string, notify: boolean): boolean {
+    if (!line) return false;
+    let rec: { c: CollectionName; k: string; v?: unknown };
+    try {
+      rec = JSON.parse(line) as typeof rec;
+    } catch {
+      return false; // a torn last line from a crash mid-write: it was never acknowledged
+    }
+    if (!COLLECTIONS.includes(rec.c)) return false;
+    const table = this.tables[rec.c] as Map<string, unknown>;
+    if (rec.v === undefined) table.delete(rec.k);
+    else table.set(rec.k, rec.v);
+    if (notify) this.emit(rec.c, rec.k, rec.v as Collections[CollectionName] | undefined);
+    return true;
+  }
+
+  get<C extends CollectionName>(collection: C, key: string): Collections[C] | undefined {
+    return this.tables[collection].get(key) as Collections[C] | undefined;
+  }
+
+  values<C extends CollectionName>(collection: C): IterableIterator<Collections[C]> {
+    return this.tables[collection].values() as IterableIterator<Collections[C]>;
+  }
+
+  size(collection: CollectionName): number {
+    return this.tables[collection].size;
+  }
+
+  put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {
+    (this.tables[collection] as Map<string, Collections[C]>).set(key, value);
+    const done = this.append(JSON.stringify({ c: collection, k: key, v: value }));
+    this.emit(collection, key, value);
+    return done;
+  }
+
+  delete(collection: CollectionName, key: string): Promise<void> {
+    if (!this.tables[collection].delete(key)) return Promise.resolve();
+    const done = this.append(JSON.stringify({ c: collection, k: key }));
+    this.emit(collection, key, undefined);
+    return done;
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit<C extends CollectionName>(collection: C, key: string, value: Collections[C] | undefined): void {
+    for (const l of this.listeners) l({ collection, key, value });
+  }
+
+  private append(line: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    return new Promise((resolve, reject) => {
+      this.pending.lines.push(line);
+      this.pending.waiters.push({ resolve, reject });
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        // setImmediate: every put made while handling this round of I/O joins the batch;
+        // the flush then waits its turn behind a write already in flight, gathering more.
+        setImmediate(() => void this.serial(() => this.flushBatch()));
+      }
+    });
+  }
+
+  /** Journal writes and journal switches run one at a time, in order. */
+  private serial(step: () => Promise<void>): Promise<void> {
+    const run = this.io.then(step);
+    this.io = run.catch(() => undefined);
+    return run;
+  }
+
+  private async flushBatch(): Promise<void> {
+    this.flushQueued = false;
+    const batch = this.pending;
+    if (!batch.lines.length) return;
+    this.pending = { lines: [], waiters: [] };
+    try {
+      const journal = this.journal!;
+      await journal.write(batch.lines.join('\n') + '\n');
+      await journal.datasync();
+      this.journalLines += batch.lines.length;
+      for (const w of batch.waiters) w.resolve();
+    } catch (e) {
+      for (const w of batch.waiters) w.reject(e as Error);
+      return;
+    }
+    if (!this.snapshotting && this.journalLines >= this.liveRecords() + this.compactSlack) await this.switchJournal();
+  }
+
+  private liveRecords(): number {
+    let n = 0;
+    for (const c of COLLECTIONS) n += this.tables[c].size;
+    return n;
+  }
+
+  /** Compacts the state into a snapshot and a fresh journal; resolves when the snapshot is in place. */
+  async compact(): Promise<void> {
+    await this.snapshotting;
+    await this.serial(() => this.switchJournal());
+    await this.snapshotting;
+  }
+
+  /**
+   * Runs between journal writes: starts generation G+1's journal and captures
+   * memory as of this instant; the snapshot is written in the background while
+   * new writes already go to the new journal.
+   */
+  private async switchJournal(): Promise<void> {
+    const oldGen = this.generation;
+    const newGen = oldGen + 1;
+    const newJournal = await open(path.join(this.dir, `journal-${newGen}.jsonl`), 'a');
+    const oldJournal = this.journal!;
+    this.journal = newJournal;
+    this.generation = newGen;
+    this.journalLines = 0;
+    const lines: string[] = [JSON.stringify({ gen: newGen })];
+    for (const c of COLLECTIONS) for (const [k, v] of this.tables[c]) lines.push(JSON.stringify({ c, k, v }));
+    await oldJournal.close();
+    this.snapshotting = this.writeSnapshot(lines, oldGen).finally(() => { this.snapshotting = undefined; });
+  }
+
+  private async writeSnapshot(lines: string[], oldGen: number): Promise<void> {
+    const tmp = path.join(this.dir, 'snapshot.tmp');
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.write(lines.join('\n') + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path.join(this.dir, 'snapshot.jsonl'));
+    syncDir(this.dir);
+    await unlink(path.join(this.dir, `journal-${oldGen}.jsonl`)).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.serial(() => this.flushBatch());
+    await this.snapshotting;
+    await this.journal?.close();
+    this.journal = undefined;
+    try { unlinkSync(path.join(this.dir, 'lock')); } catch { /* already gone */ }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
