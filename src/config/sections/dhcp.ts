@@ -19,6 +19,8 @@ export const dhcpSection = z.strictObject({
    * their own subnets (RFC 2131 4.3.2); a non-authoritative one stays silent.
    */
   authoritative: z.boolean().default(true),
-}).default({ enabled: true, port: 67, clientPort: 68, leaseTime: 43200, offerTime: 60, declineTime: 600, authoritative: true });
+  /** Whether machines without a reservation get boot options (the discovery path) or only an address. */
+  bootUnknown: z.boolean().default(true),
+}).default({ enabled: true, port: 67, clientPort: 68, leaseTime: 43200, offerTime: 60, declineTime: 600, authoritative: true, bootUnknown: true });
 
 export type DhcpConfig = z.output<typeof dhcpSection>;

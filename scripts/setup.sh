@@ -1,0 +1,61 @@
+#!/bin/sh
+# bootherd setup: everything the server, the tests and the benchmarks need on a
+# fresh Debian 12 machine. Idempotent and quick when nothing changed, so both
+# `npm start` and `npm test` run it first.
+#   1. Debian packages listed in scripts/apt-packages.txt (apt-get, as root)
+#   2. npm packages (npm ci, when package-lock.json changed)
+#   3. the native socket helper (native/udp_socket.c)
+#   4. iPXE binaries from Debian's ipxe package into boot-assets/ipxe
+set -eu
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# 1. Debian packages
+wanted=$(sed -e 's/#.*//' scripts/apt-packages.txt | tr -s ' \n' '\n' | grep -v '^$' || true)
+missing=""
+for p in $wanted; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages:$missing; run this script as root (sudo npm run setup)"; exit 1
+  fi
+  say "installing Debian packages:$missing"
+  # Keep package maintainer scripts from starting daemons (kea, tftpd-hpa, chrony)
+  # on the host: bootherd's tests and benchmarks start their own, in namespaces.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing >/dev/null
+  [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+# 2. npm packages
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund >/dev/null
+fi
+
+# 3. native socket helper
+out=native/build/udp_socket.node
+if [ ! -f "$out" ] || [ native/udp_socket.c -nt "$out" ]; then
+  say "building the native socket helper"
+  nodeinc=""
+  for d in "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node" /usr/include/node /usr/local/include/node; do
+    [ -f "$d/node_api.h" ] && { nodeinc=$d; break; }
+  done
+  [ -n "$nodeinc" ] || { say "node_api.h not found: install Node's headers"; exit 1; }
+  mkdir -p native/build
+  cc -O2 -Wall -shared -fPIC -DNODE_GYP_MODULE_NAME=udp_socket -I"$nodeinc" -o "$out" native/udp_socket.c
+fi
+
+# 4. iPXE binaries
+mkdir -p boot-assets/ipxe
+for f in undionly.kpxe ipxe.efi snponly.efi ipxe.pxe; do
+  [ -f "boot-assets/ipxe/$f" ] || cp "/usr/lib/ipxe/$f" "boot-assets/ipxe/$f"
+done

@@ -1,0 +1,120 @@
+/**
+ * The `bootherd` command. `serve` runs the head; `check` validates a cluster
+ * file; `explain` dry-runs the DHCP boot decision; `demo` runs the embedded
+ * default cluster in network namespaces of its own.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig, type Config } from '../config/load.ts';
+import { explainDiscover } from '../services/dhcp/explain.ts';
+import { Server } from '../server.ts';
+import { Lab } from '../lab/netns.ts';
+import { DEMO_PREFIX, demoConfig } from './demo-config.ts';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bootherd.mjs');
+
+function load(file: string): Config {
+  try {
+    return loadConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+function int(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+const program = new Command('bootherd').description('Network boot server for HPC and lab clusters').showHelpAfterError();
+
+program.command('serve')
+  .description('run the head node services described by a cluster file')
+  .requiredOption('-c, --config <file>', 'cluster file (YAML)')
+  .action(async (opts: { config: string }) => {
+    const server = new Server(load(opts.config));
+    const shutdown = async (signal: string) => {
+      server.log.info({ signal }, 'stopping');
+      await server.stop();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    try {
+      await server.start();
+    } catch (e) {
+      server.log.fatal({ err: e }, (e as Error).message);
+      process.exit(1);
+    }
+  });
+
+program.command('check')
+  .description('validate a cluster file and exit (0 = valid, 2 = invalid)')
+  .requiredOption('-c, --config <file>', 'cluster file (YAML)')
+  .action((opts: { config: string }) => {
+    const c = load(opts.config);
+    process.stdout.write(`${opts.config}: valid (${c.subnets.length} subnet(s), ${c.nodes.length} node(s), ${Object.keys(c.profiles).length} profile(s))\n`);
+  });
+
+program.command('explain')
+  .description('dry-run the DHCP boot decision for a client: matched node, profile, reply options and why')
+  .requiredOption('-c, --config <file>', 'cluster file (YAML)')
+  .requiredOption('--mac <mac>', 'client MAC address')
+  .option('--arch <n>', 'client architecture (option 93): 0 BIOS, 7/9 UEFI x64, 11 UEFI ARM64, 16 UEFI HTTP x64', int)
+  .option('--user-class <s>', 'user class (option 77), e.g. iPXE')
+  .option('--vendor-class <s>', 'vendor class (option 60); default PXEClient when --arch is given')
+  .option('--giaddr <ip>', 'relay agent address (a relayed request)')
+  .option('--iface <name>', 'interface the request arrives on')
+  .option('--json', 'print JSON')
+  .action((opts: { config: string; mac: string; arch?: number; userClass?: string; vendorClass?: string; giaddr?: string; iface?: string; json?: boolean }) => {
+    const x = explainDiscover(load(opts.config), opts);
+    if (opts.json) { process.stdout.write(JSON.stringify(x, null, 2) + '\n'); return; }
+    const lines = [
+      `node:    ${x.node ?? '(unknown MAC)'}`,
+      `profile: ${x.profile ?? '-'}`,
+      `subnet:  ${x.subnet ?? '-'}`,
+      `reply:   ${x.reply}${x.yiaddr ? ` ${x.yiaddr}` : ''}`,
+      ...(x.file ? [`file:    ${x.file}${x.siaddr && x.siaddr !== '0.0.0.0' ? ` (next-server ${x.siaddr})` : ''}`] : []),
+      ...(x.options.length ? ['options:', ...x.options.map((o) => `  ${String(o.code).padStart(3)} ${o.name.padEnd(18)} ${o.value}`)] : []),
+      'why:',
+      ...x.why.map((w) => `  - ${w}`),
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  });
+
+program.command('demo')
+  .description('run the embedded demo cluster inside network namespaces it creates (needs root)')
+  .option('--state <dir>', 'state directory', path.join(os.tmpdir(), 'bootherd-demo'))
+  .action(async (opts: { state: string }) => {
+    const lab = Lab.create({ prefix: DEMO_PREFIX, clients: 2 });
+    mkdirSync(opts.state, { recursive: true });
+    const file = path.join(opts.state, 'cluster.yaml');
+    writeFileSync(file, demoConfig(path.join(opts.state, 'state'), path.join(opts.state, 'files')));
+    process.stdout.write([
+      `bootherd demo: head in namespace ${lab.head.ns} (198.18.0.1), clients ${lab.clients.map((c) => `${c.ns} (${c.mac})`).join(', ')}`,
+      `cluster file: ${file}`,
+      'try, as root in another shell:',
+      `  ip netns exec ${lab.clients[0]!.ns} dhclient -v -1 -lf /tmp/demo.leases -sf /bin/true eth0`,
+      `  ip netns exec ${lab.head.ns} node ${BIN} explain -c ${file} --mac 52:54:00:b0:00:01 --arch 7`,
+      'Ctrl-C stops the server and removes the namespaces.',
+      '',
+    ].join('\n'));
+    const child = spawn('ip', ['netns', 'exec', lab.head.ns, process.execPath, BIN, 'serve', '--config', file], { stdio: 'inherit' });
+    const cleanup = () => { child.kill('SIGTERM'); };
+    process.once('SIGINT', cleanup);
+    process.once('SIGTERM', cleanup);
+    const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
+    lab.destroy();
+    process.exit(code);
+  });
+
+await program.parseAsync();

@@ -1,0 +1,135 @@
+/**
+ * Lab networks made of Linux network namespaces: a "switch" namespace with a
+ * bridge, a head namespace and client namespaces each wired to the bridge by
+ * a veth pair. Interfaces are created directly inside their namespaces, so
+ * nothing appears in the host's namespace; no namespace gets a default route,
+ * and the host gets a blackhole route for 198.18.0.0/15 so that a client
+ * started there by mistake cannot send lab traffic anywhere.
+ *
+ * Used by the tests, the benchmarks and `bootherd demo`/`lab`.
+ */
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+
+export const LAB_NETWORK = '198.18.0.0/15';
+
+function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function namespaceExists(ns: string): boolean {
+  return ip('netns', 'list').split('\n').some((l) => l.split(' ')[0] === ns);
+}
+
+/** Adds the host blackhole route for the lab range (idempotent). */
+export function guardHost(): void {
+  ip('route', 'replace', 'blackhole', LAB_NETWORK);
+}
+
+export interface LabHost {
+  readonly ns: string;
+  readonly iface: string;
+  readonly mac: string;
+  /** Address with prefix, like 198.18.0.1/24, or undefined for a host left unconfigured (a DHCP client). */
+  readonly cidr: string | undefined;
+  readonly address: string | undefined;
+}
+
+export interface LabOptions {
+  /** Namespace name prefix; keep it unique per concurrent lab (tests run in parallel). */
+  readonly prefix: string;
+  /** The head's address with prefix length; default 198.18.0.1/24. */
+  readonly headCidr?: string;
+  readonly clients?: number;
+  /** MAC of client i (default 52:54:00:b0:00:<i+1>). */
+  readonly clientMac?: (i: number) => string;
+  /** Addresses for clients (with prefix), or undefined to leave them for DHCP. */
+  readonly clientCidr?: (i: number) => string | undefined;
+}
+
+export class Lab {
+  readonly switchNs: string;
+  readonly head: LabHost;
+  readonly clients: LabHost[] = [];
+  private readonly namespaces: string[] = [];
+  private readonly children = new Set<ChildProcess>();
+
+  private constructor(readonly prefix: string, headCidr: string) {
+    this.switchNs = `${prefix}-sw`;
+    this.head = { ns: `${prefix}-head`, iface: 'eth0', mac: '52:54:00:a0:00:01', cidr: headCidr, address: headCidr.split('/')[0] };
+  }
+
+  static create(opts: LabOptions): Lab {
+    guardHost();
+    const lab = new Lab(opts.prefix, opts.headCidr ?? '198.18.0.1/24');
+    try {
+      lab.addNamespace(lab.switchNs);
+      ip('-n', lab.switchNs, 'link', 'add', 'br0', 'type', 'bridge');
+      // No STP/forward delay: ports forward at once, as a lab switch should.
+      ip('-n', lab.switchNs, 'link', 'set', 'br0', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
+      ip('-n', lab.switchNs, 'link', 'set', 'br0', 'up');
+      lab.attach(lab.head, 'ph');
+      for (let i = 0; i < (opts.clients ?? 0); i++) lab.addClient(opts.clientMac?.(i) ?? defaultMac(i), opts.clientCidr?.(i));
+    } catch (e) {
+      lab.destroy();
+      throw e;
+    }
+    return lab;
+  }
+
+  /** Adds one more client namespace on the bridge. */
+  addClient(mac: string, cidr?: string): LabHost {
+    const i = this.clients.length;
+    const host: LabHost = { ns: `${this.prefix}-c${i}`, iface: 'eth0', mac, cidr, address: cidr?.split('/')[0] };
+    this.attach(host, `pc${i}`);
+    this.clients.push(host);
+    return host;
+  }
+
+  private addNamespace(ns: string): void {
+    if (namespaceExists(ns)) ip('netns', 'del', ns);
+    ip('netns', 'add', ns);
+    this.namespaces.push(ns);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+
+  private attach(host: LabHost, port: string): void {
+    this.addNamespace(host.ns);
+    ip('link', 'add', host.iface, 'netns', host.ns, 'address', host.mac, 'type', 'veth', 'peer', 'name', port, 'netns', this.switchNs);
+    ip('-n', this.switchNs, 'link', 'set', port, 'master', 'br0');
+    ip('-n', this.switchNs, 'link', 'set', port, 'up');
+    if (host.cidr) ip('-n', host.ns, 'addr', 'add', host.cidr, 'dev', host.iface);
+    ip('-n', host.ns, 'link', 'set', host.iface, 'up');
+  }
+
+  /** Runs a command inside a namespace and returns its stdout; throws with stderr on failure. */
+  exec(ns: string, cmd: string, args: string[], timeoutMs = 30_000): string {
+    return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** Starts a long-running command inside a namespace; it is killed by destroy(). */
+  spawn(ns: string, cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  destroy(): void {
+    for (const c of this.children) c.kill('SIGKILL');
+    for (const ns of this.namespaces.reverse()) {
+      // Kill anything still running in the namespace, then delete it.
+      try {
+        const pids = ip('netns', 'pids', ns).split('\n').filter(Boolean);
+        for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+      } catch { /* namespace already gone */ }
+      try { ip('netns', 'del', ns); } catch { /* already gone */ }
+    }
+    this.namespaces.length = 0;
+  }
+}
+
+function defaultMac(i: number): string {
+  const n = i + 1;
+  const hex = (v: number) => v.toString(16).padStart(2, '0');
+  return `52:54:00:b0:${hex((n >> 8) & 255)}:${hex(n & 255)}`;
+}

@@ -1,0 +1,69 @@
+/**
+ * UDP sockets. Plain dgram where it suffices; the native helper (native/
+ * udp_socket.c) where a socket must be tied to one interface, which Node's
+ * dgram cannot do: a DHCP server bound to 0.0.0.0:67 would otherwise hear and
+ * answer broadcasts on every interface of the host.
+ */
+import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface NativeHelper {
+  openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean }): number;
+}
+
+const NATIVE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/udp_socket.node');
+let native: NativeHelper | undefined;
+
+function nativeHelper(): NativeHelper {
+  if (!native) {
+    if (!existsSync(NATIVE_PATH)) throw new Error(`the native socket helper is not built (${NATIVE_PATH}); run "npm run setup"`);
+    native = createRequire(import.meta.url)(NATIVE_PATH) as NativeHelper;
+  }
+  return native;
+}
+
+export interface UdpBinding {
+  readonly address: string;
+  readonly port: number;
+  /** Receive and send only on this interface (SO_BINDTODEVICE). */
+  readonly device?: string;
+  readonly broadcast?: boolean;
+  /** Several sockets on one port (one per device, or one per worker). */
+  readonly reuseAddr?: boolean;
+  readonly reusePort?: boolean;
+  /** Kernel receive buffer in bytes, to ride out bursts. */
+  readonly recvBufferSize?: number;
+}
+
+export async function openUdp(b: UdpBinding): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({ type: 'udp4', reuseAddr: b.reuseAddr ?? false });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    const done = () => { socket.off('error', reject); resolve(); };
+    if (b.device || b.reusePort) {
+      let fd: number;
+      try {
+        fd = nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort });
+      } catch (e) {
+        reject(new Error(`cannot bind UDP ${b.address}:${b.port}${b.device ? ` on ${b.device}` : ''}: ${(e as Error).message}`));
+        return;
+      }
+      socket.bind({ fd }, done);
+    } else {
+      socket.bind({ address: b.address, port: b.port, exclusive: true }, done);
+    }
+  });
+  if (b.broadcast) socket.setBroadcast(true);
+  if (b.recvBufferSize) {
+    try { socket.setRecvBufferSize(b.recvBufferSize); } catch { /* capped by net.core.rmem_max; best effort */ }
+  }
+  return socket;
+}
+
+/** Sends and resolves when the datagram left (or failed). */
+export function sendTo(socket: dgram.Socket, bytes: Buffer, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => socket.send(bytes, port, address, (err) => (err ? reject(err) : resolve())));
+}

@@ -1,0 +1,74 @@
+/**
+ * Builds the services from the config and the store, starts and stops them.
+ * Services share one cluster model, one store, one logger and one metrics
+ * registry; nothing else passes between them.
+ */
+import { ClusterModel } from './cluster/model.ts';
+import { BootTimelines } from './cluster/timeline.ts';
+import type { Config } from './config/load.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { DhcpService } from './services/dhcp/service.ts';
+import { EmbeddedStore } from './store/embedded.ts';
+import type { Store } from './store/store.ts';
+
+export interface Service {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  readonly log?: Logger;
+  readonly store?: Store;
+}
+
+/** The HTTP base URL nodes are given (iPXE scripts, kernels, UEFI HTTP loaders). */
+export function httpBaseOf(config: Config): string {
+  if (config.http.baseUrl) return config.http.baseUrl.replace(/\/$/, '');
+  return `http://${config.head.address}${config.http.port === 80 ? '' : `:${config.http.port}`}`;
+}
+
+export class Server {
+  readonly log: Logger;
+  readonly store: Store;
+  readonly metrics = new Metrics();
+  model!: ClusterModel;
+  timelines!: BootTimelines;
+  dhcp: DhcpService | undefined;
+  private readonly services: Service[] = [];
+
+  constructor(readonly config: Config, opts: ServerOptions = {}) {
+    this.log = opts.log ?? createLogger(config.log.level);
+    this.store = opts.store ?? new EmbeddedStore(config.stateDir);
+  }
+
+  /** Opens the store and builds the services without binding any socket. */
+  async open(): Promise<void> {
+    await this.store.open();
+    this.model = new ClusterModel(this.config, this.store);
+    this.timelines = new BootTimelines(this.store, (e) => this.log.error({ err: e }, 'boot timeline write failed'));
+    const httpBase = httpBaseOf(this.config);
+    if (this.config.dhcp.enabled) {
+      this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
+      this.services.push(this.dhcp);
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.open();
+    try {
+      for (const s of this.services) await s.start();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.log.info({ config: this.config.source, state: this.config.stateDir, nodes: this.model.nodeCount() }, 'bootherd started');
+  }
+
+  async stop(): Promise<void> {
+    for (const s of [...this.services].reverse()) {
+      try { await s.stop(); } catch (e) { this.log.warn({ err: e }, 'service stop failed'); }
+    }
+    await this.store.close();
+  }
+}

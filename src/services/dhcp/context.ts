@@ -1,0 +1,40 @@
+import type { Subnet } from '../../cluster/model.ts';
+import type { NodeRecord } from '../../cluster/types.ts';
+import type { DhcpMessage } from '../../../protocols/dhcp/codec.ts';
+
+/** One DHCP request on its way through the handler chain. */
+export interface DhcpContext {
+  readonly req: DhcpMessage;
+  /** Option 53. */
+  readonly type: number;
+  /** Canonical MAC text of chaddr ('' when hlen is 0). */
+  readonly mac: string;
+  /** Lease identity: the MAC, or `id:<hex>` for clients without one. */
+  readonly clientKey: string;
+  /** Interface the request arrived on (the socket's device), if known. */
+  readonly iface: string | undefined;
+  readonly now: number;
+  subnet?: Subnet;
+  /** The node reserved for this MAC on this subnet. */
+  node?: NodeRecord;
+  /** Address for the reply's server identifier and next-server. */
+  serverId: number;
+  /** OFFER, ACK or NAK once a handler decided; undefined means no reply. */
+  replyType?: number;
+  yiaddr: number;
+  /** Seconds; 0 for INFORM and NAK. */
+  leaseTime: number;
+  /** Options for the reply, in the order handlers added them. */
+  readonly options: Map<number, Buffer>;
+  siaddr: number;
+  file: string;
+  /** Durable write that must complete before the reply leaves (ACK of a lease). */
+  commit?: () => Promise<void>;
+  /** Side effects after the reply is sent (boot timeline). */
+  readonly after: Array<() => void>;
+  /** When set (debug logging, `bootherd explain`), handlers record why they decided. */
+  readonly trace: string[] | undefined;
+}
+
+/** A handler reads the request and adds to the reply; returning false ends the chain. */
+export type Handler = (ctx: DhcpContext) => boolean;

@@ -1,0 +1,64 @@
+import { MessageType, Opt, readText, readU16List, readUserClasses, text } from '../../../../protocols/dhcp/options.ts';
+import type { ClusterModel } from '../../../cluster/model.ts';
+import type { BootTimelines } from '../../../cluster/timeline.ts';
+import { intToIp } from '../../../net/ipv4.ts';
+import { decideBoot, type BootDecision, type BootRequest } from '../boot.ts';
+import type { DhcpContext, Handler } from '../context.ts';
+
+/** PXE vendor options (option 43): discovery control = 8, "boot from the file name, skip boot server discovery". */
+const PXE_VENDOR_OPTIONS = Buffer.from([6, 1, 8, 255]);
+
+export function bootRequestOf(ctx: Pick<DhcpContext, 'req' | 'mac'>): BootRequest {
+  const o = ctx.req.options;
+  return {
+    vendorClass: readText(o.get(Opt.VENDOR_CLASS)),
+    arch: readU16List(o.get(Opt.CLIENT_ARCH))[0],
+    isIpxe: o.has(Opt.IPXE) || readUserClasses(o.get(Opt.USER_CLASS)).includes('iPXE'),
+    mac: ctx.mac,
+  };
+}
+
+/** Fills next-server, boot file and the PXE options from the boot decision; records the boot timeline. */
+export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: boolean, timelines: BootTimelines | undefined): Handler {
+  return (ctx) => {
+    if (ctx.type === MessageType.INFORM) return true;
+    const request = bootRequestOf(ctx);
+    const profile = ctx.node ? model.profileOf(ctx.node) : model.profile('default')!;
+    const decision: BootDecision = decideBoot(request, { profile, httpBase, bootUnknown, known: ctx.node !== undefined });
+    ctx.trace?.push(`boot: ${decision.why}`);
+    const o = ctx.options;
+    const uuid = ctx.req.options.get(Opt.CLIENT_UUID);
+    switch (decision.kind) {
+      case 'none':
+        return true;
+      case 'tftp':
+        ctx.siaddr = ctx.serverId;
+        ctx.file = decision.file;
+        o.set(Opt.TFTP_SERVER, text(intToIp(ctx.serverId)));
+        o.set(Opt.BOOTFILE, text(decision.file));
+        o.set(Opt.VENDOR_CLASS, text('PXEClient'));
+        o.set(Opt.VENDOR_SPECIFIC, PXE_VENDOR_OPTIONS);
+        break;
+      case 'http':
+        ctx.file = decision.url;
+        o.set(Opt.BOOTFILE, text(decision.url));
+        o.set(Opt.VENDOR_CLASS, text('HTTPClient'));
+        break;
+      case 'script':
+        ctx.siaddr = ctx.serverId;
+        ctx.file = decision.url;
+        o.set(Opt.BOOTFILE, text(decision.url));
+        break;
+    }
+    if (uuid) o.set(Opt.CLIENT_UUID, uuid);
+    const node = ctx.node;
+    if (node && timelines) {
+      const stage = ctx.replyType === MessageType.OFFER ? 'dhcp-offer' : 'dhcp-ack';
+      const detail = decision.kind === 'script' ? 'iPXE' : decision.firmware;
+      // A firmware DISCOVER begins a new boot; everything after adds to it.
+      const firmwareStart = stage === 'dhcp-offer' && decision.kind !== 'script';
+      ctx.after.push(() => (firmwareStart ? timelines.start(node.name, stage, ctx.now, detail) : timelines.record(node.name, stage, ctx.now, detail)));
+    }
+    return true;
+  };
+}

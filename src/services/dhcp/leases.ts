@@ -1,0 +1,182 @@
+/**
+ * Address allocation and the lease table.
+ *
+ * A client is identified by its hardware address (chaddr), not by its client
+ * identifier: a compute node's PXE ROM, iPXE and installed OS send different
+ * option 61 values (or none), and the node must keep ONE address across all
+ * three. Clients without a hardware address (InfiniBand, hlen 0) are
+ * identified by their client identifier instead (RFC 4390).
+ *
+ * Offers live in memory only (an OFFER promises nothing durable); a lease is
+ * written to the store, and so to disk, before its ACK leaves.
+ */
+import type { ClusterModel, Subnet } from '../../cluster/model.ts';
+import type { LeaseRecord } from '../../cluster/types.ts';
+import { cidrContains, intToIp, ipToInt } from '../../net/ipv4.ts';
+import type { Store } from '../../store/store.ts';
+
+export interface Offer {
+  readonly ip: number;
+  readonly clientKey: string;
+  readonly expiresAt: number;
+}
+
+export interface LeaseTimes {
+  readonly offerMs: number;
+  readonly declineMs: number;
+}
+
+/** Why an address is not available to a client; undefined when it is. */
+export type Unavailable = 'reserved-for-other' | 'leased-to-other' | 'declined' | 'offered-to-other' | 'outside-pool' | 'wrong-subnet' | 'infrastructure';
+
+export class LeaseTable {
+  /** Active or remembered lease per address (store-backed). */
+  private byIp = new Map<number, LeaseRecord>();
+  /** Latest address per client key, for giving a returning client its old address. */
+  private byClient = new Map<string, number>();
+  private offers = new Map<number, Offer>();
+  private offerByClient = new Map<string, Offer>();
+  /** Next pool position to try, per subnet, so allocation does not rescan from the start. */
+  private cursors = new Map<Subnet, number>();
+
+  constructor(private readonly model: ClusterModel, private readonly store: Store, private readonly times: LeaseTimes) {
+    for (const lease of store.values('leases')) this.index(lease);
+    store.onChange((c) => {
+      if (c.collection !== 'leases') return;
+      const ip = ipToInt(c.key);
+      const old = this.byIp.get(ip);
+      if (old && this.byClient.get(clientKeyOf(old)) === ip) this.byClient.delete(clientKeyOf(old));
+      this.byIp.delete(ip);
+      if (c.value) this.index(c.value as LeaseRecord);
+    });
+  }
+
+  private index(lease: LeaseRecord): void {
+    const ip = ipToInt(lease.ip);
+    this.byIp.set(ip, lease);
+    if (lease.state !== 'declined') this.byClient.set(clientKeyOf(lease), ip);
+  }
+
+  lease(ip: number): LeaseRecord | undefined {
+    return this.byIp.get(ip);
+  }
+
+  leaseOfClient(clientKey: string): LeaseRecord | undefined {
+    const ip = this.byClient.get(clientKey);
+    return ip === undefined ? undefined : this.byIp.get(ip);
+  }
+
+  /**
+   * Whether `ip` may be given to `clientKey` on `subnet` now; undefined if yes.
+   * A reserved node may only have its reservation; others only pool addresses.
+   */
+  check(ip: number, clientKey: string, subnet: Subnet, reservedIp: number | undefined, now: number): Unavailable | undefined {
+    if (!cidrContains(subnet.cidr, ip)) return 'wrong-subnet';
+    if (reservedIp !== undefined) return ip === reservedIp ? undefined : 'reserved-for-other';
+    const owner = this.model.nodeByIp(ip);
+    if (owner) return 'reserved-for-other';
+    if (!subnet.pool || ip < subnet.pool.start || ip > subnet.pool.end) return 'outside-pool';
+    if (ip === subnet.cidr.network || ip === subnet.broadcast || ip === subnet.router || ip === this.model.headAddress) return 'infrastructure';
+    const lease = this.byIp.get(ip);
+    if (lease && lease.expiresAt > now) {
+      if (lease.state === 'declined') return 'declined';
+      if (lease.state === 'bound' && clientKeyOf(lease) !== clientKey) return 'leased-to-other';
+    }
+    const offer = this.offers.get(ip);
+    if (offer && offer.clientKey !== clientKey && offer.expiresAt > now) return 'offered-to-other';
+    return undefined;
+  }
+
+  /**
+   * Picks an address for a DISCOVER: the reservation; else the client's
+   * previous address; else the one it asked for; else a free pool address
+   * (never-used first, then the longest-expired).
+   */
+  choose(clientKey: string, subnet: Subnet, reservedIp: number | undefined, requested: number | undefined, now: number): number | undefined {
+    if (reservedIp !== undefined) return cidrContains(subnet.cidr, reservedIp) ? reservedIp : undefined;
+    const offered = this.offerOf(clientKey, now);
+    if (offered !== undefined && !this.check(offered, clientKey, subnet, undefined, now)) return offered;
+    const previous = this.byClient.get(clientKey);
+    if (previous !== undefined && !this.check(previous, clientKey, subnet, undefined, now)) return previous;
+    if (requested !== undefined && !this.check(requested, clientKey, subnet, undefined, now)) return requested;
+    return this.freeAddress(clientKey, subnet, now);
+  }
+
+  private offerOf(clientKey: string, now: number): number | undefined {
+    const o = this.offerByClient.get(clientKey);
+    return o && o.expiresAt > now ? o.ip : undefined;
+  }
+
+  private freeAddress(clientKey: string, subnet: Subnet, now: number): number | undefined {
+    const pool = subnet.pool;
+    if (!pool) return undefined;
+    const size = pool.end - pool.start + 1;
+    let cursor = this.cursors.get(subnet) ?? pool.start;
+    let oldestExpired: number | undefined;
+    let oldestExpiry = Infinity;
+    for (let n = 0; n < size; n++, cursor = cursor >= pool.end ? pool.start : cursor + 1) {
+      if (this.check(cursor, clientKey, subnet, undefined, now)) continue;
+      const lease = this.byIp.get(cursor);
+      if (!lease) {
+        this.cursors.set(subnet, cursor >= pool.end ? pool.start : cursor + 1);
+        return cursor;
+      }
+      if (lease.expiresAt < oldestExpiry) { oldestExpiry = lease.expiresAt; oldestExpired = cursor; }
+    }
+    return oldestExpired;
+  }
+
+  offer(ip: number, clientKey: string, now: number): void {
+    this.withdrawOffer(clientKey);
+    const o: Offer = { ip, clientKey, expiresAt: now + this.times.offerMs };
+    this.offers.set(ip, o);
+    this.offerByClient.set(clientKey, o);
+    if (this.offers.size > 4096) this.pruneOffers(now);
+  }
+
+  /** The client chose another server, or was answered: forget what we offered it. */
+  withdrawOffer(clientKey: string): void {
+    const o = this.offerByClient.get(clientKey);
+    if (!o) return;
+    this.offerByClient.delete(clientKey);
+    if (this.offers.get(o.ip) === o) this.offers.delete(o.ip);
+  }
+
+  private pruneOffers(now: number): void {
+    for (const [ip, o] of this.offers) {
+      if (o.expiresAt > now) continue;
+      this.offers.delete(ip);
+      if (this.offerByClient.get(o.clientKey) === o) this.offerByClient.delete(o.clientKey);
+    }
+  }
+
+  /** Writes a bound lease; resolves when it is durable (then the ACK may leave). */
+  bind(lease: Omit<LeaseRecord, 'state' | 'updatedAt'>, now: number): Promise<void> {
+    this.withdrawOffer(clientKeyOf(lease));
+    return this.store.put('leases', lease.ip, { ...lease, state: 'bound', updatedAt: now });
+  }
+
+  release(ip: number, now: number): Promise<void> {
+    const lease = this.byIp.get(ip);
+    if (!lease) return Promise.resolve();
+    return this.store.put('leases', lease.ip, { ...lease, state: 'released', expiresAt: now, updatedAt: now });
+  }
+
+  /** The client found the address in use: keep it out of the pool for a while. */
+  decline(ip: number, clientKey: string, mac: string, subnet: Subnet, now: number): Promise<void> {
+    this.withdrawOffer(clientKey);
+    return this.store.put('leases', intToIp(ip), {
+      ip: intToIp(ip), mac, subnet: subnet.cidr.text, state: 'declined', expiresAt: now + this.times.declineMs, updatedAt: now,
+    });
+  }
+
+  /** All lease records (API, DNS of dynamic clients). */
+  all(): IterableIterator<LeaseRecord> {
+    return this.byIp.values();
+  }
+}
+
+/** The identity a lease belongs to: the hardware address, or the client id for clients without one. */
+export function clientKeyOf(lease: Pick<LeaseRecord, 'mac' | 'clientId'>): string {
+  return lease.mac ? lease.mac : `id:${lease.clientId ?? ''}`;
+}
