@@ -8,7 +8,7 @@ export type { Logger };
  * `isLevelEnabled('debug')` first so a disabled level costs one branch.
  */
 export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
-  return pino({ level, base: { svc: 'bootherd' }, timestamp: pino.stdTimeFunctions.isoTime }, destination ?? process.stderr);
+  return pino({ level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, destination ?? process.stderr);
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });

@@ -8,7 +8,7 @@
  *
  * Used by the tests, the benchmarks and `bootherd demo`/`lab`.
  */
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
 export const LAB_NETWORK = '198.18.0.0/15';
 
@@ -104,6 +104,12 @@ export class Lab {
   /** Runs a command inside a namespace and returns its stdout; throws with stderr on failure. */
   exec(ns: string, cmd: string, args: string[], timeoutMs = 30_000): string {
     return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** Runs a command inside a namespace and returns its exit status and both outputs; never throws for a failing command. */
+  run(ns: string, cmd: string, args: string[], timeoutMs = 30_000): { code: number | null; stdout: string; stderr: string } {
+    const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+    return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   }
 
   /** Starts a long-running command inside a namespace; it is killed by destroy(). */
