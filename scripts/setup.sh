@@ -29,9 +29,10 @@ if [ -n "$missing" ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
+  # Other installs may hold the dpkg lock (several setups at once): wait for it.
+  apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
   # shellcheck disable=SC2086
-  apt-get install -y -q --no-install-recommends $missing >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >/dev/null
   [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
 fi
 
