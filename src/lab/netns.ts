@@ -85,6 +85,17 @@ export class Lab {
     return host;
   }
 
+  /**
+   * A tap device on the bridge, for a QEMU VM (`-netdev tap,ifname=NAME`);
+   * QEMU must run in the switch namespace to open it.
+   */
+  addTap(name: string): string {
+    ip('-n', this.switchNs, 'tuntap', 'add', name, 'mode', 'tap');
+    ip('-n', this.switchNs, 'link', 'set', name, 'master', 'br0');
+    ip('-n', this.switchNs, 'link', 'set', name, 'up');
+    return name;
+  }
+
   private addNamespace(ns: string): void {
     if (namespaceExists(ns)) ip('netns', 'del', ns);
     ip('netns', 'add', ns);
