@@ -23,7 +23,7 @@ const vectors: Vector[] = [];
 
 async function capture(name: string, source: string, run: () => Promise<void>, want: (type: string, fromServer: boolean) => boolean): Promise<void> {
   const pcap = path.join(dir, `${name}.pcap`);
-  const dump = lab.spawn(lab.head.ns, 'tcpdump', ['-i', 'eth0', '-U', '-s', '0', '-w', pcap, 'udp port 67 or udp port 68']);
+  const dump = lab.spawn(lab.head.ns, 'tcpdump', ['-i', 'eth0', '--immediate-mode', '-U', '-s', '0', '-w', pcap, 'udp port 67 or udp port 68']);
   await sleep(800);
   try { await run(); } finally {
     await sleep(500);

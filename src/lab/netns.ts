@@ -103,10 +103,35 @@ export class Lab {
     ip('-n', ns, 'link', 'set', 'lo', 'up');
   }
 
-  private attach(host: LabHost, port: string): void {
+  /** Another bridge (network segment) in the switch namespace, e.g. behind a relay. */
+  addBridge(bridge: string): void {
+    ip('-n', this.switchNs, 'link', 'add', bridge, 'type', 'bridge');
+    ip('-n', this.switchNs, 'link', 'set', bridge, 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
+    ip('-n', this.switchNs, 'link', 'set', bridge, 'up');
+  }
+
+  /** A host namespace on a given bridge (a relay, a second head, a client on another segment). */
+  addHost(name: string, opts: { bridge?: string; mac: string; cidr?: string; iface?: string }): LabHost {
+    const host: LabHost = { ns: `${this.prefix}-${name}`, iface: opts.iface ?? 'eth0', mac: opts.mac, cidr: opts.cidr, address: opts.cidr?.split('/')[0] };
+    this.attach(host, `p${name}`.slice(0, 15), opts.bridge);
+    return host;
+  }
+
+  /** A further interface for an existing host, on a given bridge (a router or relay has two). */
+  addInterface(host: LabHost, opts: { bridge: string; iface: string; mac: string; cidr?: string }): LabHost {
+    const extra: LabHost = { ns: host.ns, iface: opts.iface, mac: opts.mac, cidr: opts.cidr, address: opts.cidr?.split('/')[0] };
+    this.link(extra, `p${host.ns.slice(this.prefix.length + 1)}${opts.iface}`.slice(0, 15), opts.bridge);
+    return extra;
+  }
+
+  private attach(host: LabHost, port: string, bridge = 'br0'): void {
     this.addNamespace(host.ns);
+    this.link(host, port, bridge);
+  }
+
+  private link(host: LabHost, port: string, bridge = 'br0'): void {
     ip('link', 'add', host.iface, 'netns', host.ns, 'address', host.mac, 'type', 'veth', 'peer', 'name', port, 'netns', this.switchNs);
-    ip('-n', this.switchNs, 'link', 'set', port, 'master', 'br0');
+    ip('-n', this.switchNs, 'link', 'set', port, 'master', bridge);
     ip('-n', this.switchNs, 'link', 'set', port, 'up');
     if (host.cidr) ip('-n', host.ns, 'addr', 'add', host.cidr, 'dev', host.iface);
     ip('-n', host.ns, 'link', 'set', host.iface, 'up');
