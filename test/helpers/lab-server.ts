@@ -54,7 +54,7 @@ export async function startLabServer(t: Teardownable, opts: LabServerOptions): P
       const proc = lab.spawn(lab.head.ns, process.execPath, [BIN, 'serve', '--config', configFile]);
       ls.proc = proc;
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`bootherd did not start within 20 s:\n${log}`)), 20_000);
+        const timer = setTimeout(() => reject(new Error(`bootherd did not log "bootherd started" (info level) within 20 s:\n${log}`)), 20_000);
         proc.stderr!.on('data', (d: Buffer) => {
           log += d.toString();
           if (log.includes('"msg":"bootherd started"')) { clearTimeout(timer); resolve(); }

@@ -107,23 +107,40 @@ export class LeaseTable {
     return o && o.expiresAt > now ? o.ip : undefined;
   }
 
+  /**
+   * A pool address nobody holds. Preference: never leased; else the lease
+   * that expired longest ago (a returning client more likely finds its old
+   * address); else, when the pool is exhausted by outstanding offers, the
+   * oldest offer (an OFFER promises nothing, and a flood of DISCOVERs from
+   * random MACs must not lock out real clients).
+   */
   private freeAddress(clientKey: string, subnet: Subnet, now: number): number | undefined {
     const pool = subnet.pool;
     if (!pool) return undefined;
     const size = pool.end - pool.start + 1;
     let cursor = this.cursors.get(subnet) ?? pool.start;
-    let oldestExpired: number | undefined;
-    let oldestExpiry = Infinity;
+    let expired: number | undefined;
+    let expiredAt = Infinity;
+    let offered: number | undefined;
+    let offeredUntil = Infinity;
     for (let n = 0; n < size; n++, cursor = cursor >= pool.end ? pool.start : cursor + 1) {
-      if (this.check(cursor, clientKey, subnet, undefined, now)) continue;
+      const why = this.check(cursor, clientKey, subnet, undefined, now);
+      if (why === 'offered-to-other') {
+        const o = this.offers.get(cursor)!;
+        if (o.expiresAt < offeredUntil) { offeredUntil = o.expiresAt; offered = cursor; }
+        continue;
+      }
+      if (why) continue;
       const lease = this.byIp.get(cursor);
       if (!lease) {
         this.cursors.set(subnet, cursor >= pool.end ? pool.start : cursor + 1);
         return cursor;
       }
-      if (lease.expiresAt < oldestExpiry) { oldestExpiry = lease.expiresAt; oldestExpired = cursor; }
+      if (lease.expiresAt < expiredAt) { expiredAt = lease.expiresAt; expired = cursor; }
     }
-    return oldestExpired;
+    if (expired !== undefined) return expired;
+    if (offered !== undefined) this.withdrawOffer(this.offers.get(offered)!.clientKey);
+    return offered;
   }
 
   offer(ip: number, clientKey: string, now: number): void {
