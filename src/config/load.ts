@@ -42,6 +42,24 @@ export function fieldPath(p: readonly PropertyKey[]): string {
   return out;
 }
 
+/**
+ * A union (a MAC or a list of MACs, say) fails as a whole with "Invalid
+ * input"; the branch that got furthest has the useful message.
+ */
+function specific(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union' || !issue.errors.length) return issue;
+  let best: z.core.$ZodIssue | undefined;
+  for (const branch of issue.errors) {
+    for (const i of branch) {
+      const score = i.path.length * 2 + (i.code === 'invalid_type' ? 0 : 1);
+      const bestScore = best ? best.path.length * 2 + (best.code === 'invalid_type' ? 0 : 1) : -1;
+      if (score > bestScore) best = i;
+    }
+  }
+  if (!best) return issue;
+  return specific({ ...best, path: [...issue.path, ...best.path] } as z.core.$ZodIssue);
+}
+
 function issueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; check the spelling against the config reference in README.md`;
@@ -68,7 +86,12 @@ export function parseConfig(text: string, source: string): Config {
   const raw: unknown = doc.toJS() ?? {};
   const parsed = clusterFileSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(source, parsed.error.issues.map((i) => ({ field: fieldPath(i.path), message: issueMessage(i), line: lineOf(doc, counter, i.path) })));
+    throw new ConfigError(source, parsed.error.issues.map(specific).map((i) => ({
+      field: fieldPath(i.path),
+      message: issueMessage(i),
+      // An unknown field is best shown at the field itself.
+      line: lineOf(doc, counter, i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]!] : i.path),
+    })));
   }
   const file = parsed.data;
   const base = source.startsWith('<') ? process.cwd() : path.dirname(path.resolve(source));
@@ -79,7 +102,11 @@ export function parseConfig(text: string, source: string): Config {
     default: { name: 'default', kernel: 'vmlinuz', initrd: ['initrd.img'], cmdline: '', loaders: { ...DEFAULT_LOADERS } },
   };
   for (const [name, p] of Object.entries(file.profiles)) {
-    profiles[name] = { name, kernel: p.kernel, initrd: p.initrd, cmdline: p.cmdline, loaders: { ...DEFAULT_LOADERS, ...p.loaders } };
+    const loaders = { ...DEFAULT_LOADERS, ...p.loaders };
+    // UEFI HTTP boot loads the same binary as UEFI PXE unless the profile says otherwise.
+    loaders['uefi-x64-http'] = p.loaders['uefi-x64-http'] ?? loaders['uefi-x64'];
+    loaders['uefi-arm64-http'] = p.loaders['uefi-arm64-http'] ?? loaders['uefi-arm64'];
+    profiles[name] = { name, kernel: p.kernel, initrd: p.initrd, cmdline: p.cmdline, loaders };
   }
   return {
     ...file,

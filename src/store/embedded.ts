@@ -10,7 +10,7 @@
  * returns a promise; one flush writes the whole batch and fdatasyncs once, then
  * resolves every promise in it. Under load, hundreds of leases share one fsync,
  * and no caller is told "done" before its record is on disk. A crash can only
- * tear the last, unacknowledged line, which loading skips.
+ * tear the last, unacknowledged line, which loading skips and cuts off.
  *
  * Compaction starts a new journal generation at once (new writes go there),
  * writes a snapshot of that instant in the background, renames it into place
@@ -18,7 +18,7 @@
  * the snapshot's generation and every later journal, so a crash at any step
  * loses nothing.
  */
-import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, unlinkSync, mkdirSync, existsSync, fsyncSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, unlinkSync, mkdirSync, existsSync, fsyncSync, truncateSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { COLLECTIONS, type ChangeListener, type CollectionName, type Collections, type Store } from './store.ts';
@@ -51,6 +51,8 @@ export class EmbeddedStore implements Store {
   private snapshotting: Promise<void> | undefined;
   private closed = false;
   private readonly compactSlack: number;
+  /** Journal flushes (one fdatasync each) so far: with group commit, far fewer than writes. */
+  flushes = 0;
 
   constructor(readonly dir: string, options: EmbeddedStoreOptions = {}) {
     this.compactSlack = options.compactSlack ?? 50_000;
@@ -72,12 +74,19 @@ export class EmbeddedStore implements Store {
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
+    // A snapshot that was being written when the process died is incomplete: drop it.
+    for (const f of readdirSync(this.dir)) if (/^snapshot-\d+\.tmp$/.test(f)) unlinkSync(path.join(this.dir, f));
     let last = this.generation;
     for (const gen of journals) {
       const file = path.join(this.dir, `journal-${gen}.jsonl`);
       if (gen < this.generation) { unlinkSync(file); continue; }
-      const lines = readFileSync(file, 'utf8').split('\n');
+      const text = readFileSync(file, 'utf8');
+      const lines = text.split('\n');
       for (const line of lines) if (this.applyLine(line, false)) this.journalLines++;
+      // A crash mid-write leaves a line without its newline; it was never
+      // acknowledged. Cut it off, or the next append would be glued to it.
+      const end = text.lastIndexOf('\n') + 1;
+      if (end < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
       last = gen;
     }
     this.generation = last;
@@ -180,6 +189,7 @@ export class EmbeddedStore implements Store {
       const journal = this.journal!;
       await journal.write(batch.lines.join('\n') + '\n');
       await journal.datasync();
+      this.flushes++;
       this.journalLines += batch.lines.length;
       for (const w of batch.waiters) w.resolve();
     } catch (e) {
@@ -208,6 +218,8 @@ export class EmbeddedStore implements Store {
    * new writes already go to the new journal.
    */
   private async switchJournal(): Promise<void> {
+    // One snapshot at a time: wait for a previous one still being written.
+    await this.snapshotting;
     const oldGen = this.generation;
     const newGen = oldGen + 1;
     const newJournal = await open(path.join(this.dir, `journal-${newGen}.jsonl`), 'a');
@@ -218,11 +230,11 @@ export class EmbeddedStore implements Store {
     const lines: string[] = [JSON.stringify({ gen: newGen })];
     for (const c of COLLECTIONS) for (const [k, v] of this.tables[c]) lines.push(JSON.stringify({ c, k, v }));
     await oldJournal.close();
-    this.snapshotting = this.writeSnapshot(lines, oldGen).finally(() => { this.snapshotting = undefined; });
+    this.snapshotting = this.writeSnapshot(lines, oldGen, newGen).finally(() => { this.snapshotting = undefined; });
   }
 
-  private async writeSnapshot(lines: string[], oldGen: number): Promise<void> {
-    const tmp = path.join(this.dir, 'snapshot.tmp');
+  private async writeSnapshot(lines: string[], oldGen: number, newGen: number): Promise<void> {
+    const tmp = path.join(this.dir, `snapshot-${newGen}.tmp`);
     const fh = await open(tmp, 'w');
     try {
       await fh.write(lines.join('\n') + '\n');

@@ -1,0 +1,51 @@
+/** Cluster file validation: every error names the file, the line, the field and what is expected. */
+import t from 'tap';
+import { ConfigError, parseConfig } from '../../src/config/load.ts';
+
+const valid = `
+cluster: { domain: lab.test }
+head: { address: 198.18.0.1 }
+subnets:
+  - network: 198.18.0.0/24
+    interface: eth0
+    pool: 198.18.0.100-198.18.0.150
+    leaseTime: 2h
+profiles:
+  compute: { kernel: vmlinuz, initrd: initrd.img, loaders: { uefi-x64: snponly.efi } }
+nodes:
+  - { name: N001, macs: 52-54-00-00-00-01, ip: 198.18.0.11, profile: compute }
+`;
+
+function errorOf(text: string): string {
+  try { parseConfig(text, 'cluster.yaml'); } catch (e) { if (e instanceof ConfigError) return e.message; throw e; }
+  return '(no error)';
+}
+
+t.test('a valid file is normalised', async (t) => {
+  const c = parseConfig(valid, 'cluster.yaml');
+  t.equal(c.subnets[0]!.leaseTime, 7200, 'durations become seconds');
+  t.same(c.subnets[0]!.pool, ['198.18.0.100', '198.18.0.150']);
+  t.same(c.nodes[0]!.macs, ['52:54:00:00:00:01'], 'MACs canonical');
+  t.equal(c.nodes[0]!.name, 'n001', 'names lower-cased');
+  t.equal(c.profiles['compute']!.loaders['uefi-x64'], 'snponly.efi');
+  t.equal(c.profiles['compute']!.loaders['uefi-x64-http'], 'snponly.efi', 'HTTP boot follows the UEFI loader');
+  t.equal(c.profiles['compute']!.loaders['bios'], 'undionly.kpxe', 'unset loaders take the iPXE default');
+  t.ok(c.profiles['default'], 'a default profile always exists');
+});
+
+const cases: Array<[string, string, RegExp]> = [
+  ['bad MAC', valid.replace('52-54-00-00-00-01', '52:54:00:zz:00:01'), /cluster\.yaml:12 nodes\[0\]\.macs: expected a MAC address like 52:54:00:12:34:56/],
+  ['missing head address', valid.replace('head: { address: 198.18.0.1 }', 'head: { name: h }'), /head\.address: is required/],
+  ['typo in a field', valid.replace('leaseTime: 2h', 'leasetime: 2h'), /cluster\.yaml:8 subnets\[0\]: unknown field "leasetime"/],
+  ['bad duration', valid.replace('leaseTime: 2h', 'leaseTime: 2 weeks'), /subnets\[0\]\.leaseTime: expected a duration like 3600, 90s, 10m, 12h or 7d/],
+  ['node outside every subnet', valid.replace('ip: 198.18.0.11', 'ip: 198.19.0.11'), /nodes\[0\]\.ip: 198\.19\.0\.11 is in none of the subnets \(198\.18\.0\.0\/24\)/],
+  ['unknown profile', valid.replace('profile: compute }', 'profile: gpu }'), /nodes\[0\]\.profile: no profile named "gpu"; define it under profiles: or use one of: default, compute/],
+  ['pool outside the subnet', valid.replace('198.18.0.100-198.18.0.150', '198.18.0.100-198.18.1.150'), /subnets\[0\]\.pool: the pool .* must lie inside 198\.18\.0\.0\/24/],
+  ['pool reversed', valid.replace('198.18.0.100-198.18.0.150', '198.18.0.150-198.18.0.100'), /the pool starts after it ends/],
+  ['host bits in a network', valid.replace('network: 198.18.0.0/24', 'network: 198.18.0.5/24'), /has host bits set; the network address is 198\.18\.0\.0\/24/],
+  ['duplicate MAC', valid.replace('profile: compute }', 'profile: compute }\n  - { name: n002, macs: [52:54:00:00:00:01], ip: 198.18.0.12 }'), /nodes\[1\]\.macs\[0\]: MAC 52:54:00:00:00:01 already belongs to nodes\[0\]/],
+  ['YAML syntax', 'head: [unclosed', /YAML syntax/],
+];
+for (const [name, text, expected] of cases) {
+  t.test(name, async (t) => { t.match(errorOf(text), expected); });
+}
