@@ -70,3 +70,17 @@ t.test('udhcpc: reservation and pool address', async (t) => {
 function readdirJournal(dir: string): string {
   return readdirSync(path.join(dir, 'state')).find((f) => f.startsWith('journal-'))!;
 }
+
+t.test('no answer on an interface the config does not name', async (t) => {
+  const s = await startLabServer(t, { tag: 'di', clients: 1, clientMac: () => KNOWN, config });
+  const { lab } = s;
+  // The head gets a second interface on another segment, with an address, not named in the cluster file.
+  lab.addBridge('br1');
+  lab.addInterface(lab.head, { bridge: 'br1', iface: 'eth1', mac: '52:54:00:a0:00:02', cidr: '198.18.2.1/24' });
+  const stranger = lab.addHost('x0', { bridge: 'br1', mac: KNOWN });
+  const r = lab.run(stranger.ns, 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '3', '-T', '1', '-s', '/bin/true'], 30_000);
+  t.not(r.code, 0, 'a client on the unnamed interface gets no lease');
+  t.match(r.stderr, /no lease, failing/);
+  const served = lab.run(lab.clients[0]!.ns, 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '3', '-T', '1', '-s', '/bin/true'], 30_000);
+  t.match(served.stderr, /lease of 198\.18\.0\.11 obtained/, 'while the named interface is served');
+});
