@@ -36,6 +36,7 @@ export class LeaseTable {
   private byClient = new Map<string, number>();
   private offers = new Map<number, Offer>();
   private offerByClient = new Map<string, Offer>();
+  private pruneAt = 4096;
   /** Next pool position to try, per subnet, so allocation does not rescan from the start. */
   private cursors = new Map<Subnet, number>();
 
@@ -148,7 +149,11 @@ export class LeaseTable {
     const o: Offer = { ip, clientKey, expiresAt: now + this.times.offerMs };
     this.offers.set(ip, o);
     this.offerByClient.set(clientKey, o);
-    if (this.offers.size > 4096) this.pruneOffers(now);
+    // Sweep expired offers when the table has doubled since the last sweep: amortised O(1) per offer.
+    if (this.offers.size > this.pruneAt) {
+      this.pruneOffers(now);
+      this.pruneAt = Math.max(4096, this.offers.size * 2);
+    }
   }
 
   /** The client chose another server, or was answered: forget what we offered it. */
