@@ -94,6 +94,9 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, cache: F
       return reply.send(fileStream(file, range));
     };
 
-  app.get('/files/*', { config: { access: 'open', kind: 'files' } }, serve(() => deps.config.filesDir, bootFileStage, sentBytes.files));
-  app.get('/loaders/*', { config: { access: 'open', kind: 'loaders' } }, serve(() => LOADERS_DIR, loaderStage, sentBytes.loaders));
+  // HEAD is a route of its own, not fastify's automatic one: that one would set the length of the
+  // (empty) body it discards instead of the file's.
+  const methods = ['GET', 'HEAD'];
+  app.route({ method: methods, url: '/files/*', exposeHeadRoute: false, config: { access: 'open', kind: 'files' }, handler: serve(() => deps.config.filesDir, bootFileStage, sentBytes.files) });
+  app.route({ method: methods, url: '/loaders/*', exposeHeadRoute: false, config: { access: 'open', kind: 'loaders' }, handler: serve(() => LOADERS_DIR, loaderStage, sentBytes.loaders) });
 }
