@@ -64,7 +64,7 @@ async function waitForOutput(child: ChildProcess, pattern: RegExp, what: string)
   child.removeAllListeners('exit');
 }
 
-interface Round { server: string; clients: number; wallS: number; bytes: number; ok: number; failed: number; p50: number; p99: number; serverCpuS: number; clientCpuS: number }
+interface Round { server: string; clients: number; wallS: number; bytes: number; ok: number; failed: number; failures: Record<string, number>; p50: number; p99: number; serverCpuS: number; clientCpuS: number }
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN;
@@ -81,7 +81,7 @@ async function round(lab: Lab, dir: string, server: keyof typeof PORTS, serverPi
     const cfg = path.join(dir, `curl-${server}-${clients}-${k}.cfg`);
     writeFileSync(cfg, Array.from({ length: n }, () => `url = "${url}"\noutput = "/dev/null"\n`).join(''));
     // bash's `times` prints the CPU time of its children (curl) after it exits.
-    const script = `curl -s -Z --parallel-immediate --parallel-max ${n} --max-time ${ROUND_TIMEOUT_S} -w '%{http_code} %{size_download} %{time_total}\\n' -K ${cfg}; times`;
+    const script = `curl -s -Z --parallel-immediate --parallel-max ${n} --max-time ${ROUND_TIMEOUT_S} -w '%{http_code} %{size_download} %{time_total} %{exitcode}\\n' -K ${cfg}; times`;
     const child = lab.spawn(lab.clients[0]!.ns, 'bash', ['-c', script]);
     procs.push(new Promise((resolve) => {
       let out = '';
@@ -94,18 +94,22 @@ async function round(lab: Lab, dir: string, server: keyof typeof PORTS, serverPi
   const serverCpuS = serverPids().reduce((s, p) => s + cpuSeconds(p), 0) - cpu0;
   const times: number[] = [];
   let bytes = 0, ok = 0, failed = 0, clientCpuS = 0;
+  const failures: Record<string, number> = {};
   for (const out of outputs) {
     const lines = out.trim().split('\n');
     const childTimes = lines.pop()!; // `times`: second line is the children's user and system time
     lines.pop();
     for (const m of childTimes.matchAll(/(\d+)m([\d.]+)s/g)) clientCpuS += Number(m[1]) * 60 + Number(m[2]);
     for (const l of lines) {
-      const [code, size, t] = l.split(' ');
-      if (code === '200' && Number(size) === expectedSize) { ok++; bytes += Number(size); times.push(Number(t)); } else failed++;
+      const [code, size, t, exit] = l.split(' ');
+      if (code === '200' && Number(size) === expectedSize) { ok++; bytes += Number(size); times.push(Number(t)); continue; }
+      failed++;
+      const why = `http ${code}, curl exit ${exit}`;
+      failures[why] = (failures[why] ?? 0) + 1;
     }
   }
   times.sort((a, b) => a - b);
-  return { server, clients, wallS, bytes, ok, failed, p50: percentile(times, 50), p99: percentile(times, 99), serverCpuS, clientCpuS };
+  return { server, clients, wallS, bytes, ok, failed, failures, p50: percentile(times, 50), p99: percentile(times, 99), serverCpuS, clientCpuS };
 }
 
 async function main(): Promise<void> {
@@ -171,10 +175,14 @@ http {
     for (const n of clientCounts) {
       for (const server of ['bootherd', 'nginx'] as const) {
         process.stderr.write(`round: ${n} clients x ${sizeMiB} MiB from ${server}...\n`);
-        rounds.push(await round(lab, dir, server, pids[server], n, data.length));
+        const r = await round(lab, dir, server, pids[server], n, data.length);
+        rounds.push(r);
+        if (r.failed) process.stderr.write(`  failed transfers: ${JSON.stringify(r.failures)}\n`);
       }
     }
     printTable(rounds);
+    const ngxErrors = readFileSync(path.join(ngx, 'error.log'), 'utf8').trim();
+    if (ngxErrors) process.stderr.write(`nginx error.log (last lines):\n${ngxErrors.split('\n').slice(-5).join('\n')}\n`);
     const resultsDir = path.join(ROOT, 'bench/results');
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(path.join(resultsDir, `http-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ sizeMiB, cpus: os.cpus().length, rounds }, null, 2));
