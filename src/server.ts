@@ -28,7 +28,8 @@ export interface ServerOptions {
 /** The HTTP base URL nodes are given (iPXE scripts, kernels, UEFI HTTP loaders). */
 export function httpBaseOf(config: Config): string {
   if (config.http.baseUrl) return config.http.baseUrl.replace(/\/$/, '');
-  return `http://${config.head.address}${config.http.port === 80 ? '' : `:${config.http.port}`}`;
+  const scheme = config.http.tls ? 'https' : 'http';
+  return `${scheme}://${config.head.address}${config.http.port === (config.http.tls ? 443 : 80) ? '' : `:${config.http.port}`}`;
 }
 
 export class Server {

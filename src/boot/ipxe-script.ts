@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClusterModel } from '../cluster/model.ts';
 import type { BootProfile, NodeRecord } from '../cluster/types.ts';
 import { fileUrl, scriptUrl } from '../cluster/urls.ts';
-import type { Config } from '../config/load.ts';
+import { configPath, type Config } from '../config/load.ts';
 import { normalizeMac } from '../net/mac.ts';
 
 export const BUILTIN_TEMPLATES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../boot-assets/templates');
@@ -108,7 +108,7 @@ export function renderTemplate(name: string, text: string, vars: Vars, initrds: 
 export function templatesDir(config: Config): string {
   const dir = config.http.templates;
   if (!dir) return BUILTIN_TEMPLATES;
-  return path.resolve(config.source.startsWith('<') ? process.cwd() : path.dirname(config.source), dir);
+  return configPath(config, dir);
 }
 
 /**

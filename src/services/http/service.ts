@@ -19,6 +19,7 @@ import { bootRoutes } from './routes/boot.ts';
 import { EventHub, eventRoutes } from './routes/events.ts';
 import { fileRoutes } from './routes/files.ts';
 import { uiRoutes } from './routes/ui.ts';
+import { configPath } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 
 declare module 'fastify' {
@@ -43,7 +44,15 @@ function errorBody(status: number, message: string, field?: string): ErrorBody {
 export function logDirOf(deps: Pick<HttpServiceDeps, 'config'>): string {
   const { config } = deps;
   if (!config.http.logDir) return path.join(config.stateDir, 'logs');
-  return path.resolve(config.source.startsWith('<') ? process.cwd() : path.dirname(config.source), config.http.logDir);
+  return configPath(config, config.http.logDir);
+}
+
+function readConfigFile(config: HttpServiceDeps['config'], field: string, p: string): Buffer {
+  try {
+    return readFileSync(configPath(config, p));
+  } catch (e) {
+    throw new Error(`${field}: cannot read ${configPath(config, p)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 export class HttpService {
@@ -78,7 +87,7 @@ export class HttpService {
       forceCloseConnections: true,
       return503OnClosing: true,
       routerOptions: { maxParamLength: 1024 },
-      ...(tls ? { https: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } } : {}),
+      ...(tls ? { https: { cert: readConfigFile(config, 'http.tls.cert', tls.cert), key: readConfigFile(config, 'http.tls.key', tls.key) } } : {}),
       clientErrorHandler: (err, socket) => {
         // Not HTTP at all, or headers too large: answer 400 and close, as node would, but count it.
         this.drop('bad-http');
