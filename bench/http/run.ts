@@ -154,6 +154,7 @@ http {
   access_log ${ngx}/access.log;
   client_body_temp_path ${ngx}/body; proxy_temp_path ${ngx}/proxy; fastcgi_temp_path ${ngx}/fastcgi; uwsgi_temp_path ${ngx}/uwsgi; scgi_temp_path ${ngx}/scgi;
   sendfile on; tcp_nopush on; keepalive_timeout 65;
+  send_timeout 120s;  # as bootherd's idle timeout: neither cuts a slow reader sooner
   types { application/octet-stream img; }
   server { listen ${HEAD_IP}:${PORTS.nginx}; location /files/ { alias ${files}/; } }
 }

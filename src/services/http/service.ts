@@ -85,6 +85,9 @@ export class HttpService {
       logger: false,
       bodyLimit: config.http.bodyLimit,
       forceCloseConnections: true,
+      // A client that reads nothing for two minutes is gone (a node that reset mid-download);
+      // event streams send a keepalive every 25 s and stay open.
+      connectionTimeout: 120_000,
       return503OnClosing: true,
       routerOptions: { maxParamLength: 1024 },
       ...(tls ? { https: { cert: readConfigFile(config, 'http.tls.cert', tls.cert), key: readConfigFile(config, 'http.tls.key', tls.key) } } : {}),
