@@ -9,12 +9,15 @@ import type { Config } from './config/load.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DhcpService } from './services/dhcp/service.ts';
+import { HttpService } from './services/http/service.ts';
 import { EmbeddedStore } from './store/embedded.ts';
 import type { Store } from './store/store.ts';
 
 export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** What the service wants the API's /status (and /ntp) to show; optional. */
+  status?(): Record<string, unknown>;
 }
 
 export interface ServerOptions {
@@ -25,7 +28,8 @@ export interface ServerOptions {
 /** The HTTP base URL nodes are given (iPXE scripts, kernels, UEFI HTTP loaders). */
 export function httpBaseOf(config: Config): string {
   if (config.http.baseUrl) return config.http.baseUrl.replace(/\/$/, '');
-  return `http://${config.head.address}${config.http.port === 80 ? '' : `:${config.http.port}`}`;
+  const scheme = config.http.tls ? 'https' : 'http';
+  return `${scheme}://${config.head.address}${config.http.port === (config.http.tls ? 443 : 80) ? '' : `:${config.http.port}`}`;
 }
 
 export class Server {
@@ -35,6 +39,7 @@ export class Server {
   model!: ClusterModel;
   timelines!: BootTimelines;
   dhcp: DhcpService | undefined;
+  http: HttpService | undefined;
   private readonly services: Service[] = [];
 
   constructor(readonly config: Config, opts: ServerOptions = {}) {
@@ -52,6 +57,26 @@ export class Server {
       this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
       this.services.push(this.dhcp);
     }
+    if (this.config.http.enabled) {
+      this.http = new HttpService({
+        config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase,
+        leases: this.dhcp?.leases, serviceStatus: () => this.serviceStatus(),
+      });
+      this.services.push(this.http);
+    }
+  }
+
+  /**
+   * Each service's status under the name of its field on this server (dhcp,
+   * http, ntp, ...), so a service added later shows up without changes here.
+   */
+  serviceStatus(): Record<string, Record<string, unknown>> {
+    const out: Record<string, Record<string, unknown>> = {};
+    for (const [name, value] of Object.entries(this)) {
+      const service = this.services.find((s) => s === value);
+      if (service) out[name] = service.status?.() ?? { running: true };
+    }
+    return out;
   }
 
   async start(): Promise<void> {

@@ -14,6 +14,7 @@ import { explainDiscover } from '../services/dhcp/explain.ts';
 import { Server } from '../server.ts';
 import { Lab } from '../lab/netns.ts';
 import { DEMO_PREFIX, demoConfig } from './demo-config.ts';
+import { registerAdminCommands } from './admin.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bootherd.mjs');
 
@@ -116,5 +117,7 @@ program.command('demo')
     lab.destroy();
     process.exit(code);
   });
+
+registerAdminCommands(program);
 
 await program.parseAsync();

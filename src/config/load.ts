@@ -169,3 +169,8 @@ function crossCheck(file: ClusterFile): CrossProblem[] {
   });
   return problems;
 }
+
+/** A path from the cluster file, made absolute: relative paths are from the cluster file's directory. */
+export function configPath(config: Pick<Config, 'source'>, p: string): string {
+  return path.resolve(config.source.startsWith('<') ? process.cwd() : path.dirname(config.source), p);
+}

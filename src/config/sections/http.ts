@@ -1,6 +1,16 @@
 import { z } from 'zod';
 import { ipv4, port } from '../fields.ts';
 
+const HTTP_DEFAULTS = {
+  enabled: true,
+  address: '0.0.0.0',
+  port: 80,
+  readOpenTo: 'cluster',
+  unknownTemplate: 'discovery.ipxe',
+  bodyLimit: 65536,
+  fileCacheBytes: 536870912,
+} as const;
+
 /** `http:` in the cluster file: the REST API, UI, iPXE scripts and boot file downloads. */
 export const httpSection = z.strictObject({
   enabled: z.boolean().default(true),
@@ -11,6 +21,30 @@ export const httpSection = z.strictObject({
    * Default: http://<head.address>[:port].
    */
   baseUrl: z.url({ error: 'expected an http URL like http://198.18.0.1' }).optional(),
-}).default({ enabled: true, address: '0.0.0.0', port: 80 });
+  /**
+   * Who may read the API, the UI and /metrics without the bearer token:
+   * `cluster` (clients with an address in one of the subnets), `any`, or
+   * `none`. Changes always need the token.
+   */
+  readOpenTo: z.enum(['cluster', 'any', 'none'], { error: 'expected one of cluster, any, none' }).default('cluster'),
+  /** Directory for api_access_log and api_error_log; default <state>/logs. Relative paths are from the cluster file. */
+  logDir: z.string().min(1, { error: 'expected a directory path' }).optional(),
+  /** Directory with the iPXE script templates (node.ipxe, discovery.ipxe); default boot-assets/templates. */
+  templates: z.string().min(1, { error: 'expected a directory path' }).optional(),
+  /** Template for MACs that belong to no node (the discovery path), a file in the templates directory. */
+  unknownTemplate: z.string().regex(/^[\w.-]+$/, { error: 'expected a template file name like discovery.ipxe' }).default('discovery.ipxe'),
+  /** Largest API request body in bytes; larger ones get 413. */
+  bodyLimit: z.number({ error: 'expected a size in bytes' }).int().min(1024).max(16 << 20).default(65536),
+  /**
+   * Bytes of boot files (kernels, initrds) kept in memory, so a cluster
+   * booting at once reads each file from disk once; 0 streams every request from disk.
+   */
+  fileCacheBytes: z.number({ error: 'expected a size in bytes' }).int().nonnegative().default(536870912),
+  /** Serve HTTPS with this certificate and key (PEM files); iPXE needs HTTPS support built in to use it. */
+  tls: z.strictObject({
+    cert: z.string().min(1, { error: 'expected the path of a PEM certificate' }),
+    key: z.string().min(1, { error: 'expected the path of a PEM private key' }),
+  }).optional(),
+}).default(HTTP_DEFAULTS);
 
 export type HttpConfig = z.output<typeof httpSection>;

@@ -1,0 +1,39 @@
+import type { ClusterModel } from '../../cluster/model.ts';
+import type { BootTimelines } from '../../cluster/timeline.ts';
+import type { Config } from '../../config/load.ts';
+import type { Logger } from '../../log.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { Store } from '../../store/store.ts';
+import type { LeaseTable } from '../dhcp/leases.ts';
+import type { Access } from './auth.ts';
+
+export interface HttpServiceDeps {
+  readonly config: Config;
+  readonly model: ClusterModel;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly timelines: BootTimelines;
+  /** Base URL nodes reach this service at (scripts and file URLs are built from it). */
+  readonly httpBase: string;
+  /** The DHCP lease table, when DHCP runs (lease release). */
+  readonly leases: LeaseTable | undefined;
+  /** Status of every service of the server, by name (GET /api/v1/status, /api/v1/ntp). */
+  readonly serviceStatus: () => Record<string, Record<string, unknown>>;
+}
+
+/** What kind of thing a route serves: labels the request metrics. */
+export type RouteKind = 'api' | 'boot' | 'files' | 'loaders' | 'ui' | 'metrics' | 'events';
+
+/** Per-route settings, in fastify's route `config`. */
+export interface RouteSettings {
+  readonly access: Access;
+  readonly kind: RouteKind;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+    kind?: RouteKind;
+  }
+}

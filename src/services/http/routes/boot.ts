@@ -1,0 +1,50 @@
+/**
+ * Boot over HTTP, first half: the per-node iPXE script (exact URL
+ * /boot/<mac with dashes>.ipxe, no redirects) and the "booted" call-back a
+ * node's init makes when it is up (/boot/<mac>/booted, GET or POST, so a
+ * busybox initrd can call it with plain `wget`).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { renderNodeScript, TemplateError } from '../../../boot/ipxe-script.ts';
+import { isMac, normalizeMac } from '../../../net/mac.ts';
+import type { HttpServiceDeps } from '../context.ts';
+import { HttpError } from '../errors.ts';
+
+const SCRIPT = /^([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})\.ipxe$/;
+
+export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
+  const { model, timelines, httpBase } = deps;
+
+  app.get<{ Params: { file: string } }>('/boot/:file', { config: { access: 'open', kind: 'boot' } }, async (req, reply) => {
+    const m = SCRIPT.exec(req.params.file);
+    if (!m) throw new HttpError(400, 'mac', 'expected /boot/<MAC with dashes>.ipxe, like /boot/52-54-00-12-34-56.ipxe', 'bad-path');
+    const mac = normalizeMac(m[1]!);
+    let script: string;
+    try {
+      script = renderNodeScript(model, mac, httpBase);
+    } catch (e) {
+      if (e instanceof TemplateError) throw new HttpError(500, '', e.message);
+      throw e;
+    }
+    const node = model.nodeByMac(mac);
+    if (node && req.method === 'GET') timelines.record(node.name, 'ipxe-script', Date.now(), mac);
+    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(script);
+  });
+
+  // The call-back lives in a context of its own: it takes any body (`wget --post-data=` sends a
+  // form) and ignores it, while the API keeps refusing what is not JSON.
+  void app.register(async (ctx) => {
+    ctx.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 4096 }, (_req, _body, done) => done(null, undefined));
+    const booted = async (req: FastifyRequest<{ Params: { mac: string } }>, reply: FastifyReply) => {
+      if (!isMac(req.params.mac)) throw new HttpError(400, 'mac', 'expected a MAC address like 52-54-00-12-34-56', 'bad-path');
+      const mac = normalizeMac(req.params.mac);
+      const node = model.nodeByMac(mac);
+      if (!node) throw new HttpError(404, 'mac', `no node has MAC ${mac}`);
+      timelines.record(node.name, 'booted', Date.now());
+      return reply.type('text/plain; charset=utf-8').send(`ok ${node.name}\n`);
+    };
+    const settings = { config: { access: 'cluster' as const, kind: 'boot' as const } };
+    ctx.get('/boot/:mac/booted', settings, booted);
+    ctx.post('/boot/:mac/booted', settings, booted);
+  });
+}

@@ -1,0 +1,102 @@
+/**
+ * Boot over HTTP, second half: kernels, initrds and images under /files/
+ * (from the cluster file's `files:` directory) and iPXE loaders under
+ * /loaders/ (from boot-assets/ipxe, for UEFI HTTP boot). GET and HEAD, single
+ * byte ranges, exact lengths, strong validators. A download that delivers a
+ * file's last byte to a known node is a boot-timeline stage: loader, kernel
+ * or initrd.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Stats } from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { BootStage } from '../../../cluster/types.ts';
+import { ipToInt } from '../../../net/ipv4.ts';
+import { clientIpv4 } from '../auth.ts';
+import type { HttpServiceDeps } from '../context.ts';
+import { HttpError } from '../errors.ts';
+import { etagOf, FileCache, FilePathError, fileStream, parseRange, resolveUnder, type ByteRange } from '../files.ts';
+
+export const LOADERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../boot-assets/ipxe');
+
+/** Which boot stage a completed download is for the node at the client's address, if any. */
+type StageOf = (req: FastifyRequest, rel: string) => { node: string; stage: BootStage['stage']; detail: string } | undefined;
+
+export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, cache: FileCache, sentBytes: { files: { value: number }; loaders: { value: number } }): void {
+  const { model, timelines } = deps;
+  const nodeAt = (req: FastifyRequest) => {
+    const ip = clientIpv4(req.socket.remoteAddress);
+    return ip ? model.nodeByIp(ipToInt(ip)) : undefined;
+  };
+
+  const bootFileStage: StageOf = (req, rel) => {
+    const node = nodeAt(req);
+    if (!node) return undefined;
+    const profile = model.profileOf(node);
+    if (profile.kernel === rel) return { node: node.name, stage: 'kernel', detail: rel };
+    if (profile.initrd.includes(rel)) return { node: node.name, stage: 'initrd', detail: rel };
+    return undefined;
+  };
+  const loaderStage: StageOf = (req, rel) => {
+    const node = nodeAt(req);
+    return node ? { node: node.name, stage: 'tftp-loader', detail: `${rel} over HTTP` } : undefined;
+  };
+
+  const serve = (root: () => string, stageOf: StageOf, counter: { value: number }) =>
+    async (req: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
+      const base = root();
+      let file: string;
+      try {
+        file = resolveUnder(base, req.params['*']);
+      } catch (e) {
+        if (e instanceof FilePathError) throw new HttpError(400, 'path', e.message, e.reason);
+        throw e;
+      }
+      const rel = path.relative(base, file).split(path.sep).join('/');
+      let st: Stats;
+      try {
+        st = await stat(file);
+      } catch {
+        throw new HttpError(404, 'path', `no file ${rel} under ${req.routeOptions.url === '/loaders/*' ? 'the loaders directory' : 'the boot file root'}`);
+      }
+      if (!st.isFile()) throw new HttpError(404, 'path', `${rel} is not a file`);
+
+      const etag = etagOf(st);
+      reply.header('accept-ranges', 'bytes').header('etag', etag).header('last-modified', st.mtime.toUTCString())
+        .type('application/octet-stream');
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+
+      // If-Range: the client's copy is stale, so it gets the whole new file, not a piece of it.
+      const ifRange = req.headers['if-range'];
+      const rangeHeader = ifRange && ifRange !== etag && ifRange !== st.mtime.toUTCString() ? undefined : req.headers.range;
+      const asked = parseRange(rangeHeader, st.size);
+      if (asked === 'unsatisfiable') {
+        return reply.code(416).header('content-range', `bytes */${st.size}`).send();
+      }
+      const range: ByteRange = asked === 'whole' ? { start: 0, end: st.size - 1 } : asked;
+      const length = st.size === 0 ? 0 : range.end - range.start + 1;
+      if (asked !== 'whole') reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${st.size}`);
+      reply.header('content-length', length);
+      if (req.method === 'HEAD') return reply.send();
+
+      if (range.end === st.size - 1) {
+        const stage = stageOf(req, rel);
+        if (stage) {
+          reply.raw.once('finish', () => timelines.record(stage.node, stage.stage, Date.now(), stage.detail));
+        }
+      }
+      reply.raw.once('finish', () => { counter.value += length; });
+      if (length === 0) return reply.send(Buffer.alloc(0));
+      const cached = cache.get(file, st);
+      const whole = cached ? await cached.catch(() => undefined) : undefined;
+      if (whole && whole.length === st.size) return reply.send(whole.subarray(range.start, range.end + 1));
+      return reply.send(fileStream(file, range));
+    };
+
+  // HEAD is a route of its own, not fastify's automatic one: that one would set the length of the
+  // (empty) body it discards instead of the file's.
+  const methods = ['GET', 'HEAD'];
+  app.route({ method: methods, url: '/files/*', exposeHeadRoute: false, config: { access: 'open', kind: 'files' }, handler: serve(() => deps.config.filesDir, bootFileStage, sentBytes.files) });
+  app.route({ method: methods, url: '/loaders/*', exposeHeadRoute: false, config: { access: 'open', kind: 'loaders' }, handler: serve(() => LOADERS_DIR, loaderStage, sentBytes.loaders) });
+}

@@ -1,0 +1,228 @@
+/**
+ * The HTTP service: one fastify server for the REST API, the browser UI, the
+ * per-node iPXE scripts and the boot file downloads. Around every route the
+ * same few steps: check access (route config says what it needs), run the
+ * route, turn errors into JSON that names the field, then count the request
+ * and write the access log line.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { AccessPolicy, bearerOf, clientIpv4, cookieOf, ensureToken, TOKEN_COOKIE } from './auth.ts';
+import type { HttpServiceDeps, RouteKind } from './context.ts';
+import { HttpError, type ErrorBody } from './errors.ts';
+import { FileCache } from './files.ts';
+import { HttpLogs } from './logs.ts';
+import { apiRoutes } from './routes/api.ts';
+import { bootRoutes } from './routes/boot.ts';
+import { EventHub, eventRoutes } from './routes/events.ts';
+import { fileRoutes } from './routes/files.ts';
+import { uiRoutes } from './routes/ui.ts';
+import { configPath } from '../../config/load.ts';
+import type { Logger } from '../../log.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** `api` when the request carried the token (the access log's user field). */
+    authUser: string;
+    /** Why the request failed, for the error log. */
+    failure: string;
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict',
+  413: 'Payload Too Large', 415: 'Unsupported Media Type', 416: 'Range Not Satisfiable', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+function errorBody(status: number, message: string, field?: string): ErrorBody {
+  return { statusCode: status, error: STATUS_TEXT[status] ?? 'Error', message, ...(field ? { field } : {}) };
+}
+
+/** The directory for api_access_log and api_error_log. */
+export function logDirOf(deps: Pick<HttpServiceDeps, 'config'>): string {
+  const { config } = deps;
+  if (!config.http.logDir) return path.join(config.stateDir, 'logs');
+  return configPath(config, config.http.logDir);
+}
+
+function readConfigFile(config: HttpServiceDeps['config'], field: string, p: string): Buffer {
+  try {
+    return readFileSync(configPath(config, p));
+  } catch (e) {
+    throw new Error(`${field}: cannot read ${configPath(config, p)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export class HttpService {
+  readonly app: FastifyInstance;
+  /** Method and URL of every route, as registered (the OpenAPI test compares them with the document). */
+  readonly routes: Array<{ method: string; url: string }> = [];
+  private readonly log: Logger;
+  private readonly cache: FileCache;
+  private readonly events: EventHub;
+  private policy: AccessPolicy | undefined;
+  private logs: HttpLogs | undefined;
+  private readonly startedAt = Date.now();
+  private readonly requests = new Map<string, { value: number }>();
+  private readonly requestFamily;
+  private readonly dropped;
+
+  constructor(private readonly deps: HttpServiceDeps) {
+    const { config, metrics } = deps;
+    this.log = deps.log.child({ svc: 'http' });
+    this.cache = new FileCache(config.http.fileCacheBytes);
+    this.events = new EventHub(deps);
+    this.requestFamily = metrics.counter('bootherd_http_requests_total', 'HTTP requests answered, by kind of route and status code');
+    this.dropped = metrics.counter('bootherd_http_dropped_total', 'HTTP requests refused as malformed, by reason');
+    const sent = metrics.counter('bootherd_http_sent_bytes_total', 'Boot file bytes sent, by kind (files, loaders)');
+    metrics.gaugeFn('bootherd_http_file_cache_bytes', 'Bytes of boot files held in memory', () => this.cache.cachedBytes);
+    metrics.gaugeFn('bootherd_http_event_clients', 'Browsers following the live event stream', () => this.events.clientCount);
+
+    const tls = config.http.tls;
+    const app = Fastify({
+      logger: false,
+      bodyLimit: config.http.bodyLimit,
+      forceCloseConnections: true,
+      // A client that reads nothing for two minutes is gone (a node that reset mid-download);
+      // event streams send a keepalive every 25 s and stay open.
+      connectionTimeout: 120_000,
+      return503OnClosing: true,
+      routerOptions: { maxParamLength: 1024 },
+      ...(tls ? { https: { cert: readConfigFile(config, 'http.tls.cert', tls.cert), key: readConfigFile(config, 'http.tls.key', tls.key) } } : {}),
+      clientErrorHandler: (err, socket) => {
+        // Not HTTP at all, or headers too large: answer 400 and close, as node would, but count it.
+        this.drop('bad-http');
+        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        else socket.destroy(err);
+      },
+    }) as unknown as FastifyInstance;
+    this.app = app;
+    app.decorateRequest('authUser', '');
+    app.decorateRequest('failure', '');
+    app.addHook('onRoute', (r) => {
+      for (const m of [r.method].flat()) if (m !== 'HEAD') this.routes.push({ method: m, url: r.url });
+    });
+    app.addHook('onRequest', async (req, reply) => this.checkAccess(req, reply));
+    app.addHook('onResponse', async (req, reply) => this.finished(req, reply));
+    app.setErrorHandler((e: FastifyError, req, reply) => this.failed(e, req, reply));
+    app.setNotFoundHandler((req, reply) => {
+      req.failure = `no route ${req.method} ${req.url}`;
+      return reply.code(404).send(errorBody(404, `no route ${req.method} ${req.url.split('?')[0]}; the API is described at /api/v1/openapi.json`));
+    });
+
+    bootRoutes(app, deps);
+    fileRoutes(app, deps, this.cache, { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) });
+    apiRoutes(app, deps, this.startedAt);
+    eventRoutes(app, this.events);
+    uiRoutes(app);
+    app.get('/metrics', { config: { access: 'read', kind: 'metrics' } }, async (_req, reply) =>
+      reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+  }
+
+  async start(): Promise<void> {
+    const { config, model } = this.deps;
+    this.policy = new AccessPolicy(ensureToken(config.stateDir), model, config.http.readOpenTo);
+    this.logs = new HttpLogs(logDirOf(this.deps));
+    await this.app.listen({ host: config.http.address, port: config.http.port });
+    this.log.info({ address: config.http.address, port: this.address().port, base: this.deps.httpBase, logs: this.logs.dir }, 'HTTP listening');
+  }
+
+  /** The bound address (the real port when the config asked for port 0). */
+  address(): AddressInfo {
+    return this.app.server.address() as AddressInfo;
+  }
+
+  async stop(): Promise<void> {
+    this.events.close();
+    await this.app.close();
+    await this.logs?.close();
+  }
+
+  status(): Record<string, unknown> {
+    const bound = this.app.server.listening ? this.address() : undefined;
+    return {
+      listening: bound ? `${bound.address}:${bound.port}` : null,
+      baseUrl: this.deps.httpBase,
+      readOpenTo: this.deps.config.http.readOpenTo,
+      fileCacheBytes: this.cache.cachedBytes,
+      eventClients: this.events.clientCount,
+    };
+  }
+
+  private drop(reason: string): void {
+    this.dropped.with({ reason }).value++;
+  }
+
+  private async checkAccess(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const access = req.routeOptions.config.access ?? 'open';
+    if (access === 'open') return;
+    const bearer = bearerOf(req.headers.authorization);
+    const cookie = cookieOf(req.headers.cookie, TOKEN_COOKIE);
+    const policy = this.policy!;
+    if (policy.tokenMatches(bearer) || (access === 'read' && policy.tokenMatches(cookie))) req.authUser = 'api';
+    const denied = policy.check(access, clientIpv4(req.socket.remoteAddress), bearer, cookie);
+    if (!denied) return;
+    req.failure = `${req.method} ${req.url}: ${denied.message}`;
+    await reply.code(denied.status).header('www-authenticate', 'Bearer realm="bootherd"').send(errorBody(denied.status, denied.message));
+  }
+
+  private failed(e: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+    let status: number;
+    let message: string;
+    let field: string | undefined;
+    if (e instanceof HttpError) {
+      ({ status, message } = e);
+      field = e.field || undefined;
+      if (e.dropReason) this.drop(e.dropReason);
+    } else if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      status = 413; message = `the request body is larger than ${this.deps.config.http.bodyLimit} bytes (http.bodyLimit)`;
+      this.drop('too-large');
+    } else if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      status = 415; message = 'expected a JSON body (Content-Type: application/json)';
+      this.drop('bad-content-type');
+    } else if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      status = 400; message = 'expected a JSON object as the request body, got an empty body';
+      this.drop('bad-body');
+    } else if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (e.statusCode === 400 && e instanceof SyntaxError)) {
+      status = 400; message = `malformed JSON in the request body: ${e.message}`;
+      this.drop('bad-json');
+    } else if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+      status = e.statusCode; message = e.message;
+      this.drop('bad-request');
+    } else {
+      status = 500; message = 'internal error; the details are in api_error_log';
+      this.log.error({ err: e, url: req.url }, 'HTTP request failed');
+      req.failure = `${req.method} ${req.url}: ${e.stack ?? e.message}`;
+    }
+    req.failure ||= `${req.method} ${req.url}: ${message}`;
+    return reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, field && !message.startsWith(`${field}:`) ? `${field}: ${message}` : message, field));
+  }
+
+  private finished(req: FastifyRequest, reply: FastifyReply): void {
+    const kind: RouteKind | 'none' = req.routeOptions.config.kind ?? 'none';
+    const status = reply.statusCode;
+    const key = `${kind} ${status}`;
+    let series = this.requests.get(key);
+    if (!series) { series = this.requestFamily.with({ kind, code: String(status) }); this.requests.set(key, series); }
+    series.value++;
+    const logs = this.logs;
+    if (!logs) return;
+    const client = req.socket.remoteAddress ?? '-';
+    const length = reply.getHeader('content-length');
+    logs.accessed({
+      client: clientIpv4(client) || client,
+      user: req.authUser || undefined,
+      time: new Date(),
+      method: req.method,
+      url: req.url,
+      httpVersion: req.raw.httpVersion,
+      status,
+      bytes: req.method === 'HEAD' || length === undefined ? undefined : Number(length),
+      referer: req.headers.referer,
+      userAgent: req.headers['user-agent'],
+    });
+    if (status >= 400) logs.failed(status >= 500 ? 'error' : 'warn', `${clientIpv4(client) || client}:${req.socket.remotePort ?? 0}`, req.failure || `${req.method} ${req.url}: ${status}`);
+  }
+}
