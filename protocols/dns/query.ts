@@ -123,3 +123,26 @@ export function decodeQuery(buf: Buffer): DnsQuery {
     edns,
   };
 }
+
+/**
+ * A query message with one question (our own questions to upstreams, and
+ * tests). `name` is in presentation form without escapes.
+ */
+export function encodeQuery(id: number, name: string, type: number, flags: number): Buffer {
+  const labels = name === '' ? [] : name.split('.');
+  const out = Buffer.alloc(HEADER_LENGTH + labels.reduce((n, l) => n + 1 + Buffer.byteLength(l), 1) + 4);
+  out.writeUInt16BE(id, 0);
+  out.writeUInt16BE(flags & 0x7fff, 2);
+  out.writeUInt16BE(1, 4);
+  let p = HEADER_LENGTH;
+  for (const l of labels) {
+    const n = out.write(l, p + 1, 'utf8');
+    if (n === 0 || n > MAX_LABEL_LENGTH) throw new RangeError(`cannot encode ${JSON.stringify(name)}: a label is empty or over 63 octets`);
+    out[p] = n;
+    p += 1 + n;
+  }
+  out[p++] = 0;
+  out.writeUInt16BE(type, p);
+  out.writeUInt16BE(1, p + 2);
+  return out;
+}

@@ -1,0 +1,29 @@
+import { Rcode } from '../../../../protocols/dns/constants.ts';
+import type { AnswerCache } from '../cache.ts';
+import type { Handler } from '../context.ts';
+
+/** A cached upstream answer, when the client may recurse and one is fresh. */
+export function cachedAnswer(cache: AnswerCache): Handler {
+  return (ctx) => {
+    if (!ctx.recursion) return true;
+    const hit = cache.get(ctx.raw, ctx.query, ctx.limit);
+    if (!hit) return true;
+    ctx.cached = hit;
+    ctx.trace?.push(`${ctx.query.name} answered from the cache`);
+    return false;
+  };
+}
+
+/** Everything else goes upstream, for clients allowed to recurse; others are REFUSED. */
+export function forwardOrRefuse(): Handler {
+  return (ctx) => {
+    if (ctx.recursion) {
+      ctx.forward = true;
+      ctx.trace?.push(`${ctx.query.name} is not ours: forwarded`);
+    } else {
+      ctx.rcode = Rcode.REFUSED;
+      ctx.trace?.push(`${ctx.query.name} is not ours and ${ctx.client} may not recurse (or no upstreams): REFUSED`);
+    }
+    return false;
+  };
+}
