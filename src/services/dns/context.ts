@@ -8,8 +8,8 @@ export interface DnsContext {
   /** The query datagram (or TCP message) as received. */
   readonly raw: Buffer;
   readonly query: DnsQuery;
-  /** The sender's address. */
-  readonly client: string;
+  /** The sender's IPv4 address as an integer. */
+  readonly client: number;
   readonly transport: Transport;
   /** The largest response this client takes: 65535 over TCP, 512 or its EDNS size over UDP. */
   readonly limit: number;

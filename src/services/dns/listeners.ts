@@ -1,34 +1,40 @@
 /**
- * The sockets at the edge: a UDP socket feeding the responder, and the TCP
- * listener (RFC 7766: two-byte length prefix, several queries per
+ * The sockets at the edge: the batched UDP socket feeding the responder, and
+ * the TCP listener (RFC 7766: two-byte length prefix, several queries per
  * connection, answers as they are ready, an idle timeout).
  */
-import type dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../../log.ts';
+import { ipToInt, isIpv4 } from '../../net/ipv4.ts';
+import type { UdpBatchSocket } from '../../net/udp-batch.ts';
 import type { Transport } from './context.ts';
 
 /** Answers one message; see DnsResponder.respond. */
-export type Respond = (raw: Buffer, client: string, transport: Transport) => Buffer | Promise<Buffer> | undefined;
+export type Respond = (raw: Buffer, client: number, transport: Transport) => Buffer | Promise<Buffer> | undefined;
 
 /** Connections served at once; more wait in the kernel's backlog. */
 const MAX_TCP_CONNECTIONS = 512;
 
-export function serveUdp(socket: dgram.Socket, respond: Respond, log: Logger): void {
-  socket.on('message', (msg, rinfo) => {
+export function serveUdp(socket: UdpBatchSocket, respond: Respond, log: Logger): void {
+  socket.start((msg, address, port) => {
     let out: ReturnType<Respond>;
     try {
-      out = respond(msg, rinfo.address, 'udp');
+      out = respond(msg, address, 'udp');
     } catch (e) {
-      log.error({ err: e, client: rinfo.address }, 'DNS query failed');
-      return;
+      log.error({ err: e }, 'DNS query failed');
+      return undefined;
     }
-    if (out === undefined) return;
-    if (Buffer.isBuffer(out)) socket.send(out, rinfo.port, rinfo.address);
-    else out.then((b) => socket.send(b, rinfo.port, rinfo.address), (e: Error) => log.error({ err: e, client: rinfo.address }, 'DNS query failed'));
+    if (out === undefined || Buffer.isBuffer(out)) return out;
+    out.then((b) => { socket.sendTo(b, address, port); }, (e: Error) => log.error({ err: e }, 'DNS query failed'));
+    return undefined;
   });
-  // A send can fail when the client is gone (ICMP unreachable reported late): nothing to do but go on.
-  socket.on('error', (e) => { if (log.isLevelEnabled('debug')) log.debug({ err: e }, 'DNS UDP socket error'); });
+}
+
+/** A TCP peer's IPv4 address as an integer (0 when it is not IPv4). */
+function peerAddress(conn: net.Socket): number {
+  const a = conn.remoteAddress ?? '';
+  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
+  return isIpv4(v4) ? ipToInt(v4) : 0;
 }
 
 export class TcpListener {
@@ -58,7 +64,7 @@ export class TcpListener {
     conn.setTimeout(this.idleMs, () => conn.destroy());
     conn.on('close', () => this.connections.delete(conn));
     conn.on('error', () => undefined); // a reset by the client ends the connection; nothing to report
-    const client = conn.remoteAddress ?? '';
+    const client = peerAddress(conn);
     let pending: Buffer = Buffer.alloc(0);
     conn.on('data', (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -72,7 +78,7 @@ export class TcpListener {
     });
   }
 
-  private answer(conn: net.Socket, msg: Buffer, client: string): void {
+  private answer(conn: net.Socket, msg: Buffer, client: number): void {
     let out: ReturnType<Respond>;
     try {
       out = this.respond(msg, client, 'tcp');

@@ -10,6 +10,7 @@ import { DnsDecodeError, decodeQuery, encodeQuery, type DnsQuery } from '../../.
 import { buildResponse, EMPTY_SECTIONS, encodeSections, headerOnlyResponse, responseLength, udpLimit, type Sections } from '../../../protocols/dns/response.ts';
 import { scanResponse } from '../../../protocols/dns/scan.ts';
 import type { Logger } from '../../log.ts';
+import { intToIp } from '../../net/ipv4.ts';
 import type { RecursionAcl } from './acl.ts';
 import { AnswerCache, type CacheLimits } from './cache.ts';
 import type { DnsContext, Handler, Transport } from './context.ts';
@@ -62,10 +63,11 @@ export class DnsResponder {
   stop(): Promise<void> { return this.forwarder.stop(); }
 
   /**
-   * The response to one message from `client`: a Buffer at once, a promise
-   * when it was forwarded, undefined when the message deserves no answer.
+   * The response to one message from `client` (IPv4 as an integer): a
+   * Buffer at once, a promise when it was forwarded, undefined when the
+   * message deserves no answer. `raw` is read only during this call.
    */
-  respond(raw: Buffer, client: string, transport: Transport): Buffer | Promise<Buffer> | undefined {
+  respond(raw: Buffer, client: number, transport: Transport): Buffer | Promise<Buffer> | undefined {
     this.counters.queries[transport].value++;
     let query: DnsQuery;
     try {
@@ -84,12 +86,14 @@ export class DnsResponder {
       trace: this.log.isLevelEnabled('debug') ? [] : undefined,
     };
     for (const h of this.chain) if (!h(ctx)) break;
-    if (ctx.trace) this.log.debug({ client, transport, id: query.id, name: query.name, type: query.type, why: ctx.trace }, 'DNS decision');
+    if (ctx.trace) this.log.debug({ client: intToIp(client), transport, id: query.id, name: query.name, type: query.type, why: ctx.trace }, 'DNS decision');
 
     if (ctx.rcode !== undefined) return this.error(ctx, ctx.rcode);
-    if (ctx.answer) return ctx.answer.chase && ctx.recursion ? this.chase(ctx, ctx.answer, ctx.answer.chase) : this.fit(ctx, ctx.answer);
+    if (ctx.answer && !(ctx.answer.chase && ctx.recursion)) return this.fit(ctx, ctx.answer);
     if (ctx.cached) return this.sent(ctx.cached, ctx.cached[3]! & 0xf, 'cache');
-    return this.forward(ctx);
+    // Answered later: the message may be a view into a receive buffer that the next datagrams overwrite.
+    const held: DnsContext = { ...ctx, raw: Buffer.from(raw) };
+    return ctx.answer ? this.chase(held, ctx.answer, ctx.answer.chase!) : this.forward(held);
   }
 
   private flags(ctx: DnsContext): number {

@@ -6,13 +6,12 @@
  * event loop, or by worker threads sharing the port when dns.workers > 1.
  * TCP stays in the main thread (Node 20's net module cannot share a port).
  */
-import type dgram from 'node:dgram';
 import type { ClusterModel } from '../../cluster/model.ts';
 import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { parseCidr } from '../../net/ipv4.ts';
-import { openUdp } from '../../net/udp.ts';
+import { UdpBatchSocket } from '../../net/udp-batch.ts';
 import type { Store } from '../../store/store.ts';
 import { RecursionAcl } from './acl.ts';
 import { registryCounters, type DnsCounters } from './counters.ts';
@@ -36,7 +35,7 @@ export class DnsService {
   readonly counters: DnsCounters;
   private readonly log: Logger;
   private readonly tcp: TcpListener;
-  private udp: dgram.Socket | undefined;
+  private udp: UdpBatchSocket | undefined;
   private pool: WorkerPool | undefined;
 
   constructor(private readonly deps: DnsServiceDeps) {
@@ -76,7 +75,7 @@ export class DnsService {
         }, this.zones, this.counters, this.log);
         await this.pool.start();
       } else {
-        this.udp = await openUdp({ address, port, recvBufferSize: 4 << 20 });
+        this.udp = UdpBatchSocket.open({ address, port, recvBufferSize: 4 << 20 });
         serveUdp(this.udp, (raw, client, transport) => this.responder.respond(raw, client, transport), this.log);
       }
       await this.tcp.listen(address, port);
@@ -91,7 +90,7 @@ export class DnsService {
   async stop(): Promise<void> {
     await this.pool?.stop();
     this.pool = undefined;
-    if (this.udp) await new Promise<void>((r) => this.udp!.close(() => r()));
+    await this.udp?.close();
     this.udp = undefined;
     await this.tcp.close().catch(() => undefined);
     await this.responder.stop();

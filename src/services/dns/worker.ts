@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../log.ts';
 import { parseCidr } from '../../net/ipv4.ts';
-import { openUdp } from '../../net/udp.ts';
+import { UdpBatchSocket } from '../../net/udp-batch.ts';
 import { RecursionAcl } from './acl.ts';
 import { counterValues, localCounters } from './counters.ts';
 import { serveUdp } from './listeners.ts';
@@ -34,17 +34,15 @@ const responder = new DnsResponder({
 
 try {
   await responder.start();
-  const socket = await openUdp({ address: init.address, port: init.port, reusePort: true, recvBufferSize: 4 << 20 });
+  const socket = UdpBatchSocket.open({ address: init.address, port: init.port, reusePort: true, recvBufferSize: 4 << 20 });
   serveUdp(socket, (raw, client, transport) => responder.respond(raw, client, transport), log);
   const report = setInterval(() => post({ kind: 'counters', values: counterValues(counters) }), REPORT_MS);
   port.on('message', (m: ToWorker) => {
     if (m.kind === 'zone') { index = new ZoneIndex(m.data); return; }
     clearInterval(report);
-    socket.close(() => {
-      void responder.stop().then(() => {
-        post({ kind: 'counters', values: counterValues(counters) });
-        port.close();
-      });
+    void socket.close().then(() => responder.stop()).then(() => {
+      post({ kind: 'counters', values: counterValues(counters) });
+      port.close();
     });
   });
   post({ kind: 'ready' });

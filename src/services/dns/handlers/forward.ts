@@ -1,4 +1,5 @@
 import { Rcode } from '../../../../protocols/dns/constants.ts';
+import { intToIp } from '../../../net/ipv4.ts';
 import type { AnswerCache } from '../cache.ts';
 import type { Handler } from '../context.ts';
 
@@ -22,7 +23,7 @@ export function forwardOrRefuse(): Handler {
       ctx.trace?.push(`${ctx.query.name} is not ours: forwarded`);
     } else {
       ctx.rcode = Rcode.REFUSED;
-      ctx.trace?.push(`${ctx.query.name} is not ours and ${ctx.client} may not recurse (or no upstreams): REFUSED`);
+      ctx.trace?.push(`${ctx.query.name} is not ours and ${intToIp(ctx.client)} may not recurse (or there are no upstreams): REFUSED`);
     }
     return false;
   };
