@@ -113,6 +113,9 @@ function nsdFiles(servers: number): string {
   pidfile: "${dir}/nsd.pid"
   logfile: "${dir}/nsd.log"
   verbosity: 0
+  # NSD limits responses per client network (RRL, 200/s) by default: off, dnsperf is one client.
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
 ${[DOMAIN, ...REVERSE_ZONES].map((z) => `zone:\n  name: ${z}\n  zonefile: ${z}.zone\n`).join('')}`);
