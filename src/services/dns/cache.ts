@@ -4,7 +4,8 @@
  * a hit copies them, sets the client's id and question bytes, and ages each
  * TTL by the time spent in the cache. Positive answers live for their
  * smallest TTL, negative ones for the SOA's bound (RFC 2308 5); both are
- * capped by the configuration. When full, the oldest entry goes first.
+ * capped by the configuration, and no TTL handed out outlives the entry.
+ * When full, the oldest entry goes first.
  */
 import { Flag, HEADER_LENGTH, Rcode } from '../../../protocols/dns/constants.ts';
 import type { DnsQuery } from '../../../protocols/dns/query.ts';
@@ -57,8 +58,10 @@ export class AnswerCache {
     // RD as the client sent it; the question as the client wrote it (same length: same name, same type).
     out[2] = (out[2]! & ~(Flag.RD >>> 8)) | ((q.flags & Flag.RD) >>> 8);
     raw.copy(out, HEADER_LENGTH, HEADER_LENGTH, q.questionEnd);
+    // Each TTL less the time spent here, and never past the entry's own end (the configured caps).
     const aged = Math.floor((now - e.storedAt) / 1000);
-    if (aged > 0) for (const o of e.ttlOffsets) out.writeUInt32BE(Math.max(0, e.bytes.readUInt32BE(o) - aged), o);
+    const left = Math.ceil((e.expiresAt - now) / 1000);
+    for (const o of e.ttlOffsets) out.writeUInt32BE(Math.min(left, Math.max(0, e.bytes.readUInt32BE(o) - aged)), o);
     return out;
   }
 
