@@ -124,6 +124,8 @@ export class DnsResponder {
     const q = ctx.query;
     const response = await this.forwarder.resolve(ctx.raw, q.questionEnd, ctx.transport);
     if (!response) return this.error(ctx, Rcode.SERVFAIL);
+    // Our answer to the client is not authoritative, whatever the upstream's was.
+    response[2]! &= ~(Flag.AA >>> 8);
     try {
       this.cache.put(q, response, scanResponse(response));
     } catch (e) {
