@@ -49,8 +49,6 @@ export interface UdpBatchOptions extends UdpBinding {
 }
 
 export class UdpBatchSocket {
-  /** Datagrams longer than a slot, dropped unread. */
-  truncated = 0;
   private readonly rx: Buffer;
   private readonly tx: Buffer;
   private readonly rxMeta: Uint32Array;
@@ -73,13 +71,14 @@ export class UdpBatchSocket {
     return new UdpBatchSocket(parts.handle, parts, slotSize, slots);
   }
 
-  start(handler: DatagramHandler): void {
+  /** Starts receiving; `onOversized` hears of each datagram longer than a slot, dropped unread. */
+  start(handler: DatagramHandler, onOversized: () => void = () => undefined): void {
     const { rx, tx, rxMeta, txMeta, slotSize, slots } = this;
     batchNative().start(this.handle, (received) => {
       let out = 0;
       for (let i = 0; i < received; i++) {
         const m = i * 4;
-        if (rxMeta[m + 3]) { this.truncated++; continue; }
+        if (rxMeta[m + 3]) { onOversized(); continue; }
         const address = rxMeta[m + 1]!;
         const port = rxMeta[m + 2]!;
         const reply = handler(rx.subarray(i * slotSize, i * slotSize + rxMeta[m]!), address, port);

@@ -91,7 +91,9 @@ t.test('dig, kdig and dhclient against bootherd; dnsmasq upstream', async (t) =>
     const big = dig(inside.ns, 'big.lab.test', 'TXT');
     t.match(big, /Truncated, retrying in TCP mode/, 'too big for UDP: TC set, dig retries over TCP');
     t.equal(big.match(/"x{190}\d"/g)?.length, 8, 'and gets all of it');
-    t.match(kdig('big.lab.test', 'TXT'), /TC flag set in the reply, retrying over TCP|;; ANSWER SECTION:/, 'kdig falls back to TCP too');
+    const k = kdig('big.lab.test', 'TXT');
+    t.match(k, /ANSWER: 1;/, 'kdig gets the record');
+    t.match(k, /From 198\.18\.0\.1@53\(TCP\)/, 'after falling back to TCP itself');
     t.match(dig(inside.ns, '+ignore', 'big.lab.test', 'TXT'), /flags: qr aa tc rd ra;/, 'the truncated UDP reply itself');
   });
 

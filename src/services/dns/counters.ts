@@ -22,7 +22,7 @@ export interface DnsCounters {
   readonly responses: Readonly<Record<RcodeName, Series>>;
   readonly answers: Readonly<Record<AnswerSource, Series>>;
   /** Malformed queries by reason: those answered with FORMERR are counted here too. */
-  readonly dropped: Readonly<Record<DecodeFailure | 'upstream-mismatch' | 'upstream-malformed', Series>>;
+  readonly dropped: Readonly<Record<DecodeFailure | 'oversized' | 'upstream-mismatch' | 'upstream-malformed', Series>>;
   readonly truncated: Series;
   readonly upstreamTimeouts: Series;
 }
@@ -34,7 +34,7 @@ function build(series: (family: string, help: string, labels: Record<string, str
     queries: by(['udp', 'tcp'], 'bootherd_dns_queries_total', 'DNS queries received, by transport', 'transport'),
     responses: by(RCODES, 'bootherd_dns_responses_total', 'DNS responses sent, by rcode', 'rcode'),
     answers: by(SOURCES, 'bootherd_dns_answers_total', 'DNS responses by where the answer came from', 'source'),
-    dropped: by([...DECODE_FAILURES, 'upstream-mismatch', 'upstream-malformed'] as const, 'bootherd_dns_dropped_total', 'Malformed DNS messages (queries, or upstream responses), by reason', 'reason'),
+    dropped: by([...DECODE_FAILURES, 'oversized', 'upstream-mismatch', 'upstream-malformed'] as const, 'bootherd_dns_dropped_total', 'Malformed DNS messages (queries, or upstream responses), by reason', 'reason'),
     truncated: series('bootherd_dns_truncated_total', 'UDP responses sent with TC set (too large; the client retries over TCP)', {}),
     upstreamTimeouts: series('bootherd_dns_upstream_timeouts_total', 'Forwarded queries an upstream did not answer in time', {}),
   };

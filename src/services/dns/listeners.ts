@@ -8,6 +8,7 @@ import type { Logger } from '../../log.ts';
 import { ipToInt, isIpv4 } from '../../net/ipv4.ts';
 import type { UdpBatchSocket } from '../../net/udp-batch.ts';
 import type { Transport } from './context.ts';
+import type { DnsCounters } from './counters.ts';
 
 /** Answers one message; see DnsResponder.respond. */
 export type Respond = (raw: Buffer, client: number, transport: Transport) => Buffer | Promise<Buffer> | undefined;
@@ -15,7 +16,7 @@ export type Respond = (raw: Buffer, client: number, transport: Transport) => Buf
 /** Connections served at once; more wait in the kernel's backlog. */
 const MAX_TCP_CONNECTIONS = 512;
 
-export function serveUdp(socket: UdpBatchSocket, respond: Respond, log: Logger): void {
+export function serveUdp(socket: UdpBatchSocket, respond: Respond, counters: DnsCounters, log: Logger): void {
   socket.start((msg, address, port) => {
     let out: ReturnType<Respond>;
     try {
@@ -27,7 +28,7 @@ export function serveUdp(socket: UdpBatchSocket, respond: Respond, log: Logger):
     if (out === undefined || Buffer.isBuffer(out)) return out;
     out.then((b) => { socket.sendTo(b, address, port); }, (e: Error) => log.error({ err: e }, 'DNS query failed'));
     return undefined;
-  });
+  }, () => { counters.dropped.oversized.value++; });
 }
 
 /** A TCP peer's IPv4 address as an integer (0 when it is not IPv4). */

@@ -76,7 +76,7 @@ export class DnsService {
         await this.pool.start();
       } else {
         this.udp = UdpBatchSocket.open({ address, port, recvBufferSize: 4 << 20 });
-        serveUdp(this.udp, (raw, client, transport) => this.responder.respond(raw, client, transport), this.log);
+        serveUdp(this.udp, (raw, client, transport) => this.responder.respond(raw, client, transport), this.counters, this.log);
       }
       await this.tcp.listen(address, port);
     } catch (e) {

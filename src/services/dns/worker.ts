@@ -35,7 +35,7 @@ const responder = new DnsResponder({
 try {
   await responder.start();
   const socket = UdpBatchSocket.open({ address: init.address, port: init.port, reusePort: true, recvBufferSize: 4 << 20 });
-  serveUdp(socket, (raw, client, transport) => responder.respond(raw, client, transport), log);
+  serveUdp(socket, (raw, client, transport) => responder.respond(raw, client, transport), counters, log);
   const report = setInterval(() => post({ kind: 'counters', values: counterValues(counters) }), REPORT_MS);
   port.on('message', (m: ToWorker) => {
     if (m.kind === 'zone') { index = new ZoneIndex(m.data); return; }
