@@ -1,4 +1,4 @@
-import { Rcode } from '../../../../protocols/dns/constants.ts';
+import { Flag, Rcode } from '../../../../protocols/dns/constants.ts';
 import { intToIp } from '../../../net/ipv4.ts';
 import type { AnswerCache } from '../cache.ts';
 import type { Handler } from '../context.ts';
@@ -15,15 +15,18 @@ export function cachedAnswer(cache: AnswerCache): Handler {
   };
 }
 
-/** Everything else goes upstream, for clients allowed to recurse; others are REFUSED. */
+/**
+ * Everything else goes upstream, for clients allowed to recurse that asked
+ * for recursion (RD); others are REFUSED.
+ */
 export function forwardOrRefuse(): Handler {
   return (ctx) => {
-    if (ctx.recursion) {
+    if (ctx.recursion && ctx.query.flags & Flag.RD) {
       ctx.forward = true;
       ctx.trace?.push(`${ctx.query.name} is not ours: forwarded`);
     } else {
       ctx.rcode = Rcode.REFUSED;
-      ctx.trace?.push(`${ctx.query.name} is not ours and ${intToIp(ctx.client)} may not recurse (or there are no upstreams): REFUSED`);
+      ctx.trace?.push(`${ctx.query.name} is not ours and ${intToIp(ctx.client)} may not recurse, did not ask to, or there are no upstreams: REFUSED`);
     }
     return false;
   };
