@@ -3,11 +3,12 @@
  * same records (1,000 nodes with A and PTR, the Slurm controller's and two
  * more SRV names), one after the other in the same lab namespaces.
  *
- *   node --import tsx bench/dns/run.ts [--seconds 5] [--latency-rate 10000] [--only bootherd,dnsmasq,nsd]
+ *   node --import tsx bench/dns/run.ts [--seconds 5] [--rounds 2] [--latency-rate 10000] [--only bootherd,dnsmasq,nsd]
  *
  * Per server: the largest qps dnsperf sustains with no query lost (closed
  * loop, 200 queries outstanding over 8 sockets; stepped down with -Q when
- * queries were lost), the CPU time the server spent per query, and p50/p99
+ * queries were lost; the best of --rounds runs), the CPU time the server
+ * spent per query in that run, and p50/p99
  * latency at one fixed rate for every server (dnsperf -v, per-query times).
  * "1 core": the server pinned to CPU 0 and dnsperf to CPU 1; "2 cores": both
  * unpinned, so dnsperf shares the cores with the server. Needs root.
@@ -24,6 +25,8 @@ const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : fallback; };
 const SECONDS = Number(opt('seconds', '5'));
 const LATENCY_RATE = Number(opt('latency-rate', '10000'));
+/** Throughput runs per server; the best counts (other load on a shared machine only ever lowers a run). */
+const ROUNDS = Number(opt('rounds', '2'));
 const ONLY = new Set(opt('only', 'bootherd,dnsmasq,nsd').split(','));
 const VERBOSE = args.includes('--verbose');
 
@@ -196,20 +199,24 @@ async function main(): Promise<void> {
           await sleep(200);
         }
         dnsperf(pin, ['-l', '1', '-c', '8', '-q', '100'], 20_000); // warm-up
-        let perf: Perf | undefined;
+        let qps = NaN;
         let cpuPerQuery = NaN;
-        let limit: number | undefined;
-        for (let attempt = 0; attempt < 4; attempt++) {
-          const cpu0 = namespaceCpu(lab.head.ns);
-          perf = parsePerf(dnsperf(pin, ['-l', String(SECONDS), '-c', '8', '-q', '100', ...(limit ? ['-Q', String(limit)] : [])], (SECONDS + 15) * 1000));
-          cpuPerQuery = ((namespaceCpu(lab.head.ns) - cpu0) / perf.sent) * 1e6;
-          if (perf.lostPercent === 0) break;
-          limit = Math.floor(perf.qps * 0.9);
+        for (let round = 0; round < ROUNDS; round++) {
+          let limit: number | undefined;
+          for (let attempt = 0; attempt < 4; attempt++) {
+            const cpu0 = namespaceCpu(lab.head.ns);
+            const perf = parsePerf(dnsperf(pin, ['-l', String(SECONDS), '-c', '8', '-q', '100', ...(limit ? ['-Q', String(limit)] : [])], (SECONDS + 15) * 1000));
+            const cpu = ((namespaceCpu(lab.head.ns) - cpu0) / perf.sent) * 1e6;
+            if (perf.lostPercent === 0) {
+              if (Number.isNaN(qps) || perf.qps > qps) { qps = perf.qps; cpuPerQuery = cpu; }
+              break;
+            }
+            limit = Math.floor(perf.qps * 0.9);
+          }
         }
         const lat = dnsperf(pin, ['-l', '3', '-c', '8', '-Q', String(LATENCY_RATE), '-v'], 30_000)
           .split('\n').filter((l) => l.startsWith('> ')).map((l) => Number(l.split(' ').pop())).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
         const pct = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]! * 1000 : NaN);
-        const qps = perf!.lostPercent === 0 ? perf!.qps : NaN;
         results.set(s.label, qps);
         rows.push([s.label, String(s.cores), qps.toFixed(0), '', pct(0.5).toFixed(3), pct(0.99).toFixed(3), cpuPerQuery.toFixed(1)]);
         process.stderr.write(`${s.label}: ${qps.toFixed(0)} qps\n`);
@@ -231,7 +238,7 @@ async function main(): Promise<void> {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   process.stdout.write([
-    `DNS benchmark: ${NODES.length} nodes (A + PTR) and SRV, dnsperf ${SECONDS} s closed loop; latency at ${LATENCY_RATE} qps`,
+    `DNS benchmark: ${NODES.length} nodes (A + PTR) and SRV; dnsperf ${SECONDS} s closed loop, best of ${ROUNDS}; latency at ${LATENCY_RATE} qps`,
     line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), '',
   ].join('\n'));
 }
