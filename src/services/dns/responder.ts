@@ -89,11 +89,13 @@ export class DnsResponder {
     if (ctx.trace) this.log.debug({ client: intToIp(client), transport, id: query.id, name: query.name, type: query.type, why: ctx.trace }, 'DNS decision');
 
     if (ctx.rcode !== undefined) return this.error(ctx, ctx.rcode);
-    if (ctx.answer && !(ctx.answer.chase && ctx.recursion)) return this.fit(ctx, ctx.answer);
+    const chase = ctx.recursion ? ctx.answer?.chase : undefined;
+    if (ctx.answer && !chase) return this.fit(ctx, ctx.answer);
     if (ctx.cached) return this.sent(ctx.cached, ctx.cached[3]! & 0xf, 'cache');
+    if (!chase && !ctx.forward) return this.error(ctx, Rcode.SERVFAIL); // no handler decided: a bug in the chain
     // Answered later: the message may be a view into a receive buffer that the next datagrams overwrite.
     const held: DnsContext = { ...ctx, raw: Buffer.from(raw) };
-    return ctx.answer ? this.chase(held, ctx.answer, ctx.answer.chase!) : this.forward(held);
+    return chase ? this.chase(held, ctx.answer!, chase) : this.forward(held);
   }
 
   private flags(ctx: DnsContext): number {

@@ -99,11 +99,6 @@ export class ZoneIndex {
     return undefined;
   }
 
-  /** Whether we hold the name as data or as part of one of our zones. */
-  isAuthoritative(name: string): boolean {
-    return this.names.has(name) || this.zoneOf(name) !== undefined;
-  }
-
   /**
    * The answer to a question for `name` (lowercase presentation form, wire
    * length `nameLength`) and `type`; undefined when the name is not ours.
