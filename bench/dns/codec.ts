@@ -5,15 +5,12 @@
  *   node --import tsx bench/dns/codec.ts
  */
 import packet from 'dns-packet';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Flag, Rcode } from '../../protocols/dns/constants.ts';
 import { decodeQuery } from '../../protocols/dns/query.ts';
 import { buildResponse, encodeSections } from '../../protocols/dns/response.ts';
+import { dnsVector } from '../../test/helpers/dns-vectors.ts';
 
-const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/vectors/dns/dig-a-query.hex');
-const raw = Buffer.from(readFileSync(file, 'utf8').split('\n').filter((l) => !l.startsWith('#')).join(''), 'hex');
+const raw = dnsVector('dig-a-query');
 
 function rate(label: string, fn: () => unknown): void {
   for (let i = 0; i < 50_000; i++) fn(); // warm-up

@@ -8,14 +8,12 @@ import t from 'tap';
 import packet from 'dns-packet';
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Server } from '../../src/server.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
+import { dnsQueryVectors, seededRandom } from '../helpers/dns-vectors.ts';
 
 async function freePort(): Promise<number> {
   const s = dgram.createSocket('udp4');
@@ -79,16 +77,8 @@ for (const workers of [1, 2]) {
 
 t.test('fuzzed and malformed queries: answered or dropped, counted, never fatal', async (t) => {
   const { server, port } = await startServer(t, 1);
-  const vectors = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../vectors/dns');
-  const seeds = readdirSync(vectors).filter((f) => f.endsWith('-query.hex')).map((f) =>
-    Buffer.from(readFileSync(path.join(vectors, f), 'utf8').split('\n').filter((l) => !l.startsWith('#')).join('').replace(/\s/g, ''), 'hex'));
-  let state = 11;
-  const rnd = (n: number) => {
-    state = (state + 0x6d2b79f5) | 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) % n;
-  };
+  const seeds = dnsQueryVectors();
+  const rnd = seededRandom(11);
   const datagram = (): Buffer => {
     const kind = rnd(10);
     if (kind === 0) return Buffer.from(Array.from({ length: rnd(600) }, () => rnd(256))); // noise

@@ -6,20 +6,11 @@
  */
 import t from 'tap';
 import packet from 'dns-packet';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Flag, RecordType, Rcode } from '../../protocols/dns/constants.ts';
 import { DnsDecodeError, decodeQuery, encodeQuery } from '../../protocols/dns/query.ts';
 import { buildResponse, encodeSections, headerOnlyResponse, responseLength, udpLimit } from '../../protocols/dns/response.ts';
 import { scanResponse } from '../../protocols/dns/scan.ts';
-
-const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../vectors/dns');
-/** A vector file: a `#` line naming the tool that produced it, then hex. */
-function vector(name: string): Buffer {
-  const text = readFileSync(path.join(VECTORS, `${name}.hex`), 'utf8');
-  return Buffer.from(text.split('\n').filter((l) => !l.startsWith('#')).join('').replace(/\s/g, ''), 'hex');
-}
+import { dnsQueryVectors, dnsVector as vector, seededRandom } from '../helpers/dns-vectors.ts';
 
 const failure = (buf: Buffer) => {
   try { decodeQuery(buf); return 'decoded'; } catch (e) { return e instanceof DnsDecodeError ? e.reason : `threw ${(e as Error).message}`; }
@@ -167,15 +158,8 @@ t.test('encodeQuery round-trips through dns-packet', async (t) => {
 });
 
 t.test('fuzz: mutated real queries decode or fail with a reason, never otherwise', async (t) => {
-  const seeds = ['dig-a-query', 'dig-noedns-query', 'kdig-srv-query', 'dig-ptr-query', 'dnsperf-a-query'].map(vector);
-  let state = 7;
-  // mulberry32: a small seeded generator, so a failure can be replayed.
-  const rnd = (n: number) => {
-    state = (state + 0x6d2b79f5) | 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) % n;
-  };
+  const seeds = dnsQueryVectors();
+  const rnd = seededRandom(7);
   let decoded = 0;
   let agreed = 0;
   for (let i = 0; i < 20_000; i++) {
