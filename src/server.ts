@@ -9,6 +9,7 @@ import type { Config } from './config/load.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DhcpService } from './services/dhcp/service.ts';
+import { NtpService } from './services/ntp/service.ts';
 import { EmbeddedStore } from './store/embedded.ts';
 import type { Store } from './store/store.ts';
 
@@ -35,6 +36,7 @@ export class Server {
   model!: ClusterModel;
   timelines!: BootTimelines;
   dhcp: DhcpService | undefined;
+  ntp: NtpService | undefined;
   private readonly services: Service[] = [];
 
   constructor(readonly config: Config, opts: ServerOptions = {}) {
@@ -51,6 +53,10 @@ export class Server {
     if (this.config.dhcp.enabled) {
       this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
       this.services.push(this.dhcp);
+    }
+    if (this.config.ntp.enabled) {
+      this.ntp = new NtpService({ config: this.config, log: this.log, metrics: this.metrics });
+      this.services.push(this.ntp);
     }
   }
 

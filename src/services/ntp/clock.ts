@@ -105,6 +105,20 @@ export class SystemClock {
     return into;
   }
 
+  /**
+   * The NTP time of a kernel timestamp (Unix seconds and nanoseconds, as
+   * lastReceiveTime gives it) when it is plausible for a datagram handled at
+   * `reading`: no later than the reading, no more than a second before it.
+   * Otherwise the reading's own time. Returns whether the kernel's was used.
+   */
+  kernelToNtp(unix: Float64Array, reading: Reading, into: NtpTimestamp): boolean {
+    const lag = this.toUnixMs(reading) - (unix[0]! * 1000 + unix[1]! / 1e6);
+    if (!(lag > -0.05 && lag < 1000)) { this.toNtp(reading, into); return false; }
+    into.seconds = (unix[0]! + NTP_UNIX_OFFSET) % 4294967296;
+    into.fraction = Math.min(0xffffffff, Math.floor(unix[1]! * 4.294967296));
+    return true;
+  }
+
   /** Unix milliseconds of a reading (logs, status; not exact enough for the wire). */
   toUnixMs(reading: Reading): number {
     return (this.anchor.seconds - NTP_UNIX_OFFSET) * 1000 + this.anchor.ms + reading;
