@@ -55,7 +55,12 @@ export const ntpSection = z.strictObject({
    */
   localStratum: z.number({ error: 'expected a stratum 1-15, like 10' }).int({ error: 'expected a whole stratum 1-15' }).min(1, { error: 'expected a stratum 1-15' }).max(15, { error: 'expected a stratum 1-15 (16 means unsynchronised)' }).optional(),
   rateLimit,
-}).default({ enabled: true, address: '0.0.0.0', port: 123, upstreams: [], pollInterval: 64, headPollInterval: 16, rateLimit: rateLimitDefaults });
+  /**
+   * Threads answering on the port, each with its own socket (SO_REUSEPORT:
+   * the kernel spreads clients over them). 1 answers in the main thread.
+   */
+  workers: z.number().int({ error: 'expected a whole number of threads, like 1 or 2' }).min(1, { error: 'expected at least 1 worker' }).max(64, { error: 'at most 64 workers' }).default(1),
+}).default({ enabled: true, address: '0.0.0.0', port: 123, upstreams: [], pollInterval: 64, headPollInterval: 16, rateLimit: rateLimitDefaults, workers: 1 });
 
 export type NtpConfig = z.output<typeof ntpSection>;
 export type NtpUpstream = NtpConfig['upstreams'][number];

@@ -1,31 +1,24 @@
 /**
- * The NTP service: a server socket at the edge, a chain of small handlers in
- * the middle (accept client requests, rate-limit, serve the time), and the
- * client side (Poller) that keeps the synchronisation state honest.
- *
- * Timestamps sit as close to the wire as Node allows: the receive timestamp
- * is the kernel's (SIOCGSTAMPNS), read first thing in the 'message'
- * listener, and the transmit timestamp is written by the native helper
- * immediately before its sendto(2) — the two places chronyd takes them. The reply is written
- * over the request's own buffer, which Node hands to us alone, so answering
- * allocates nothing.
+ * The NTP service: the server side (a Responder on UDP 123, plus one per
+ * extra worker thread), and the client side (Poller) that keeps the
+ * synchronisation state honest — what upstreams and the other heads say,
+ * which source this head follows, and the head election.
  */
-import type dgram from 'node:dgram';
-import { emptyPacket, encodeInto, HEADER_LENGTH, Offset, timestamp } from '../../../protocols/ntp/codec.ts';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { ipToInt } from '../../net/ipv4.ts';
-import { lastReceiveTime, openUdp, sendStamped } from '../../net/udp.ts';
+import { openUdp } from '../../net/udp.ts';
+import type dgram from 'node:dgram';
 import { SystemClock } from './clock.ts';
-import type { DropReason, Handler, NtpContext } from './context.ts';
-import { rateLimit } from './handlers/rate-limit.ts';
-import { acceptRequests } from './handlers/request.ts';
-import { serveTime } from './handlers/serve.ts';
+import type { DropReason, ReplyKind } from './context.ts';
 import { Poller } from './poller.ts';
-import { ClientRateLimiter } from './rate-limit.ts';
+import { Responder } from './responder.ts';
 import { Source, type ReplyVerdict } from './source.ts';
 import { Synchronisation, type HeadEntry, type NtpStatus } from './sync.ts';
+import type { FromWorker, ToWorker, WorkerData } from './worker.ts';
 
 export interface NtpServiceDeps {
   readonly config: Config;
@@ -35,7 +28,7 @@ export interface NtpServiceDeps {
 
 /** Beyond this, the system clock is evidently not following the source: say so (RFC 5905's step threshold). */
 const LARGE_OFFSET = 0.128;
-const WARM_UP_REQUESTS = 3000;
+const WORKER_START_TIMEOUT_MS = 20_000;
 
 type Series = { value: number };
 
@@ -43,20 +36,17 @@ export class NtpService {
   readonly clock: SystemClock;
   readonly sync: Synchronisation;
   private readonly poller: Poller;
-  private readonly chain: Handler[];
-  private readonly limiter: Handler | undefined;
+  private readonly responder: Responder;
   private readonly sockets: dgram.Socket[] = [];
-  private readonly ctx: NtpContext;
-  private readonly kernelTime = new Float64Array(2);
+  private readonly workers: Worker[] = [];
   private readonly log: Logger;
   private housekeeping: NodeJS.Timeout | undefined;
   private readonly wasReachable = new Map<Source, boolean>();
   private offsetWarned = false;
-  private readonly received: Series;
-  private readonly answered: Series;
-  private readonly kissed: Series;
+  private readonly receivedSeries: Series;
+  private readonly repliedSeries: Record<ReplyKind, Series>;
   private readonly droppedFamily;
-  private readonly dropped = new Map<DropReason, Series>();
+  private readonly droppedSeries = new Map<DropReason, Series>();
 
   constructor(private readonly deps: NtpServiceDeps) {
     const { config, metrics } = deps;
@@ -85,18 +75,26 @@ export class NtpService {
       bindAddress: cfg.address,
       log: this.log,
     });
-    this.limiter = cfg.rateLimit.enabled ? rateLimit(new ClientRateLimiter(cfg.rateLimit)) : undefined;
-    this.chain = [acceptRequests(), ...(this.limiter ? [this.limiter] : []), serveTime(this.sync, this.clock)];
-    this.ctx = { rx: 0, received: timestamp(), client: '', clientPort: 0, bytes: Buffer.alloc(0), req: emptyPacket(), res: emptyPacket(), reply: undefined, drop: undefined };
 
-    this.received = metrics.counter('bootherd_ntp_received_total', 'NTP datagrams received on the server port').with();
+    this.receivedSeries = metrics.counter('bootherd_ntp_received_total', 'NTP datagrams received on the server port').with();
     const replies = metrics.counter('bootherd_ntp_replies_total', 'NTP replies sent, by kind (time, kiss-rate)');
-    this.answered = replies.with({ kind: 'time' });
-    this.kissed = replies.with({ kind: 'kiss-rate' });
+    this.repliedSeries = { 'time': replies.with({ kind: 'time' }), 'kiss-rate': replies.with({ kind: 'kiss-rate' }) };
     this.droppedFamily = metrics.counter('bootherd_ntp_dropped_total', 'NTP datagrams dropped unanswered, by reason');
+    this.responder = new Responder({
+      clock: this.clock,
+      served: this.sync.state,
+      rateLimit: cfg.rateLimit.enabled ? cfg.rateLimit : undefined,
+      log: this.log,
+      tally: {
+        received: () => { this.receivedSeries.value++; },
+        replied: (kind) => { this.repliedSeries[kind].value++; },
+        dropped: (reason) => { this.dropSeries(reason).value++; },
+      },
+    });
+
     const st = this.sync.state;
     metrics.gaugeFn('bootherd_ntp_stratum', 'Stratum this head serves (16: unsynchronised)', () => st.stratum);
-    metrics.gaugeFn('bootherd_ntp_synchronised', '1 when this head serves time (from a source, as elected leader, or as local reference)', () => (this.sync.mode === 'unsynchronised' ? 0 : 1));
+    metrics.gaugeFn('bootherd_ntp_synchronised', '1 when this head serves time (from a source, as elected leader, or as local reference)', () => (st.synchronised ? 1 : 0));
     metrics.gaugeFn('bootherd_ntp_root_delay_seconds', 'Root delay this head serves', () => st.rootDelay / 65536);
     metrics.gaugeFn('bootherd_ntp_root_dispersion_seconds', 'Root dispersion this head serves', () => this.sync.rootDispersionAt(this.clock.read()));
     for (const s of this.sync.sources) {
@@ -105,25 +103,25 @@ export class NtpService {
     }
   }
 
+  private dropSeries(reason: DropReason): Series {
+    let s = this.droppedSeries.get(reason);
+    if (!s) { s = this.droppedFamily.with({ reason }); this.droppedSeries.set(reason, s); }
+    return s;
+  }
+
   async start(): Promise<void> {
     const cfg = this.deps.config.ntp;
     this.sync.update(this.clock.read());
-    const socket = await openUdp({ address: cfg.address, port: cfg.port, recvBufferSize: 4 << 20, rxTimestamps: true });
+    const socket = await openUdp({ address: cfg.address, port: cfg.port, recvBufferSize: 4 << 20, rxTimestamps: true, reusePort: cfg.workers > 1 });
     this.sockets.push(socket);
-    socket.on('message', (bytes, rinfo) => {
-      const rx = this.clock.read();
-      // The kernel stamped the datagram when it arrived; the event loop came later.
-      const kernel = lastReceiveTime(socket, this.kernelTime);
-      if (!kernel || !this.clock.kernelToNtp(this.kernelTime, rx, this.ctx.received)) this.clock.toNtp(rx, this.ctx.received);
-      this.onRequest(socket, bytes, rinfo.address, rinfo.port, rx);
-    });
-    socket.on('error', (e) => this.log.warn({ err: e }, 'NTP socket error'));
-    await this.warmUp(socket);
+    await this.responder.attach(socket);
+    for (let i = 1; i < cfg.workers; i++) this.workers.push(await this.startWorker(i));
+    this.publish();
     await this.poller.start();
     this.housekeeping = setInterval(() => this.tick(), 1000);
     this.housekeeping.unref();
     this.log.info({
-      address: cfg.address, port: cfg.port, precision: this.clock.precision,
+      address: cfg.address, port: cfg.port, precision: this.clock.precision, workers: cfg.workers,
       upstreams: cfg.upstreams.map((u) => `${u.address}:${u.port}`),
       heads: this.deps.config.heads.map((h) => h.name),
       localStratum: cfg.localStratum, rateLimit: cfg.rateLimit.enabled ? cfg.rateLimit : false,
@@ -131,78 +129,40 @@ export class NtpService {
     this.logState();
   }
 
-  /** One datagram: the handler chain decides, then the reply goes out over the request's bytes. */
-  private onRequest(socket: dgram.Socket, bytes: Buffer, address: string, port: number, rx: number): void {
-    this.received.value++;
-    let ctx: NtpContext;
-    try {
-      ctx = this.answer(socket, bytes, address, port, rx, this.chain);
-    } catch (e) {
-      // A handler bug must cost one datagram, never the listener.
-      this.countDrop('internal');
-      this.log.error({ err: e, client: address }, 'NTP request failed');
-      return;
-    }
-    if (ctx.reply === 'time') this.answered.value++;
-    else if (ctx.reply === 'kiss-rate') this.kissed.value++;
-    else {
-      this.countDrop(ctx.drop ?? 'mode');
-      if (this.log.isLevelEnabled('debug')) this.log.debug({ client: address, port, reason: ctx.drop, bytes: bytes.length }, 'NTP datagram dropped');
-    }
-  }
-
-  private answer(socket: dgram.Socket, bytes: Buffer, address: string, port: number, rx: number, chain: readonly Handler[]): NtpContext {
-    const ctx = this.ctx;
-    ctx.rx = rx;
-    ctx.client = address;
-    ctx.clientPort = port;
-    ctx.bytes = bytes;
-    ctx.reply = undefined;
-    ctx.drop = undefined;
-    for (const h of chain) if (!h(ctx)) break;
-    if (ctx.reply === undefined) return ctx;
-    encodeInto(ctx.res, bytes, 0);
-    if (ctx.reply === 'kiss-rate') {
-      socket.send(bytes, 0, HEADER_LENGTH, port, address);
-    } else if (sendStamped(socket, bytes, HEADER_LENGTH, address, port, Offset.TRANSMIT_TIME) < 0) {
-      // The socket's send buffer is full (a flood): dropped, not queued without bound.
-      ctx.reply = undefined;
-      ctx.drop = 'send-failed';
-    }
-    return ctx;
-  }
-
-  /**
-   * Runs the answer path a few thousand times on loopback before serving.
-   * V8 first interprets new code, and a cold path between the transmit
-   * timestamp and the wire costs a client hundreds of microseconds of offset
-   * (measured); warm, it is tens. Replies go to a throwaway socket on
-   * 127.0.0.1; the rate limiter and the counters are left out.
-   */
-  private async warmUp(socket: dgram.Socket): Promise<void> {
-    const sink = await openUdp({ address: '127.0.0.1', port: 0 });
-    const port = sink.address().port;
-    let received = 0;
-    const all = new Promise<void>((resolve) => {
-      sink.on('message', () => { if (++received === WARM_UP_REQUESTS) resolve(); });
+  /** An answering thread with its own SO_REUSEPORT socket; resolves once it serves. */
+  private startWorker(index: number): Promise<Worker> {
+    const cfg = this.deps.config.ntp;
+    const data: WorkerData = {
+      index,
+      address: cfg.address,
+      port: cfg.port,
+      rateLimit: cfg.rateLimit.enabled ? cfg.rateLimit : undefined,
+      logLevel: this.deps.config.log.level,
+    };
+    // The thread runs TypeScript like the main one: register tsx's loader, then import the entry.
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const entry = new URL('./worker.ts', import.meta.url).href;
+    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+    const worker = new Worker(code, { eval: true, workerData: data });
+    return new Promise<Worker>((resolve, reject) => {
+      const timer = setTimeout(() => { void worker.terminate(); reject(new Error(`NTP worker ${index} did not start within ${WORKER_START_TIMEOUT_MS / 1000} s`)); }, WORKER_START_TIMEOUT_MS);
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') { clearTimeout(timer); resolve(worker); } else if (m.type === 'failed') { clearTimeout(timer); reject(new Error(`NTP worker ${index}: ${m.message}`)); } else if (m.type === 'tally') {
+          this.receivedSeries.value += m.received;
+          for (const [kind, n] of Object.entries(m.replied)) this.repliedSeries[kind as ReplyKind].value += n;
+          for (const [reason, n] of Object.entries(m.dropped)) this.dropSeries(reason as DropReason).value += n;
+        }
+      });
+      worker.on('error', (e) => { clearTimeout(timer); this.log.error({ err: e, worker: index }, 'NTP worker failed'); reject(e); });
     });
-    const chain = this.chain.filter((h) => h !== this.limiter);
-    const request = Buffer.alloc(HEADER_LENGTH);
-    request[0] = 0x23; // NTPv4, client
-    for (let i = 0; i < WARM_UP_REQUESTS; i++) {
-      const rx = this.clock.read();
-      this.clock.toNtp(rx, this.ctx.received);
-      request.writeUInt32BE(i, Offset.TRANSMIT_TIME + 4);
-      this.answer(socket, Buffer.from(request), '127.0.0.1', port, rx, chain);
-    }
-    await Promise.race([all, new Promise((r) => setTimeout(r, 500))]);
-    await new Promise<void>((r) => sink.close(() => r()));
   }
 
-  private countDrop(reason: DropReason): void {
-    let s = this.dropped.get(reason);
-    if (!s) { s = this.droppedFamily.with({ reason }); this.dropped.set(reason, s); }
-    s.value++;
+  /** Hands the state replies carry to the worker threads. */
+  private publish(): void {
+    if (!this.workers.length) return;
+    const st = this.sync.state;
+    const message: ToWorker = { type: 'state', state: st, sinceAbsolute: performance.timeOrigin + st.since };
+    for (const w of this.workers) w.postMessage(message);
   }
 
   private onSourceEvent(s: Source, verdict: ReplyVerdict | 'polled'): void {
@@ -219,18 +179,20 @@ export class NtpService {
       this.log.info({ source: s.name, kind: s.kind, address: `${s.address}:${s.port}`, stratum: s.server?.stratum, offset: e?.offset, delay: e?.delay }, reachable ? 'NTP source reachable' : 'NTP source unreachable');
     }
     this.wasReachable.set(s, reachable);
-    if (this.sync.update(now)) this.logState();
+    this.reevaluate(now);
+  }
+
+  private reevaluate(now: number): void {
+    const changed = this.sync.update(now);
+    this.publish();
+    if (changed) this.logState();
   }
 
   private tick(): void {
     const step = this.clock.checkStep();
     if (step !== undefined) this.log.warn({ stepMs: step }, 'system clock stepped; re-anchored the served time');
-    if (this.sync.update(this.clock.read())) this.logState();
-    this.checkOffset();
-  }
-
-  private checkOffset(): void {
-    const offset = this.sync.status(this.clock.read()).offset;
+    this.reevaluate(this.clock.read());
+    const offset = this.status().offset;
     const large = offset !== undefined && Math.abs(offset) > LARGE_OFFSET;
     if (large && !this.offsetWarned) {
       this.log.warn({ offset, source: this.sync.peer?.name }, 'the system clock is far from the time source; bootherd serves the system clock without steering it: run chronyd client-only beside it (docs/ntp.md)');
@@ -258,6 +220,12 @@ export class NtpService {
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.housekeeping = undefined;
     await this.poller.stop();
+    await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { void w.terminate().then(() => resolve()); }, 2000);
+      w.once('exit', () => { clearTimeout(timer); resolve(); });
+      w.postMessage({ type: 'stop' } satisfies ToWorker);
+    })));
+    this.workers.length = 0;
     await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.sockets.length = 0;
   }

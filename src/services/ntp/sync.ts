@@ -24,6 +24,8 @@ const SETTLE_POLLS = 3;
 
 /** What every reply says about this server. Read per packet; changed only by `update`. */
 export interface SystemState {
+  /** False: leap 3, stratum 16, nothing to offer. */
+  synchronised: boolean;
   leap: number;
   stratum: number;
   referenceId: number;
@@ -33,6 +35,11 @@ export interface SystemState {
   /** Seconds, as of `since`; a reply adds PHI × the time elapsed. */
   rootDispersion: number;
   since: Reading;
+}
+
+/** Root dispersion as a reply at `now` carries it: it grows at PHI since the last update. */
+export function rootDispersionAt(st: SystemState, now: Reading): number {
+  return st.synchronised ? st.rootDispersion + PHI * Math.max(0, now - st.since) / 1000 : 0;
 }
 
 export type SyncMode =
@@ -113,7 +120,7 @@ export interface SyncOptions {
 
 export class Synchronisation {
   readonly state: SystemState = {
-    leap: Leap.UNSYNCHRONISED, stratum: STRATUM_UNSYNCHRONISED, referenceId: 0, referenceTime: timestamp(), rootDelay: 0, rootDispersion: 0, since: 0,
+    synchronised: false, leap: Leap.UNSYNCHRONISED, stratum: STRATUM_UNSYNCHRONISED, referenceId: 0, referenceTime: timestamp(), rootDelay: 0, rootDispersion: 0, since: 0,
   };
   mode: SyncMode = 'unsynchronised';
   peer: Source | undefined;
@@ -188,6 +195,7 @@ export class Synchronisation {
     const server = s.server!;
     if (server.stratum + 1 >= STRATUM_UNSYNCHRONISED) { this.unsynchronise(now); return; }
     const st = this.state;
+    st.synchronised = true;
     st.leap = server.leap;
     st.stratum = server.stratum + 1;
     st.referenceId = s.addressInt;
@@ -203,6 +211,7 @@ export class Synchronisation {
 
   private serveLocal(mode: SyncMode, now: Reading): void {
     const st = this.state;
+    st.synchronised = true;
     st.leap = Leap.NONE;
     st.stratum = this.localStratum;
     st.referenceId = LOCAL_REFERENCE_ID;
@@ -217,6 +226,7 @@ export class Synchronisation {
 
   private unsynchronise(now: Reading): void {
     const st = this.state;
+    st.synchronised = false;
     st.since = now;
     st.leap = Leap.UNSYNCHRONISED;
     st.stratum = STRATUM_UNSYNCHRONISED;
@@ -228,10 +238,8 @@ export class Synchronisation {
     this.peerOffset = undefined;
   }
 
-  /** Root dispersion as a reply at `now` carries it. */
   rootDispersionAt(now: Reading): number {
-    if (this.mode === 'unsynchronised') return 0;
-    return this.state.rootDispersion + PHI * Math.max(0, now - this.state.since) / 1000;
+    return rootDispersionAt(this.state, now);
   }
 
   status(now: Reading): NtpStatus {
