@@ -112,7 +112,11 @@ export class NtpService {
   async start(): Promise<void> {
     const cfg = this.deps.config.ntp;
     this.sync.update(this.clock.read());
-    const socket = await openUdp({ address: cfg.address, port: cfg.port, recvBufferSize: 4 << 20, rxTimestamps: true, reusePort: cfg.workers > 1 });
+    const socket = await openUdp({ address: cfg.address, port: cfg.port, recvBufferSize: 4 << 20, rxTimestamps: true, reusePort: cfg.workers > 1 }).catch((e: Error) => {
+      throw new Error(/EADDRINUSE|in use/i.test(e.message)
+        ? `${e.message}; is chronyd or ntpd serving NTP on this host? Run it client-only ("port 0" in chrony.conf, see docs/ntp.md) or set ntp.enabled: false`
+        : e.message);
+    });
     this.sockets.push(socket);
     await this.responder.attach(socket);
     for (let i = 1; i < cfg.workers; i++) this.workers.push(await this.startWorker(i));
