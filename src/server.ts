@@ -9,6 +9,8 @@ import type { Config } from './config/load.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DhcpService } from './services/dhcp/service.ts';
+import { PxelinuxConfigs } from './services/tftp/pxelinux.ts';
+import { TftpService } from './services/tftp/service.ts';
 import { EmbeddedStore } from './store/embedded.ts';
 import type { Store } from './store/store.ts';
 
@@ -35,6 +37,7 @@ export class Server {
   model!: ClusterModel;
   timelines!: BootTimelines;
   dhcp: DhcpService | undefined;
+  tftp: TftpService | undefined;
   private readonly services: Service[] = [];
 
   constructor(readonly config: Config, opts: ServerOptions = {}) {
@@ -51,6 +54,11 @@ export class Server {
     if (this.config.dhcp.enabled) {
       this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
       this.services.push(this.dhcp);
+    }
+    if (this.config.tftp.enabled) {
+      const rendered = [new PxelinuxConfigs(this.model, httpBase)];
+      this.tftp = new TftpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, rendered });
+      this.services.push(this.tftp);
     }
   }
 

@@ -31,7 +31,7 @@ t.test('requests from tftp-hpa, atftp and curl', async (t) => {
 
   const atftp = decode(vector('rrq-atftp-options'));
   t.same(opts(atftp), { tsize: '0', blksize: '1432', windowsize: '4' }, 'atftp options in order');
-  t.same([...(atftp as { options: Map<string, string> }).options.keys()], ['tsize', 'blksize', 'windowsize']);
+  t.same([...(atftp as { options: ReadonlyMap<string, string> }).options.keys()], ['tsize', 'blksize', 'windowsize']);
 
   t.same(opts(decode(vector('rrq-curl'))), { tsize: '0', blksize: '1024', timeout: '6' }, 'curl asks tsize, blksize and timeout');
   t.match(decode(vector('wrq-tftp-hpa')), { op: Op.WRQ, filename: 'upload.txt', mode: 'netascii' });
@@ -72,7 +72,7 @@ t.test('encoding reproduces the recorded bytes', async (t) => {
 t.test('option names are case-insensitive; repeats keep the first; odd strings are extra', async (t) => {
   const p = decode(encodeRequest({ op: Op.RRQ, filename: 'f', mode: 'OCTET', options: new Map([['BlkSize', '1024']]), extra: ['blksize', '2048', 'dangling'] }));
   t.same(opts(p), { blksize: '1024' });
-  t.same((p as { extra: string[] }).extra, ['dangling']);
+  t.same((p as { extra: readonly string[] }).extra, ['dangling']);
   t.equal((p as { mode: string }).mode, 'OCTET', 'mode kept as sent');
 });
 
