@@ -52,9 +52,17 @@ export class RawTftpClient {
     return this.queue.shift()!;
   }
 
+  /** Sends the request until something answers (as real clients do: a request can be lost); returns the first reply. */
+  async ask(filename: string, options: Record<string, string> = {}, tries = 5): Promise<Received> {
+    for (let i = 1; ; i++) {
+      this.request(filename, options);
+      try { return await this.recv(1000); } catch (e) { if (i >= tries) throw e; }
+    }
+  }
+
   /** Lockstep download of `filename`; returns the bytes and the OACK's options, if any. */
   async fetch(filename: string, options: Record<string, string> = {}): Promise<{ data: Buffer; oack: Map<string, string> | undefined }> {
-    this.request(filename, options);
+    this.queue.unshift(await this.ask(filename, options));
     const chunks: Buffer[] = [];
     let oack: Map<string, string> | undefined;
     let expected = 1;

@@ -12,7 +12,7 @@ interface Sent { readonly wire: number; readonly length: number }
 function make(size: number, p: Partial<TransferParams> = {}, oack = false) {
   const sent: Array<Sent | 'oack'> = [];
   const data = Buffer.alloc(size, 7);
-  const params: TransferParams = { blockSize: 512, windowSize: 1, timeoutMs: 1000, adaptive: false, patienceMs: 63_000, deadlineMs: 600_000, ...p };
+  const params: TransferParams = { blockSize: 512, windowSize: 1, timeoutMs: 1000, patienceMs: 63_000, deadlineMs: 600_000, ...p };
   const tr = new Transfer(data, params, (head, payload) => {
     if (head.readUInt16BE(0) === 6) sent.push('oack');
     else sent.push({ wire: head.readUInt16BE(2), length: payload?.length ?? 0 });
@@ -54,11 +54,35 @@ t.test('OACK first; DATA 1 only after ACK 0', async (t) => {
   const { tr, blocks } = make(2000, {}, true);
   tr.start(0);
   t.same(blocks(), ['oack']);
+  t.equal(tr.onRepeatedRequest(100), 'ignored', 'a repeated request soon after the OACK left is an echo');
+  t.equal(tr.onTick(1000), 'waiting', 'the OACK is not resent by timer (atftp aborts on a second OACK)');
+  t.same(blocks(), []);
+  t.equal(tr.onRepeatedRequest(1500), 'resent', 'a later repeated request means the OACK was lost');
+  t.same(blocks(), ['oack']);
+  t.equal(tr.onRepeatedRequest(1500.1), 'ignored', 'and its echo is not');
   t.equal(tr.onAck(1, 1), 'stale', 'ACK 1 before DATA 1 means nothing');
-  t.equal(tr.onAck(0, 2), 'progress');
+  t.equal(tr.onAck(0, 1600), 'progress');
   t.same(blocks(), [1]);
-  t.equal(tr.onTick(999), 'waiting');
-  t.equal(tr.onTick(1002), 'resent', 'the first DATA is retransmitted after the timeout');
+  t.equal(tr.onTick(2599), 'waiting', 'the OACK went out twice, so its ACK measured nothing (Karn): the full timeout');
+  t.equal(tr.onTick(2600), 'resent', 'DATA 1 is retransmitted after it');
+  t.same(blocks(), [1]);
+  tr.onAck(1, 2700);
+  t.equal(tr.onRepeatedRequest(1000), 'ignored', 'once the client acknowledged DATA, a repeated request is an echo');
+});
+
+t.test('an OACK never answered: given up after the patience', async (t) => {
+  const { tr } = make(2000, { patienceMs: 7000 }, true);
+  tr.start(0);
+  t.equal(tr.onTick(1000), 'waiting');
+  t.equal(tr.onTick(3000), 'waiting');
+  t.equal(tr.onTick(7000), 'timed-out');
+});
+
+t.test('a repeated request before any ACK resends DATA 1 (no options)', async (t) => {
+  const { tr, blocks } = make(2000);
+  tr.start(0);
+  blocks();
+  t.equal(tr.onRepeatedRequest(600), 'resent');
   t.same(blocks(), [1]);
 });
 
@@ -141,7 +165,7 @@ t.test('block numbers roll over past 65535 (to 0), lockstep and windowed', async
   }
 });
 
-t.test('fixed timeout: retransmission with backoff, then give up', async (t) => {
+t.test('before any round trip is measured: the full timeout, backoff, then give up', async (t) => {
   const { tr, blocks } = make(5000, { timeoutMs: 1000, patienceMs: 7000 });
   tr.start(0);
   blocks();
@@ -166,7 +190,7 @@ t.test('progress resets the backoff', async (t) => {
 });
 
 t.test('adaptive timeout follows the round trip, between the floor and the ceiling; Karn\'s rule', async (t) => {
-  const { tr, blocks } = make(512 * 50, { adaptive: true, timeoutMs: 1000 });
+  const { tr, blocks } = make(512 * 50, { timeoutMs: 1000 });
   tr.start(0);
   t.equal(tr.timeout, 1000, 'no sample yet: the ceiling');
   let now = 0;
@@ -179,7 +203,7 @@ t.test('adaptive timeout follows the round trip, between the floor and the ceili
   tr.onAck(11, now);
   t.equal(tr.timeout, MIN_TIMEOUT_MS, 'the ACK of a retransmitted window is no sample (Karn)');
 
-  const slow = make(512 * 50, { adaptive: true, timeoutMs: 1000 });
+  const slow = make(512 * 50, { timeoutMs: 1000 });
   slow.tr.start(0);
   let at = 0;
   for (let b = 1; b <= 10; b++) { at += 300; slow.tr.onAck(b, at); }
@@ -190,6 +214,6 @@ t.test('the deadline ends even a progressing transfer', async (t) => {
   const { tr } = make(512 * 100, { deadlineMs: 5000 });
   tr.start(0);
   for (let b = 1; b <= 10; b++) tr.onAck(b, b * 400);
-  t.equal(tr.onTick(4999), 'waiting');
+  t.not(tr.onTick(4999), 'deadline');
   t.equal(tr.onTick(5000), 'deadline');
 });

@@ -56,9 +56,10 @@ export const tftpSection = z.strictObject({
   maxTransfers: int('a number of transfers', 1, 100_000).default(TFTP_DEFAULTS.maxTransfers),
   /**
    * Longest wait before a retransmission, in seconds, for clients that do
-   * not ask for their own (RFC 2349 timeout). bootherd waits less once it has
-   * measured the client's round trip (not under 20 ms), so a packet lost on
-   * a LAN costs milliseconds. Each retransmission in a row doubles the wait.
+   * not ask for their own (RFC 2349 timeout; if they do, theirs is the
+   * longest). bootherd waits less once it has measured the client's round
+   * trip (not under 20 ms), so a packet lost on a LAN costs milliseconds.
+   * Each retransmission in a row doubles the wait.
    */
   timeout: seconds('a retransmission timeout', 1, 255).default(TFTP_DEFAULTS.timeout),
   /**

@@ -179,9 +179,11 @@ export class TftpService {
     if (packet.op !== Op.RRQ && packet.op !== Op.WRQ) { this.drop('not-a-request'); return; }
     const key = `${rinfo.address}:${rinfo.port}`;
     const now = performance.now();
-    if (this.sessions.has(key) || this.admission.touch(key, now)) {
-      // The client repeated its request before our first packet reached it.
+    const running = this.sessions.get(key);
+    if (running || this.admission.touch(key, now)) {
+      // The client repeated its request: our first packet (OACK or DATA 1) has not reached it.
       this.requests.with({ result: 'repeated' }).value++;
+      if (running?.transfer && !running.closing) running.transfer.onRepeatedRequest(now);
       return;
     }
     const ctx: TftpRequestContext = {
@@ -259,13 +261,12 @@ export class TftpService {
       blockSize: n.blockSize,
       windowSize: n.windowSize,
       timeoutMs: n.timeoutMs,
-      adaptive: !n.granted.has('timeout'),
       // As long as `retries` retransmissions with doubling waits would take.
       patienceMs: n.timeoutMs * (2 ** (c.retries + 1) - 1),
       deadlineMs: c.deadline * 1000,
     }, send, n.granted.size ? encodeOack(n.granted) : undefined, now);
     if (ctx.trace) {
-      ctx.trace.push(`${file.origin}: ${file.data.length} bytes${ctx.netascii ? ' (netascii)' : ''}, blksize ${n.blockSize}, windowsize ${n.windowSize}, timeout ${n.granted.has('timeout') ? `${n.timeoutMs} ms (client's)` : `up to ${n.timeoutMs} ms`}${n.granted.size ? `, OACK ${[...n.granted].map(([k, v]) => `${k}=${v}`).join(' ')}` : ', no options'}`);
+      ctx.trace.push(`${file.origin}: ${file.data.length} bytes${ctx.netascii ? ' (netascii)' : ''}, blksize ${n.blockSize}, windowsize ${n.windowSize}, timeout up to ${n.timeoutMs} ms${n.granted.has('timeout') ? ' (the client\'s)' : ''}${n.granted.size ? `, OACK ${[...n.granted].map(([k, v]) => `${k}=${v}`).join(' ')}` : ', no options'}`);
       this.log.debug({ client: ctx.clientAddress, port: ctx.clientPort, file: ctx.name, why: ctx.trace }, 'TFTP transfer started');
     }
     session.transfer.start(now);

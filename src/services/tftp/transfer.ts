@@ -14,13 +14,21 @@
  * earlier block means the client lost the one after it, and the next window
  * starts there. With windowSize 1 this is RFC 1350's lockstep.
  *
- * Retransmission: when the client asked for a timeout (RFC 2349), that is
- * the wait before each retransmission. Otherwise the wait follows the
- * measured round trip (RFC 6298's estimator, sampled only from windows sent
- * once: Karn's rule), between MIN_TIMEOUT_MS and the configured timeout, so
- * a block lost on a LAN costs milliseconds, not a second. Each timeout in a
- * row doubles the wait; the transfer is given up when the client has been
- * silent for `patienceMs`.
+ * Retransmission: the wait follows the measured round trip (RFC 6298's
+ * estimator, sampled only from windows sent once: Karn's rule), between
+ * MIN_TIMEOUT_MS and `timeoutMs`, so a block lost on a LAN costs
+ * milliseconds, not seconds. `timeoutMs` is the client's RFC 2349 timeout
+ * when it asked for one (curl asks for 6 s): we never wait longer than the
+ * client asked, but we do not wait 6 s for a packet that a 0.2 ms round trip
+ * says is lost; retransmitting early is harmless because duplicates never
+ * multiply (below). Each timeout in a row doubles the wait; the transfer is
+ * given up when the client has been silent for `patienceMs`.
+ *
+ * The OACK is not retransmitted on a timer: a client that lost it repeats
+ * its request (it has no other way to ask), and that repeat is answered with
+ * the OACK again; a client that received it but lost its ACK 0 repeats the
+ * ACK. A second OACK by timer would kill atftp, which aborts on any second
+ * OACK (tftpd-hpa's timer does exactly that).
  *
  * Duplicate ACKs and the Sorcerer's Apprentice (RFC 1123 4.2.3.1): if every
  * duplicate ACK made the server send the window again, one delayed ACK would
@@ -41,10 +49,8 @@ export const MIN_TIMEOUT_MS = 20;
 export interface TransferParams {
   readonly blockSize: number;
   readonly windowSize: number;
-  /** Wait before a retransmission, in ms: fixed if `adaptive` is false, else the ceiling of the measured one. */
+  /** Longest wait before a retransmission, in ms (before backoff); also the wait until the first round trip is measured. */
   readonly timeoutMs: number;
-  /** Follow the measured round trip (the client did not ask for a timeout). */
-  readonly adaptive: boolean;
   /** Give up after this long without progress, in ms. */
   readonly patienceMs: number;
   /** Longest the whole transfer may take, in ms. */
@@ -151,19 +157,33 @@ export class Transfer {
     return 'progress';
   }
 
+  /**
+   * The client sent its request again: it has not heard from us. Answered
+   * like a late duplicate ACK (the OACK or the first window again) until it
+   * acknowledges something; after that a repeated request is an echo.
+   */
+  onRepeatedRequest(now: number): 'resent' | 'ignored' {
+    if (this.phase === 'done' || (this.phase === 'data' && this.windowStart > 1)) return 'ignored';
+    if (now - this.sentAt < this.timeout / 2) return 'ignored';
+    this.resend(now);
+    return 'resent';
+  }
+
   onTick(now: number): TickResult {
     if (this.phase === 'done') return 'waiting';
     if (now - this.startedAt >= this.params.deadlineMs) return 'deadline';
     if (now - this.sentAt < this.timeout) return 'waiting';
     if (now - this.progressAt >= this.params.patienceMs) return 'timed-out';
     this.backoff *= 2;
+    // The OACK is not resent by timer (see above): wait on, with backoff, for the client to repeat itself.
+    if (this.phase === 'oack') return 'waiting';
     this.resend(now);
     return 'resent';
   }
 
   /** The client acknowledged something new: sample the round trip, reset the backoff. */
   private progressed(now: number): void {
-    if (this.params.adaptive && !this.resent) {
+    if (!this.resent) {
       const r = now - this.sentAt;
       if (this.srtt < 0) { this.srtt = r; this.rttvar = r / 2; } else {
         this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
