@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 interface NativeHelper {
-  openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean }): number;
+  openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean; gsoSize?: number }): number;
 }
 
 const NATIVE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/udp_socket.node');
@@ -36,6 +36,12 @@ export interface UdpBinding {
   readonly reusePort?: boolean;
   /** Kernel receive buffer in bytes, to ride out bursts. */
   readonly recvBufferSize?: number;
+  /**
+   * UDP segmentation offload (Linux 4.18+): a send longer than this many
+   * bytes leaves as several datagrams of this size (the last may be
+   * shorter). One system call then carries a whole TFTP window.
+   */
+  readonly gsoSize?: number;
 }
 
 export async function openUdp(b: UdpBinding): Promise<dgram.Socket> {
@@ -43,10 +49,10 @@ export async function openUdp(b: UdpBinding): Promise<dgram.Socket> {
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     const done = () => { socket.off('error', reject); resolve(); };
-    if (b.device || b.reusePort) {
+    if (b.device || b.reusePort || b.gsoSize) {
       let fd: number;
       try {
-        fd = nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort });
+        fd = nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort, gsoSize: b.gsoSize });
       } catch (e) {
         reject(new Error(`cannot bind UDP ${b.address}:${b.port}${b.device ? ` on ${b.device}` : ''}: ${(e as Error).message}`));
         return;

@@ -21,7 +21,7 @@
 import type dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import type { RemoteInfo } from 'node:dgram';
-import { decode, encodeError, encodeOack, ErrorCode, Op, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/codec.ts';
+import { DATA_HEADER_LENGTH, decode, encodeError, encodeOack, ErrorCode, Op, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/codec.ts';
 import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
 import type { BootTimelines } from '../../cluster/timeline.ts';
@@ -46,6 +46,11 @@ const TICK_MS = 10;
 const QUEUE_STALE_MS = 30_000;
 /** File descriptors kept free for everything else (store, HTTP, DNS, logs). */
 const SPARE_FDS = 256;
+/** Largest DATA packet that fits one 1500-byte Ethernet frame unfragmented (IP and UDP headers off): the limit for GSO. */
+const GSO_MAX_PACKET = 1472;
+/** UDP GSO limits: 64 segments (UDP_MAX_SEGMENTS), and the whole send in one IP datagram's length. */
+const GSO_MAX_SEGMENTS = 64;
+const GSO_MAX_BYTES = 65_507;
 
 export interface TftpServiceDeps {
   readonly config: Config;
@@ -68,6 +73,10 @@ interface Session {
   socket: dgram.Socket | undefined;
   file: ResolvedFile | undefined;
   transfer: Transfer | undefined;
+  /** DATA packets (head, payload, head, payload, ...) the engine produced, sent by `flush` as one GSO send. */
+  readonly batch: Buffer[];
+  /** Whether the socket cuts a long send into DATA packets (UDP GSO); false after the kernel refused one. */
+  gso: boolean;
   /** Given up: the final ERROR is on its way out, then the session ends. */
   closing: boolean;
   ended: boolean;
@@ -183,7 +192,7 @@ export class TftpService {
     if (running || this.admission.touch(key, now)) {
       // The client repeated its request: our first packet (OACK or DATA 1) has not reached it.
       this.requests.with({ result: 'repeated' }).value++;
-      if (running?.transfer && !running.closing) running.transfer.onRepeatedRequest(now);
+      if (running?.transfer && !running.closing) { running.transfer.onRepeatedRequest(now); this.flush(running); }
       return;
     }
     const ctx: TftpRequestContext = {
@@ -220,7 +229,7 @@ export class TftpService {
   /** Resolves the file, negotiates, opens the transfer's socket and sends the first packet. Holds an admission slot. */
   private begin(ctx: TftpRequestContext): void {
     const key = `${ctx.clientAddress}:${ctx.clientPort}`;
-    const session: Session = { key, ctx, socket: undefined, file: undefined, transfer: undefined, closing: false, ended: false };
+    const session: Session = { key, ctx, socket: undefined, file: undefined, transfer: undefined, batch: [], gso: false, closing: false, ended: false };
     this.sessions.set(key, session);
     if (!this.ticker) {
       this.ticker = setInterval(() => this.tick(), TICK_MS);
@@ -248,14 +257,21 @@ export class TftpService {
     const file = resolution.file;
     session.file = file;
     const n = negotiate(ctx.req.options, file.data.length, { maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize, timeoutMs: c.timeout * 1000 });
-    const socket = await openUdp({ address: c.address, port: 0 });
+    // A window of full blocks leaves in one system call (UDP GSO) when each DATA packet fits a frame.
+    const packetSize = n.blockSize + DATA_HEADER_LENGTH;
+    session.gso = n.windowSize > 1 && packetSize <= GSO_MAX_PACKET;
+    const socket = await openUdp({ address: c.address, port: 0, ...(session.gso ? { gsoSize: packetSize } : {}) });
     if (session.ended) { socket.close(); return; }
     session.socket = socket;
     socket.on('error', (e: NodeJS.ErrnoException) => this.onSocketError(session, e));
     await new Promise<void>((resolve) => socket.connect(ctx.clientPort, ctx.clientAddress, resolve));
     if (session.ended) return;
     socket.on('message', (buf) => this.onPacket(session, buf));
-    const send: Send = (head, payload) => { socket.send(payload ? [head, payload] : head); };
+    const send: Send = (head, payload) => {
+      if (!payload) socket.send(head);
+      else if (session.gso) session.batch.push(head, payload);
+      else socket.send([head, payload]);
+    };
     const now = performance.now();
     session.transfer = new Transfer(file.data, {
       blockSize: n.blockSize,
@@ -270,6 +286,17 @@ export class TftpService {
       this.log.debug({ client: ctx.clientAddress, port: ctx.clientPort, file: ctx.name, why: ctx.trace }, 'TFTP transfer started');
     }
     session.transfer.start(now);
+    this.flush(session);
+  }
+
+  /** Sends the DATA packets the engine just produced: whole runs per system call, cut by the kernel (UDP GSO). */
+  private flush(session: Session): void {
+    const batch = session.batch;
+    if (!batch.length) return;
+    const socket = session.socket!;
+    const per = 2 * Math.min(GSO_MAX_SEGMENTS, Math.floor(GSO_MAX_BYTES / (batch[0]!.length + batch[1]!.length)));
+    for (let i = 0; i < batch.length; i += per) socket.send(batch.length <= per ? batch : batch.slice(i, i + per));
+    batch.length = 0;
   }
 
   // ---- transfers (one connected socket each) ----
@@ -280,6 +307,7 @@ export class TftpService {
     // ACKs are nearly every packet: read them without building a packet object.
     if (buf.length >= 4 && buf[0] === 0 && buf[1] === Op.ACK) {
       const r = t.onAck(buf.readUInt16BE(2), performance.now());
+      this.flush(session);
       if (r === 'complete') this.end(session, 'complete');
       else if (r === 'duplicate') this.duplicateAcks.value++;
       else if (r === 'stale') this.drop('stale-ack');
@@ -304,6 +332,12 @@ export class TftpService {
   private onSocketError(session: Session, e: NodeJS.ErrnoException): void {
     if (session.ended) return;
     if (e.code === 'ECONNREFUSED') { this.end(session, 'client-gone'); return; }
+    if (session.gso && (e.code === 'EIO' || e.code === 'EINVAL' || e.code === 'EMSGSIZE' || e.code === 'EOPNOTSUPP')) {
+      // The route's device cannot take segmentation offload: one packet per send from now on; the timer resends what was lost.
+      session.gso = false;
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ err: e, client: session.ctx.clientAddress }, 'TFTP: UDP GSO refused, sending packet by packet');
+      return;
+    }
     this.log.warn({ err: e, client: session.ctx.clientAddress, file: session.ctx.name }, 'TFTP transfer socket error');
     this.end(session, 'failed');
   }
@@ -320,6 +354,7 @@ export class TftpService {
       const t = s.transfer;
       if (!t || s.closing) continue;
       const r = t.onTick(now);
+      if (r === 'resent') this.flush(s);
       if (r === 'waiting' || r === 'resent') continue;
       const message = r === 'deadline' ? 'transfer deadline passed' : 'timed out waiting for an ACK';
       s.closing = true;
