@@ -52,6 +52,7 @@ struct session {
   unsigned char last[600];
   size_t last_len;
   int retransmits;
+  long data_packets;       /* DATA packets received, duplicates and out-of-order ones included */
 };
 
 static double now_ms(void) {
@@ -117,6 +118,7 @@ static void on_packet(struct session *s, const unsigned char *p, ssize_t n, cons
   if (s->state != RUNNING) return;
   unsigned block = (p[2] << 8) | p[3];
   size_t len = n - 4;
+  s->data_packets++;
   if (block == (s->expected & 0xffff)) {
     size_t off = (s->expected - 1) * (size_t)s->blksize;
     if (off + len > file_size || memcmp(file_data + off, p + 4, len) != 0 || (len < (size_t)s->blksize && off + len != file_size)) {
@@ -248,8 +250,10 @@ int main(int argc, char **argv) {
 
   double *d = calloc(n, sizeof *d);
   int ok = 0, retransmits = 0, granted_blk = 0, granted_win = 0;
+  long data_packets = 0;
   for (int i = 0; i < n; i++) {
     retransmits += ss[i].retransmits;
+    data_packets += ss[i].data_packets;
     if (ss[i].state != DONE) continue;
     d[ok++] = ss[i].end - ss[i].start;
     granted_blk = ss[i].blksize; granted_win = ss[i].windowsize;
@@ -259,8 +263,8 @@ int main(int argc, char **argv) {
   double user = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) * 1e3 + (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e3;
   double sys = (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e3 + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e3;
   printf("{\"sessions\":%d,\"ok\":%d,\"failed\":%d,\"wall_ms\":%.1f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,"
-         "\"retransmits\":%d,\"bytes\":%zu,\"blksize\":%d,\"windowsize\":%d,\"cpu_ms\":%.1f,\"error\":%s%s%s}\n",
-         n, ok, n - ok, wall, p50, p99, max, retransmits, file_size, granted_blk, granted_win, user + sys,
+         "\"retransmits\":%d,\"data_packets\":%ld,\"bytes\":%zu,\"blksize\":%d,\"windowsize\":%d,\"cpu_ms\":%.1f,\"error\":%s%s%s}\n",
+         n, ok, n - ok, wall, p50, p99, max, retransmits, data_packets, file_size, granted_blk, granted_win, user + sys,
          first_error ? "\"" : "", first_error ? first_error : "null", first_error ? "\"" : "");
   return ok == n ? 0 : 1;
 }
