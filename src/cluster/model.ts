@@ -137,7 +137,7 @@ export class ClusterModel {
 
   async updateNode(name: string, input: unknown): Promise<NodeRecord> {
     const current = this.mutableNode(name);
-    const parsed = nodeSchema.safeParse({ name: current.name, macs: current.macs, ip: current.ip, profile: current.profile, ...(input as object) });
+    const parsed = nodeSchema.safeParse({ name: current.name, macs: current.macs, ip: current.ip, profile: current.profile, root: current.root, ...(input as object) });
     if (!parsed.success) throw fromZod(parsed.error);
     if (parsed.data.name !== current.name) throw new ModelError(400, 'name', 'a node cannot be renamed; remove it and add it under the new name');
     this.checkNode(parsed.data, current);
