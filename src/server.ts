@@ -9,12 +9,15 @@ import type { Config } from './config/load.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DhcpService } from './services/dhcp/service.ts';
+import { IscsiService } from './services/iscsi/service.ts';
 import { EmbeddedStore } from './store/embedded.ts';
 import type { Store } from './store/store.ts';
 
 export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** What `bootherd status` and the API show about the service (optional). */
+  status?(): object;
 }
 
 export interface ServerOptions {
@@ -35,6 +38,7 @@ export class Server {
   model!: ClusterModel;
   timelines!: BootTimelines;
   dhcp: DhcpService | undefined;
+  iscsi: IscsiService | undefined;
   private readonly services: Service[] = [];
 
   constructor(readonly config: Config, opts: ServerOptions = {}) {
@@ -52,6 +56,9 @@ export class Server {
       this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
       this.services.push(this.dhcp);
     }
+    // Always built: with iscsi.enabled false or no backend it stays off and its status() says why.
+    this.iscsi = new IscsiService({ config: this.config, model: this.model, log: this.log, metrics: this.metrics });
+    this.services.push(this.iscsi);
   }
 
   async start(): Promise<void> {
