@@ -80,6 +80,7 @@ export function plan(desired: DesiredState, actual: TargetSystemState, shape: Ba
       if (have && user) {
         warnings.push(`backstore /backstores/${key(want)} points at ${have.path}, not ${e.disk.path}, and foreign target ${user} uses it: node ${e.node} is not exported until it is freed`);
         skipped.add(e.node);
+        keepBackstores.add(key(want)); // warned about once, here
         continue;
       }
       createBackstores.push({ op: 'create-backstore', kind: want.kind, name: want.name, path: e.disk.path });

@@ -20,7 +20,8 @@ import type { Service } from '../../server.ts';
 import { execRunner, ToolError, type IscsiBackend, type Runner } from './backend.ts';
 import { DiskError, ensureDisk, removeDisk } from './disks.ts';
 import { desiredState, imagePath, iscsiBootParams, namingOf, rootOf, type IscsiBootParams, type IscsiNaming } from './names.ts';
-import { describeOp, plan, type Op } from './plan.ts';
+import { converge } from './converge.ts';
+import { describeOp, type Op } from './plan.ts';
 import { portalText, type DesiredExport } from './state.ts';
 import { LIO_CONFIGFS, TargetcliBackend } from './targetcli.ts';
 import { TgtBackend } from './tgt.ts';
@@ -206,31 +207,22 @@ export class IscsiService implements Service {
         }
       }
       const want = { ...desired, exports: ready, leave };
-      const actual = await backend.read();
-      const p = plan(want, actual, backend.shape);
-      this.foreign = p.foreign;
-      this.warnings = p.warnings;
-      for (const w of p.warnings) this.log.warn(w);
-      const foreignKey = p.foreign.join(' ');
-      if (foreignKey && foreignKey !== this.reportedForeign) this.log.info({ foreign: p.foreign }, 'targets outside bootherd\'s IQN prefix are left alone');
-      this.reportedForeign = foreignKey;
-      if (p.ops.length) {
-        this.log.info({ ops: p.ops.map(describeOp) }, `iSCSI: applying ${p.ops.length} change(s)`);
-        await backend.apply(p.ops, (op) => {
-          applied.push(op);
-          this.operations.with({ op: op.op }).value++;
-        });
-        // Read back: what we applied must be what is there now.
-        const after = plan(want, await backend.read(), backend.shape);
-        if (after.ops.length) {
-          throw new Error(`unexpected state: after applying, ${backend.name} still differs from the cluster model: ${after.ops.map(describeOp).join('; ')}`);
-        }
-        await backend.save();
-        if (this.deps.config.iscsi.removeDisks) {
-          const kept = new Set(desired.exports.map((e) => e.disk.path));
-          for (const file of p.releasedDisks) {
-            if (!kept.has(file) && await removeDisk(this.naming.disksDir, file)) this.log.info({ disk: file }, 'iSCSI disk removed (iscsi.removeDisks)');
-          }
+      const { plan: p } = await converge(backend, want, (op) => {
+        applied.push(op);
+        this.operations.with({ op: op.op }).value++;
+      }, (p) => {
+        this.foreign = p.foreign;
+        this.warnings = p.warnings;
+        for (const w of p.warnings) this.log.warn(w);
+        const foreignKey = p.foreign.join(' ');
+        if (foreignKey && foreignKey !== this.reportedForeign) this.log.info({ foreign: p.foreign }, 'targets outside bootherd\'s IQN prefix are left alone');
+        this.reportedForeign = foreignKey;
+        if (p.ops.length) this.log.info({ ops: p.ops.map(describeOp) }, `iSCSI: applying ${p.ops.length} change(s)`);
+      });
+      if (p.releasedDisks.length && this.deps.config.iscsi.removeDisks) {
+        const kept = new Set(desired.exports.map((e) => e.disk.path));
+        for (const file of p.releasedDisks) {
+          if (!kept.has(file) && await removeDisk(this.naming.disksDir, file)) this.log.info({ disk: file }, 'iSCSI disk removed (iscsi.removeDisks)');
         }
       }
       this.exported = new Set(ready.map((e) => e.iqn));
