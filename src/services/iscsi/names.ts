@@ -76,6 +76,7 @@ export function desiredState(model: ClusterModel, naming: IscsiNaming): DesiredS
     const root = rootOf(model, node);
     if (root?.kind === 'iscsi') exports.push(exportOf(naming, node.name, root));
   }
+  exports.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
   return { exports, portal: naming.portal, targetPrefix: naming.targetPrefix, backstorePrefix: BACKSTORE_PREFIX };
 }
 
