@@ -73,7 +73,7 @@ export const iscsiSection = z.strictObject({
   retry: z.number({ error: 'expected a number of seconds' }).int().positive().default(60),
   tgt: z.strictObject({
     /** tgtd's management port (tgtd -C N / tgtadm -C N); 0 is tgtd's default. */
-    controlPort: z.number({ error: 'expected tgtd\'s control port number, like 0' }).int().min(0).max(65535).default(0),
+    controlPort: z.number({ error: 'expected tgtd\'s control port number 0-32767, like 0' }).int().min(0, { error: 'expected tgtd\'s control port number 0-32767' }).max(32767, { error: 'tgtd takes control ports 0-32767' }).default(0),
     /** Where to write the exports as tgt-admin config (e.g. /etc/tgt/conf.d/bootherd.conf) after each change; unset: nothing written. */
     saveFile: diskPath.optional(),
   }).default({ controlPort: 0 }),
