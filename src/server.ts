@@ -53,7 +53,7 @@ export class Server {
     this.timelines = new BootTimelines(this.store, (e) => this.log.error({ err: e }, 'boot timeline write failed'));
     const httpBase = httpBaseOf(this.config);
     if (this.config.dhcp.enabled) {
-      this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
+      this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase, rootPath: (node) => this.iscsi?.rootPath(node) });
       this.services.push(this.dhcp);
     }
     // Always built: with iscsi.enabled false or no backend it stays off and its status() says why.

@@ -11,8 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { ClusterModel } from '../../src/cluster/model.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import { createLogger } from '../../src/log.ts';
+import { parseConfig, type Config } from '../../src/config/load.ts';
+import { decode, encode } from '../../protocols/dhcp/codec.ts';
+import { MessageType, Opt, readText, u8 } from '../../protocols/dhcp/options.ts';
+import { buildReply } from '../../src/services/dhcp/reply.ts';
+import { DhcpService } from '../../src/services/dhcp/service.ts';
+import { createLogger, silentLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { ToolMissingError, type Runner } from '../../src/services/iscsi/backend.ts';
 import { IscsiService } from '../../src/services/iscsi/service.ts';
@@ -28,6 +32,7 @@ interface Setup {
   readonly dir: string;
   readonly logs: () => string;
   readonly metrics: Metrics;
+  readonly config: Config;
 }
 
 async function setup(t: Test, opts: { backend: 'targetcli' | 'tgt'; run: Runner; configfs?: string; iscsi?: string; extraNodes?: string }): Promise<Setup> {
@@ -44,7 +49,7 @@ async function setup(t: Test, opts: { backend: 'targetcli' | 'tgt'; run: Runner;
 cluster: { domain: lab.test }
 head: { address: 198.18.0.1 }
 state: ${dir}/state
-subnets: [{ network: 198.18.0.0/24 }]
+subnets: [{ network: 198.18.0.0/24, interface: eth0 }]
 iscsi: { backend: ${opts.backend}, disks: ${dir}/disks, retry: 3600${opts.iscsi ?? ''} }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: ${dir}/golden.img, size: 1M } }
@@ -58,7 +63,7 @@ ${opts.extraNodes ?? ''}`, '<test>');
   const metrics = new Metrics();
   const service = new IscsiService({ config, model, log, metrics, run: opts.run, configfs });
   t.teardown(() => service.stop());
-  return { service, model, dir, logs: () => out, metrics };
+  return { service, model, dir, logs: () => out, metrics, config };
 }
 
 /** Waits for a condition, failing (not hanging) after a bound. */
@@ -202,4 +207,25 @@ t.test('boot parameters: root path, initiator name, iPXE lines', async (t) => {
     kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n001 netroot=iscsi:198.18.0.1::3260:0:${P}n001`,
   });
   t.equal(s.service.rootPath(s.model.nodeByName('n002')!), undefined, 'a node without an iSCSI root has none');
+});
+
+t.test('DHCP option 17: the node\'s iSCSI root path, to clients that ask for it', async (t) => {
+  const fake = fakeTargetcli();
+  const s = await setup(t, { backend: 'targetcli', run: fake.run });
+  await s.service.start();
+  const store = s.model.store;
+  const dhcp = new DhcpService({ config: s.config, model: s.model, store, log: silentLogger, metrics: new Metrics(), httpBase: 'http://198.18.0.1', rootPath: (n) => s.service.rootPath(n) });
+  const discover = (mac: string, prl: number[]) => {
+    const chaddr = Buffer.alloc(16);
+    Buffer.from(mac.replace(/:/g, ''), 'hex').copy(chaddr);
+    const bytes = encode({ op: 1, htype: 1, hlen: 6, hops: 0, xid: 7, secs: 0, flags: 0, ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: 0, chaddr, sname: '', file: '',
+      options: new Map([[Opt.MESSAGE_TYPE, u8(MessageType.DISCOVER)], [Opt.PARAMETER_LIST, Buffer.from(prl)]]) }).bytes;
+    const ctx = dhcp.handle(bytes, 'eth0', Date.now(), true)!;
+    return { reply: decode(buildReply(ctx).bytes), why: ctx.trace! };
+  };
+  const asked = discover('52:54:00:00:00:01', [1, 3, 17]);
+  t.equal(readText(asked.reply.options.get(Opt.ROOT_PATH)), `iscsi:198.18.0.1::3260:0:${P}n001`);
+  t.match(asked.why.join('\n'), /root-path: iscsi:/);
+  t.notOk(discover('52:54:00:00:00:01', [1, 3]).reply.options.has(Opt.ROOT_PATH), 'not sent unasked');
+  t.notOk(discover('52:54:00:00:00:02', [1, 3, 17]).reply.options.has(Opt.ROOT_PATH), 'a node without an iSCSI root gets none');
 });

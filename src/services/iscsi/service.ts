@@ -95,6 +95,8 @@ export class IscsiService implements Service {
   private diskErrors = new Map<string, string>();
   /** Targets in place as of the last successful reconcile. */
   private exported = new Set<string>();
+  /** Root paths by node record; a changed node is a new record, so nothing goes stale. */
+  private readonly rootPaths = new WeakMap<NodeRecord, string>();
   private foreign: readonly string[] = [];
   private warnings: readonly string[] = [];
   private reportedForeign = '';
@@ -246,9 +248,15 @@ export class IscsiService implements Service {
     return iscsiBootParams(this.deps.model, this.naming, node, this.backend.shape.lun);
   }
 
-  /** DHCP option 17 for the node (RFC 4173), or undefined. */
+  /** DHCP option 17 for the node (RFC 4173), or undefined. Asked per DHCP packet: remembered per node record. */
   rootPath(node: NodeRecord): string | undefined {
-    return this.bootParams(node)?.rootPath;
+    if (!this.backend) return undefined;
+    let p = this.rootPaths.get(node);
+    if (p === undefined) {
+      p = this.bootParams(node)?.rootPath ?? '';
+      this.rootPaths.set(node, p);
+    }
+    return p || undefined;
   }
 
   status(): IscsiStatus {
