@@ -27,7 +27,7 @@ import { silentLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { desiredState, namingOf } from '../../src/services/iscsi/names.ts';
 import { IscsiService } from '../../src/services/iscsi/service.ts';
-import { parseTgtTargets, renderTgtConfig } from '../../src/services/iscsi/tgt.ts';
+import { parseTgtTargets } from '../../src/services/iscsi/tgt.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { startTgtd, type Tgtd } from '../../test/helpers/tgtd.ts';
 
@@ -69,11 +69,15 @@ nodes: [${nodes.map((n) => `{ name: ${n}, macs: ['${macOf(n)}'], ip: ${ipOf(n)},
 `;
 }
 
-/** The same exports as tgt-admin config, written from bootherd's own desired state (same names, same files). */
+/**
+ * The same exports as tgt-admin config (targets.conf), written from bootherd's
+ * own desired state: same names, same files. (tgt-admin also binds ALL to
+ * each target, having no initiator-address line: its default, kept as is.)
+ */
 function targetsConf(nodes: string[], controlPort: number): string {
   const config = parseConfig(clusterFile(nodes, controlPort), '<bench>');
   const d = desiredState(new ClusterModel(config, new MemoryStore()), namingOf(config));
-  return renderTgtConfig(d.exports.map((e) => ({ iqn: e.iqn, luns: [{ lun: 1, path: e.disk.path }], acls: [e.initiator], portals: [] })));
+  return d.exports.map((e) => `<target ${e.iqn}>\n    <backing-store ${e.disk.path}>\n        lun 1\n    </backing-store>\n    initiator-name ${e.initiator}\n</target>\n`).join('');
 }
 
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;

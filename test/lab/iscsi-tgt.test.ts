@@ -153,6 +153,14 @@ t.test('live model changes reach tgtd without a restart; foreign targets stay', 
   t.equal(img.code, 0, `the new node reads its disk: ${img.stderr}`);
   t.ok(readFileSync(copy).equals(golden), 'a fresh copy of the golden image');
 
+  // Someone opens n001's target to every address by hand; bootherd takes it back to its node only.
+  const tid = parseTgtTargets(tgtd.show()).find((x) => x.iqn === `${P}n001`)!.tid;
+  tgtd.adm('--mode', 'target', '--op', 'bind', '--tid', String(tid), '--initiator-address', 'ALL');
+  t.ok(lab.run(c.ns, 'iscsi-inq', ['-i', `${I}n003`, `iscsi://${PORTAL}/${P}n001/1`], 20_000).code === 0, 'with ALL bound, any initiator gets in (tgt: address OR name)');
+  await service.reconcile();
+  t.same(exported(tgtd)[`${P}n001`]!.acls, [`${I}n001`], 'the ALL binding is removed');
+  t.not(lab.run(c.ns, 'iscsi-inq', ['-i', `${I}n003`, `iscsi://${PORTAL}/${P}n001/1`], 20_000).code, 0, 'and the other initiator is refused again');
+
   await model.removeNode('n003');
   await service.reconcile();
   t.same(Object.keys(exported(tgtd)).sort(), ['iqn.2003-01.org.example:handmade', `${P}n001`], 'n003 gone; the hand-made target untouched');

@@ -81,6 +81,6 @@ export interface IscsiBackend {
   read(): Promise<TargetSystemState>;
   /** Applies the operations in order; the first failure throws (a ToolError naming the command) and the rest are not run. */
   apply(ops: readonly Op[], onApplied?: (op: Op) => void): Promise<void>;
-  /** Makes the current state survive a reboot of the head (targetcli saveconfig; tgt: a config file if configured). */
+  /** Makes the current state survive a reboot of the head (targetcli saveconfig; tgt: nothing, see tgt.ts). */
   save(): Promise<void>;
 }

@@ -121,7 +121,7 @@ export class IscsiService implements Service {
     const lio = c.backend === 'targetcli' || (c.backend === 'auto' && existsSync(configfs));
     return lio
       ? new TargetcliBackend({ run: this.run, configfs })
-      : new TgtBackend({ run: this.run, controlPort: c.tgt.controlPort, saveFile: c.tgt.saveFile, targetPrefix: this.naming.targetPrefix });
+      : new TgtBackend({ run: this.run, controlPort: c.tgt.controlPort });
   }
 
   async start(): Promise<void> {

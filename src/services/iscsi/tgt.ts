@@ -8,10 +8,13 @@
  * numbers are read with the state and new ones allocated above them.
  *
  * tgtd keeps its configuration in memory only; bootherd's reconcile at start
- * restores it, and `iscsi.tgt.saveFile` writes it in tgt-admin's format for
- * a head that starts tgtd (and its exports) before bootherd.
+ * restores it (a node cannot boot before bootherd answers its DHCP anyway).
+ * There is deliberately no tgt-admin config file: tgt-admin binds "ALL"
+ * (any initiator address) to every target whose config has no
+ * initiator-address line, and tgtd lets an initiator in when its address OR
+ * its name matches, so a file with our name-only ACLs would, once loaded by
+ * tgt-admin, let every initiator into every node's disk.
  */
-import { rename, writeFile } from 'node:fs/promises';
 import { runChecked, StateError, ToolError, ToolMissingError, type Availability, type IscsiBackend, type Runner } from './backend.ts';
 import type { BackendShape, Op } from './plan.ts';
 import type { Portal, TargetState, TargetSystemState } from './state.ts';
@@ -22,10 +25,6 @@ export interface TgtOptions {
   readonly run: Runner;
   /** tgtd's management port (tgtd -C N); 0 is the daemon's default. */
   readonly controlPort?: number;
-  /** Write tgt-admin config here after each change (unset: nothing written). */
-  readonly saveFile?: string;
-  /** Only targets with this prefix go into saveFile. */
-  readonly targetPrefix?: string;
   readonly bin?: string;
 }
 
@@ -41,7 +40,6 @@ export class TgtBackend implements IscsiBackend {
   private readonly control: string[];
   /** Target numbers as last read (and as created since). */
   private tids = new Map<string, number>();
-  private lastRead: TgtTarget[] = [];
 
   constructor(private readonly opts: TgtOptions) {
     this.run = opts.run;
@@ -67,7 +65,6 @@ export class TgtBackend implements IscsiBackend {
   async read(): Promise<TargetSystemState> {
     const targets = parseTgtTargets(await this.adm(['--mode', 'target', '--op', 'show']));
     const portals = parseTgtPortals(await this.adm(['--mode', 'portal', '--op', 'show']));
-    this.lastRead = targets;
     this.tids = new Map(targets.map((t) => [t.iqn, t.tid]));
     return { targets, backstores: [], portals };
   }
@@ -116,15 +113,8 @@ export class TgtBackend implements IscsiBackend {
     }
   }
 
-  async save(): Promise<void> {
-    const file = this.opts.saveFile;
-    if (!file) return;
-    await this.read();
-    const prefix = this.opts.targetPrefix ?? '';
-    const tmp = `${file}.tmp`;
-    await writeFile(tmp, renderTgtConfig(this.lastRead.filter((t) => t.iqn.startsWith(prefix))));
-    await rename(tmp, file);
-  }
+  /** Nothing to save: see the note at the top of this file. */
+  async save(): Promise<void> {}
 }
 
 /** An ACL entry is an initiator name (iqn./eui./naa.) or an address (or ALL). */
@@ -175,16 +165,4 @@ export function parseTgtPortals(text: string): Portal[] {
     if (m) out.push({ address: m[1]!, port: Number(m[2]) });
   }
   return out;
-}
-
-/** tgt-admin's targets.conf format, for tgtd to load at boot (tgt-admin -e). */
-export function renderTgtConfig(targets: readonly TargetState[]): string {
-  const lines = ['# Written by bootherd: the iSCSI exports of its nodes. Changes here are overwritten.'];
-  for (const t of targets) {
-    lines.push(`<target ${t.iqn}>`);
-    for (const l of t.luns) lines.push(`    <backing-store ${l.path}>`, `        lun ${l.lun}`, '    </backing-store>');
-    for (const a of t.acls) lines.push(/^(iqn|eui|naa)\./i.test(a) ? `    initiator-name ${a}` : `    initiator-address ${a}`);
-    lines.push('</target>');
-  }
-  return lines.join('\n') + '\n';
 }
