@@ -5,14 +5,17 @@
  * the calling process so parallel tests never share a daemon.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import type { Lab } from '../../src/lab/netns.ts';
 
 let next = 0;
-/** A control port no other test process uses at the same time. */
+/** A control port no other test process uses at the same time (none whose socket exists). */
 export function uniqueControlPort(): number {
-  // tgtd takes 0-32767.
-  return 1000 + ((process.pid * 7 + next++) % 31000);
+  for (;;) {
+    // tgtd takes 0-32767.
+    const port = 1000 + ((process.pid * 7 + next++) % 31000);
+    if (!existsSync(`/var/run/tgtd/socket.${port}`)) return port;
+  }
 }
 
 export interface Tgtd {
