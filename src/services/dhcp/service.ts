@@ -9,6 +9,7 @@ import os from 'node:os';
 import { decode, DhcpDecodeError, hardwareAddress, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
 import { MESSAGE_TYPE_NAMES, Opt, readU8 } from '../../../protocols/dhcp/options.ts';
 import type { ClusterModel, Subnet } from '../../cluster/model.ts';
+import type { NodeRecord } from '../../cluster/types.ts';
 import type { BootTimelines } from '../../cluster/timeline.ts';
 import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
@@ -22,6 +23,7 @@ import { bootOptions } from './handlers/boot.ts';
 import { leaseHandler } from './handlers/lease.ts';
 import { networkOptions } from './handlers/network.ts';
 import { matchNode } from './handlers/node.ts';
+import { rootPathOption } from './handlers/root-path.ts';
 import { selectSubnet } from './handlers/subnet.ts';
 import { LeaseTable } from './leases.ts';
 import { buildReply, replyDestination } from './reply.ts';
@@ -35,6 +37,8 @@ export interface DhcpServiceDeps {
   readonly timelines?: BootTimelines;
   /** Base URL of the HTTP service, for iPXE script and UEFI HTTP boot URLs. */
   readonly httpBase: string;
+  /** A node's iSCSI root path (option 17), from the iSCSI service. */
+  readonly rootPath?: (node: NodeRecord) => string | undefined;
 }
 
 export class DhcpService {
@@ -58,6 +62,7 @@ export class DhcpService {
       leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError }),
       networkOptions(model.domain),
       bootOptions(model, deps.httpBase, config.dhcp.bootUnknown, deps.timelines),
+      ...(deps.rootPath ? [rootPathOption(deps.rootPath)] : []),
     ];
     const m = deps.metrics;
     this.received = m.counter('bootherd_dhcp_received_total', 'DHCP requests received, by message type');
