@@ -42,18 +42,20 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >/dev/null
 fi
 
-# 3. native socket helper
-out=native/build/udp_socket.node
-if [ ! -f "$out" ] || [ native/udp_socket.c -nt "$out" ]; then
-  say "building the native socket helper"
+# 3. native socket helpers: udp_socket (binding options dgram lacks), udp_batch (batched I/O for DNS)
+for helper in udp_socket udp_batch; do
+out=native/build/$helper.node
+if [ ! -f "$out" ] || [ native/$helper.c -nt "$out" ]; then
+  say "building the native helper $helper"
   nodeinc=""
   for d in "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node" /usr/include/node /usr/local/include/node; do
     [ -f "$d/node_api.h" ] && { nodeinc=$d; break; }
   done
   [ -n "$nodeinc" ] || { say "node_api.h not found: install Node's headers"; exit 1; }
   mkdir -p native/build
-  cc -O2 -Wall -shared -fPIC -DNODE_GYP_MODULE_NAME=udp_socket -I"$nodeinc" -o "$out" native/udp_socket.c
+  cc -O2 -Wall -shared -fPIC -DNODE_GYP_MODULE_NAME=$helper -I"$nodeinc" -o "$out" native/$helper.c
 fi
+done
 
 # 4. iPXE binaries
 mkdir -p boot-assets/ipxe

@@ -9,6 +9,7 @@ import type { Config } from './config/load.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DhcpService } from './services/dhcp/service.ts';
+import { DnsService } from './services/dns/service.ts';
 import { HttpService } from './services/http/service.ts';
 import { EmbeddedStore } from './store/embedded.ts';
 import type { Store } from './store/store.ts';
@@ -39,6 +40,7 @@ export class Server {
   model!: ClusterModel;
   timelines!: BootTimelines;
   dhcp: DhcpService | undefined;
+  dns: DnsService | undefined;
   http: HttpService | undefined;
   private readonly services: Service[] = [];
 
@@ -56,6 +58,10 @@ export class Server {
     if (this.config.dhcp.enabled) {
       this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
       this.services.push(this.dhcp);
+    }
+    if (this.config.dns.enabled) {
+      this.dns = new DnsService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics });
+      this.services.push(this.dns);
     }
     if (this.config.http.enabled) {
       this.http = new HttpService({

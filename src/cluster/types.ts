@@ -27,6 +27,8 @@ export interface NodeRecord {
   /** Canonical lowercase colon-separated MACs; a node may have several NICs. */
   readonly macs: readonly string[];
   readonly ip: string;
+  /** IPv6 address for DNS (AAAA); DHCP is IPv4 only. */
+  readonly ip6?: string;
   readonly profile: string;
   readonly source: RecordSource;
 }
@@ -35,6 +37,7 @@ export interface HostRecord {
   /** Fully qualified or relative (to the cluster domain) name. */
   readonly name: string;
   readonly ip: string;
+  readonly ip6?: string;
   readonly source: RecordSource;
 }
 

@@ -3,12 +3,18 @@
  * that says what is expected, so a validation error can name the field, what
  * it holds and how to fix it.
  */
+import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { isIpv4, parseCidr } from '../net/ipv4.ts';
 import { isMac, normalizeMac } from '../net/mac.ts';
 
 export const ipv4 = z.string({ error: 'expected an IPv4 address like 198.18.0.1' })
   .refine(isIpv4, { error: 'expected an IPv4 address like 198.18.0.1' });
+
+/** IPv6 addresses (a node's AAAA record); kept as written, lowercased. */
+export const ipv6 = z.string({ error: 'expected an IPv6 address like fd00::11' })
+  .refine((v) => isIPv6(v), { error: 'expected an IPv6 address like fd00::11' })
+  .transform((v) => v.toLowerCase());
 
 export const cidr = z.string({ error: 'expected a network like 198.18.0.0/24' }).superRefine((v, ctx) => {
   try { parseCidr(v); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { FIRMWARES, type Firmware } from '../cluster/types.ts';
-import { cidr, duration, hostname, ipv4, logLevel, mac, ownerName, port } from './fields.ts';
+import { cidr, duration, hostname, ipv4, ipv6, logLevel, mac, ownerName, port } from './fields.ts';
 import { dhcpSection } from './sections/dhcp.ts';
 import { dnsSection } from './sections/dns.ts';
 import { httpSection } from './sections/http.ts';
@@ -59,10 +59,12 @@ export const nodeSchema = z.strictObject({
   name: hostname,
   macs: z.union([mac.transform((v) => [v]), z.array(mac).min(1, { error: 'a node needs at least one MAC' })]),
   ip: ipv4,
+  /** Optional IPv6 address, published as the node's AAAA record. */
+  ip6: ipv6.optional(),
   profile: z.string().min(1).default('default'),
 });
 
-export const hostSchema = z.strictObject({ name: ownerName, ip: ipv4 });
+export const hostSchema = z.strictObject({ name: ownerName, ip: ipv4, ip6: ipv6.optional() });
 
 export const srvSchema = z.strictObject({
   name: ownerName,

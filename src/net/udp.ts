@@ -63,6 +63,18 @@ export async function openUdp(b: UdpBinding): Promise<dgram.Socket> {
   return socket;
 }
 
+/**
+ * A bound UDP socket as a bare file descriptor, from the native helper, for
+ * socket users other than dgram (src/net/udp-batch.ts).
+ */
+export function openUdpFd(b: UdpBinding): number {
+  try {
+    return nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort });
+  } catch (e) {
+    throw new Error(`cannot bind UDP ${b.address}:${b.port}${b.device ? ` on ${b.device}` : ''}: ${(e as Error).message}`);
+  }
+}
+
 /** Sends and resolves when the datagram left (or failed). */
 export function sendTo(socket: dgram.Socket, bytes: Buffer, port: number, address: string): Promise<void> {
   return new Promise((resolve, reject) => socket.send(bytes, port, address, (err) => (err ? reject(err) : resolve())));

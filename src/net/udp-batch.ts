@@ -1,0 +1,109 @@
+/**
+ * Batched UDP for request/response services at high rates (DNS): the native
+ * helper native/udp_batch.c reads up to `slots` datagrams per wake-up with
+ * recvmmsg(2) into one shared buffer, calls JavaScript once for the batch,
+ * and sends the replies written back with one sendmmsg(2). Through dgram the
+ * same DNS server spent about nine times dnsmasq's user CPU per query, most
+ * of it in the per-datagram crossing into JavaScript (docs/dns.md has the
+ * measurements). Use dgram (openUdp) for anything that is not hot.
+ *
+ * A received datagram is a view into the shared buffer, valid only during
+ * the handler's call: keep a copy for anything answered later.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openUdpFd, type UdpBinding } from './udp.ts';
+
+interface BatchNative {
+  open(fd: number, slots: number, slotSize: number, recvBufferSize: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer };
+  start(handle: object, onBatch: (received: number) => number): void;
+  sendTo(handle: object, buf: Buffer, address: number, port: number): number;
+  close(handle: object, done: () => void): void;
+}
+
+const NATIVE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/udp_batch.node');
+let native: BatchNative | undefined;
+
+function batchNative(): BatchNative {
+  if (!native) {
+    if (!existsSync(NATIVE_PATH)) throw new Error(`the native batch UDP helper is not built (${NATIVE_PATH}); run "npm run setup"`);
+    native = createRequire(import.meta.url)(NATIVE_PATH) as BatchNative;
+  }
+  return native;
+}
+
+/**
+ * Answers one datagram from `address` (IPv4 as an integer) and `port`: the
+ * reply to send back at once, or undefined (no reply, or one sent later
+ * with `sendTo`).
+ */
+export type DatagramHandler = (msg: Buffer, address: number, port: number) => Buffer | undefined;
+
+export interface UdpBatchOptions extends UdpBinding {
+  /** Datagrams read per system call (default 64). */
+  readonly slots?: number;
+  /** The largest datagram read or written through a slot (default 4096); larger replies go out on their own. */
+  readonly slotSize?: number;
+}
+
+export class UdpBatchSocket {
+  private readonly rx: Buffer;
+  private readonly tx: Buffer;
+  private readonly rxMeta: Uint32Array;
+  private readonly txMeta: Uint32Array;
+  private closed = false;
+
+  private constructor(private readonly handle: object, parts: ReturnType<BatchNative['open']>, private readonly slotSize: number, private readonly slots: number) {
+    this.rx = Buffer.from(parts.rx);
+    this.tx = Buffer.from(parts.tx);
+    this.rxMeta = new Uint32Array(parts.rxMeta);
+    this.txMeta = new Uint32Array(parts.txMeta);
+  }
+
+  static open(options: UdpBatchOptions): UdpBatchSocket {
+    const n = batchNative();
+    const fd = openUdpFd(options);
+    const slots = options.slots ?? 64;
+    const slotSize = options.slotSize ?? 4096;
+    const parts = n.open(fd, slots, slotSize, options.recvBufferSize ?? 0);
+    return new UdpBatchSocket(parts.handle, parts, slotSize, slots);
+  }
+
+  /** Starts receiving; `onOversized` hears of each datagram longer than a slot, dropped unread. */
+  start(handler: DatagramHandler, onOversized: () => void = () => undefined): void {
+    const { rx, tx, rxMeta, txMeta, slotSize, slots } = this;
+    batchNative().start(this.handle, (received) => {
+      let out = 0;
+      for (let i = 0; i < received; i++) {
+        const m = i * 4;
+        if (rxMeta[m + 3]) { onOversized(); continue; }
+        const address = rxMeta[m + 1]!;
+        const port = rxMeta[m + 2]!;
+        const reply = handler(rx.subarray(i * slotSize, i * slotSize + rxMeta[m]!), address, port);
+        if (!reply) continue;
+        if (reply.length > slotSize || out >= slots) { this.sendTo(reply, address, port); continue; }
+        reply.copy(tx, out * slotSize);
+        const t = out * 4;
+        txMeta[t] = reply.length;
+        txMeta[t + 1] = address;
+        txMeta[t + 2] = port;
+        out++;
+      }
+      return out;
+    });
+  }
+
+  /** Sends one datagram now; returns 0 or the errno (EAGAIN when the socket's queue is full: dropped). */
+  sendTo(buf: Buffer, address: number, port: number): number {
+    if (this.closed) return 9; // EBADF
+    return batchNative().sendTo(this.handle, buf, address, port);
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise((resolve) => batchNative().close(this.handle, resolve));
+  }
+}
