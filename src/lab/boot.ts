@@ -151,6 +151,14 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
   const equal = (want: string) => (e: VmEvent) => (e.detail === want ? undefined : `expected ${want}, got ${e.detail}`);
   const contains = (want: string) => (e: VmEvent) => (e.detail.includes(want) ? undefined : `expected ${JSON.stringify(want)} in ${JSON.stringify(e.detail)}`);
 
+  // The VM's clock comes from the host's through QEMU's RTC, and bootherd's NTP serves the host's clock:
+  // a large offset means a wrong answer (an era or byte-order bug), not a slow machine.
+  const ntpOffset = (e: VmEvent) => {
+    const m = /offset=(-?[\d.]+)s/.exec(e.detail);
+    if (!m) return `expected offset=<seconds> in ${JSON.stringify(e.detail)}`;
+    return Math.abs(Number(m[1])) < 300 ? undefined : `the NTP time is ${m[1]} s off the VM's clock`;
+  };
+
   let ip = node?.ip;
   let seconds: number | undefined;
   if (firmwarePxe) {
@@ -173,7 +181,7 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
     expectVm('dns', equal(`${LAB_HEAD_NAME}.${LAB_DOMAIN}=${LAB_HEAD_ADDRESS}`));
     expectVm('dns-self', equal(`${node.name}.${LAB_DOMAIN}=${node.ip}`));
     expectVm('srv', contains(`${LAB_SRV.port} ${LAB_SRV.target}`));
-    expectVm('ntp');
+    expectVm('ntp', ntpOffset);
     expectVm('booted', contains(`ok ${node.name}`));
     seconds = c.get('booted')?.at;
 
