@@ -40,7 +40,7 @@ const out = (s: string): void => { process.stdout.write(s); };
 const say = (s: string): void => { process.stderr.write(`${s}\n`); };
 const nameOption = () => new Option('--name <name>', 'lab name: namespaces bootherd-<name>-*, files in /run/bootherd-lab/<name>').default('lab');
 
-interface UpOpts { name: string; nodes: number; clients: number; logLevel: string }
+interface UpOpts { name: string; nodes: number; clients: number; logLevel: 'info' | 'debug' | 'trace' }
 
 export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('a cluster in network namespaces of its own, and QEMU VMs that PXE-boot from it (needs root)');
@@ -50,7 +50,7 @@ export function registerLabCommands(program: Command): void {
     .addOption(nameOption())
     .option('--nodes <n>', `nodes in the cluster file: n001.. with MAC 52:54:00:b0:00:NN (0-${LAB_MAX_NODES})`, count(LAB_MAX_NODES), 8)
     .option('--clients <n>', 'client namespaces on the bridge, for trying DHCP clients by hand', count(16), 0)
-    .option('--log-level <level>', 'bootherd log level', 'info')
+    .addOption(new Option('--log-level <level>', 'bootherd log level').choices(['info', 'debug', 'trace']).default('info'))
     .action(run(async (o: UpOpts) => {
       const state = await labUp({ name: o.name, nodes: o.nodes, clients: o.clients, logLevel: o.logLevel, say });
       out(describeLab(state).join('\n') + '\n');

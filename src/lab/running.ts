@@ -39,7 +39,8 @@ export interface LabUpOptions {
   readonly nodes: number;
   /** Client namespaces on the bridge (not nodes: pool addresses), for trying dhclient and friends. */
   readonly clients: number;
-  readonly logLevel?: string;
+  /** info (default), debug or trace: `lab up` waits for the server's info-level "bootherd started". */
+  readonly logLevel?: 'info' | 'debug' | 'trace';
   /** Progress lines for people. */
   readonly say?: (line: string) => void;
 }
