@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+#include <time.h>
 
 static napi_value fail(napi_env env, const char *what, int err) {
   char msg[256];
@@ -90,8 +93,87 @@ static napi_value open_udp4(napi_env env, napi_callback_info info) {
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     int e = errno; close(fd); return fail(env, "bind", e);
   }
+  if (get_bool_prop(env, argv[0], "rxTimestamps")) {
+    /* The first SIOCGSTAMPNS switches on kernel receive timestamps for the
+       socket (it fails with ENOENT: nothing received yet). */
+    struct timespec ts;
+    (void)ioctl(fd, SIOCGSTAMPNS, &ts);
+  }
   napi_value result;
   napi_create_int32(env, fd, &result);
+  return result;
+}
+
+/*
+ * rxTimestamp(fd, out: Float64Array) -> boolean
+ * The kernel's receive time (CLOCK_REALTIME) of the datagram last read from
+ * the socket, via SIOCGSTAMPNS: out[0] = seconds, out[1] = nanoseconds.
+ * Why: an NTP server's receive timestamp must be taken when the datagram
+ * arrived, not when the event loop got round to it (tens to hundreds of
+ * microseconds later); chronyd uses the same kernel timestamps.
+ */
+static napi_value rx_timestamp(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  napi_typedarray_type type; size_t length = 0; void *data = NULL;
+  napi_value result;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || length < 2) {
+    napi_throw_type_error(env, NULL, "rxTimestamp(fd, Float64Array(2))"); return NULL;
+  }
+  struct timespec ts;
+  bool ok = ioctl(fd, SIOCGSTAMPNS, &ts) == 0;
+  if (ok) { ((double *)data)[0] = (double)ts.tv_sec; ((double *)data)[1] = (double)ts.tv_nsec; }
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
+/*
+ * sendStamped(fd, buffer, length, address, port, stampOffset, keepBits) -> bytes sent or -errno
+ * Writes the current CLOCK_REALTIME as a 64-bit NTP timestamp at
+ * buffer[stampOffset] and sends the first `length` bytes to address:port at
+ * once (MSG_DONTWAIT: a full send buffer returns -EAGAIN, nothing is queued).
+ * The lowest `keepBits` bits of the fraction already in the buffer are kept
+ * (an NTP client's random noise below its precision).
+ * Why: an NTP transmit timestamp must be taken as late as possible; through
+ * dgram.send tens of microseconds pass between any timestamp JavaScript can
+ * write and the sendto(2). chronyd stamps right before sendmsg the same way.
+ */
+static napi_value send_stamped(napi_env env, napi_callback_info info) {
+  size_t argc = 7; napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1, length = 0, port = 0, offset = 0, keep = 0;
+  void *data = NULL; size_t size = 0;
+  char address[64];
+  size_t alen = 0;
+  if (argc < 7 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &length) != napi_ok ||
+      napi_get_value_string_latin1(env, argv[3], address, sizeof address, &alen) != napi_ok ||
+      napi_get_value_int32(env, argv[4], &port) != napi_ok ||
+      napi_get_value_int32(env, argv[5], &offset) != napi_ok ||
+      napi_get_value_int32(env, argv[6], &keep) != napi_ok ||
+      length < 0 || (size_t)length > size || offset < 0 || (size_t)offset + 8 > size || port < 0 || port > 65535 || keep < 0 || keep > 32) {
+    napi_throw_type_error(env, NULL, "sendStamped(fd, buffer, length, address, port, stampOffset, keepBits)"); return NULL;
+  }
+  struct sockaddr_in sa; memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET; sa.sin_port = htons((uint16_t)port);
+  napi_value result;
+  if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) { napi_create_int32(env, -EINVAL, &result); return result; }
+  unsigned char *b = (unsigned char *)data + offset;
+  uint32_t keepMask = keep == 32 ? 0xffffffffu : ((1u << keep) - 1u);
+  uint32_t old = ((uint32_t)b[4] << 24) | ((uint32_t)b[5] << 16) | ((uint32_t)b[6] << 8) | b[7];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint32_t sec = (uint32_t)((uint64_t)ts.tv_sec + 2208988800ULL);
+  uint32_t frac = (uint32_t)(((uint64_t)ts.tv_nsec << 32) / 1000000000ULL);
+  frac = (frac & ~keepMask) | (old & keepMask);
+  b[0] = sec >> 24; b[1] = sec >> 16; b[2] = sec >> 8; b[3] = sec;
+  b[4] = frac >> 24; b[5] = frac >> 16; b[6] = frac >> 8; b[7] = frac;
+  ssize_t n = sendto(fd, data, (size_t)length, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof sa);
+  napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &result);
   return result;
 }
 
@@ -99,6 +181,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "openUdp4", NAPI_AUTO_LENGTH, open_udp4, NULL, &fn);
   napi_set_named_property(env, exports, "openUdp4", fn);
+  napi_create_function(env, "rxTimestamp", NAPI_AUTO_LENGTH, rx_timestamp, NULL, &fn);
+  napi_set_named_property(env, exports, "rxTimestamp", fn);
+  napi_create_function(env, "sendStamped", NAPI_AUTO_LENGTH, send_stamped, NULL, &fn);
+  napi_set_named_property(env, exports, "sendStamped", fn);
   return exports;
 }
 

@@ -11,6 +11,7 @@ import { Metrics } from './metrics.ts';
 import { DhcpService } from './services/dhcp/service.ts';
 import { DnsService } from './services/dns/service.ts';
 import { HttpService } from './services/http/service.ts';
+import { NtpService } from './services/ntp/service.ts';
 import { EmbeddedStore } from './store/embedded.ts';
 import type { Store } from './store/store.ts';
 
@@ -18,7 +19,7 @@ export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
   /** What the service wants the API's /status (and /ntp) to show; optional. */
-  status?(): Record<string, unknown>;
+  status?(): object;
 }
 
 export interface ServerOptions {
@@ -42,6 +43,7 @@ export class Server {
   dhcp: DhcpService | undefined;
   dns: DnsService | undefined;
   http: HttpService | undefined;
+  ntp: NtpService | undefined;
   private readonly services: Service[] = [];
 
   constructor(readonly config: Config, opts: ServerOptions = {}) {
@@ -63,6 +65,10 @@ export class Server {
       this.dns = new DnsService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics });
       this.services.push(this.dns);
     }
+    if (this.config.ntp.enabled) {
+      this.ntp = new NtpService({ config: this.config, log: this.log, metrics: this.metrics });
+      this.services.push(this.ntp);
+    }
     if (this.config.http.enabled) {
       this.http = new HttpService({
         config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase,
@@ -76,8 +82,8 @@ export class Server {
    * Each service's status under the name of its field on this server (dhcp,
    * http, ntp, ...), so a service added later shows up without changes here.
    */
-  serviceStatus(): Record<string, Record<string, unknown>> {
-    const out: Record<string, Record<string, unknown>> = {};
+  serviceStatus(): Record<string, object> {
+    const out: Record<string, object> = {};
     for (const [name, value] of Object.entries(this)) {
       const service = this.services.find((s) => s === value);
       if (service) out[name] = service.status?.() ?? { running: true };

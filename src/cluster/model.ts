@@ -137,7 +137,8 @@ export class ClusterModel {
 
   async updateNode(name: string, input: unknown): Promise<NodeRecord> {
     const current = this.mutableNode(name);
-    const parsed = nodeSchema.safeParse({ name: current.name, macs: current.macs, ip: current.ip, profile: current.profile, ...(input as object) });
+    const { source: _source, ...fields } = current;
+    const parsed = nodeSchema.safeParse({ ...fields, ...(input as object) });
     if (!parsed.success) throw fromZod(parsed.error);
     if (parsed.data.name !== current.name) throw new ModelError(400, 'name', 'a node cannot be renamed; remove it and add it under the new name');
     this.checkNode(parsed.data, current);

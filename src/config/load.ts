@@ -167,10 +167,27 @@ function crossCheck(file: ClusterFile): CrossProblem[] {
     if (!nets.some((net) => cidrContains(net, ipToInt(n.ip)))) add(['nodes', i, 'ip'], `${n.ip} is in none of the subnets (${nets.map((x) => x.text).join(', ')}); add its subnet or fix the address`);
     if (n.profile !== 'default' && !(n.profile in file.profiles)) add(['nodes', i, 'profile'], `no profile named ${JSON.stringify(n.profile)}; define it under profiles: or use one of: default${Object.keys(file.profiles).map((p) => ', ' + p).join('')}`);
   });
+  checkHeads(file, add);
   return problems;
 }
 
 /** A path from the cluster file, made absolute: relative paths are from the cluster file's directory. */
 export function configPath(config: Pick<Config, 'source'>, p: string): string {
   return path.resolve(config.source.startsWith('<') ? process.cwd() : path.dirname(config.source), p);
+}
+
+/** `heads:` must name this head (by head.name, at head.address) and no head twice. */
+function checkHeads(file: ClusterFile, add: (at: PropertyKey[], message: string) => void): void {
+  if (!file.heads.length) return;
+  const names = new Map<string, number>();
+  const addresses = new Map<string, number>();
+  file.heads.forEach((h, i) => {
+    if (names.has(h.name)) add(['heads', i, 'name'], `duplicate head name ${h.name} (also heads[${names.get(h.name)}])`);
+    if (addresses.has(h.address)) add(['heads', i, 'address'], `address ${h.address} is already heads[${addresses.get(h.address)}]`);
+    names.set(h.name, i);
+    addresses.set(h.address, i);
+  });
+  const self = names.get(file.head.name);
+  if (self === undefined) add(['heads'], `this head (head.name ${file.head.name}) is not listed; list every head, this one included`);
+  else if (file.heads[self]!.address !== file.head.address) add(['heads', self, 'address'], `head ${file.head.name} is at ${file.head.address} (head.address); the two must agree`);
 }

@@ -66,6 +66,9 @@ export const nodeSchema = z.strictObject({
 
 export const hostSchema = z.strictObject({ name: ownerName, ip: ipv4, ip6: ipv6.optional() });
 
+/** A head node of the cluster, as `heads:` lists them (NTP election now, replication later). */
+export const headSchema = z.strictObject({ name: hostname, address: ipv4 });
+
 export const srvSchema = z.strictObject({
   name: ownerName,
   target: ownerName,
@@ -85,6 +88,12 @@ export const clusterFileSchema = z.strictObject({
     /** This head's address on the provisioning network: DHCP server id, next-server, DNS and NTP for nodes. */
     address: ipv4,
   }),
+  /**
+   * Every head node of the cluster, this one included; empty for a single
+   * head. With several, they elect one as the time source when no upstream
+   * is reachable (the first listed head that answers).
+   */
+  heads: z.array(headSchema).default([]),
   /** State directory of the embedded store (leases, API-added nodes, hosts, boot timelines). */
   state: z.string().min(1).default('/var/lib/bootherd'),
   /** Directory with boot files (kernels, initrds) served over HTTP and TFTP; relative paths are from the cluster file. */

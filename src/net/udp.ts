@@ -11,7 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 interface NativeHelper {
-  openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean }): number;
+  openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean; rxTimestamps?: boolean }): number;
+  rxTimestamp(fd: number, out: Float64Array): boolean;
+  sendStamped(fd: number, bytes: Buffer, length: number, address: string, port: number, stampOffset: number, keepBits: number): number;
 }
 
 const NATIVE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/udp_socket.node');
@@ -36,17 +38,23 @@ export interface UdpBinding {
   readonly reusePort?: boolean;
   /** Kernel receive buffer in bytes, to ride out bursts. */
   readonly recvBufferSize?: number;
+  /** Kernel receive timestamps, read with lastReceiveTime(); enables sendStamped() (NTP). */
+  readonly rxTimestamps?: boolean;
 }
+
+/** Sockets opened with rxTimestamps, and their descriptors. */
+const timestamped = new WeakMap<dgram.Socket, number>();
 
 export async function openUdp(b: UdpBinding): Promise<dgram.Socket> {
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: b.reuseAddr ?? false });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     const done = () => { socket.off('error', reject); resolve(); };
-    if (b.device || b.reusePort) {
+    if (b.device || b.reusePort || b.rxTimestamps) {
       let fd: number;
       try {
-        fd = nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort });
+        fd = nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort, rxTimestamps: b.rxTimestamps });
+        if (b.rxTimestamps) timestamped.set(socket, fd);
       } catch (e) {
         reject(new Error(`cannot bind UDP ${b.address}:${b.port}${b.device ? ` on ${b.device}` : ''}: ${(e as Error).message}`));
         return;
@@ -73,6 +81,33 @@ export function openUdpFd(b: UdpBinding): number {
   } catch (e) {
     throw new Error(`cannot bind UDP ${b.address}:${b.port}${b.device ? ` on ${b.device}` : ''}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The kernel's receive time of the datagram `socket` delivered last, as Unix
+ * seconds and nanoseconds in out[0] and out[1]. Call it from the 'message'
+ * listener: libuv reads one datagram and delivers it before reading the next,
+ * so "last" is the one being handled. False when the socket was not opened
+ * with rxTimestamps or the kernel has no stamp.
+ */
+export function lastReceiveTime(socket: dgram.Socket, out: Float64Array): boolean {
+  const fd = timestamped.get(socket);
+  return fd !== undefined && nativeHelper().rxTimestamp(fd, out);
+}
+
+/**
+ * Sends the first `length` bytes to address:port straight from the socket's
+ * descriptor, after writing the system time (CLOCK_REALTIME, as a 64-bit NTP
+ * timestamp) at `stampOffset` immediately before the sendto(2): as late as a
+ * transmit timestamp can be taken, as chronyd takes it. The lowest `keepBits`
+ * bits of the fraction already there are kept (a client's random noise).
+ * Returns the bytes sent, or a negative errno (-11 EAGAIN: the send buffer is
+ * full and nothing was queued). Only for sockets opened with rxTimestamps.
+ */
+export function sendStamped(socket: dgram.Socket, bytes: Buffer, length: number, address: string, port: number, stampOffset: number, keepBits = 0): number {
+  const fd = timestamped.get(socket);
+  if (fd === undefined) throw new Error('sendStamped needs a socket opened with rxTimestamps');
+  return nativeHelper().sendStamped(fd, bytes, length, address, port, stampOffset, keepBits);
 }
 
 /** Sends and resolves when the datagram left (or failed). */

@@ -19,7 +19,7 @@ export interface HttpServiceDeps {
   /** The DHCP lease table, when DHCP runs (lease release). */
   readonly leases: LeaseTable | undefined;
   /** Status of every service of the server, by name (GET /api/v1/status, /api/v1/ntp). */
-  readonly serviceStatus: () => Record<string, Record<string, unknown>>;
+  readonly serviceStatus: () => Record<string, object>;
 }
 
 /** What kind of thing a route serves: labels the request metrics. */

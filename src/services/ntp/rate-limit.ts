@@ -1,0 +1,80 @@
+/**
+ * Per-client response rate limit: a token bucket per source address, in a
+ * fixed table so a flood from many (spoofed) addresses costs no memory and no
+ * garbage. The table is direct-mapped by a hash of the address; a collision
+ * replaces the older client, which then starts with a full bucket again —
+ * the same trade chrony's bounded client log makes.
+ */
+import type { Reading } from './clock.ts';
+
+export const Verdict = {
+  /** Within the limit: answer with the time. */
+  ANSWER: 0,
+  /** Over the limit, and this one of each 2^leak excess requests: answer with a RATE kiss-o'-death. */
+  KISS: 1,
+  /** Over the limit: drop. */
+  DROP: 2,
+} as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+export interface RateLimitOptions {
+  /** Replies per second a client may sustain. */
+  readonly rate: number;
+  /** Replies a quiet client may take at once. */
+  readonly burst: number;
+  /** One excess request in 2^leak gets a kiss-o'-death. */
+  readonly leak: number;
+  /** Table size (rounded up to a power of two). */
+  readonly clients: number;
+}
+
+export class ClientRateLimiter {
+  private readonly mask: number;
+  private readonly keys: Array<string | undefined>;
+  private readonly tokens: Float64Array;
+  private readonly seen: Float64Array;
+  private readonly excess: Uint32Array;
+  private readonly leakMask: number;
+  private readonly perMs: number;
+
+  constructor(private readonly opts: RateLimitOptions) {
+    const size = 2 ** Math.ceil(Math.log2(Math.max(2, opts.clients)));
+    this.mask = size - 1;
+    this.keys = new Array<string | undefined>(size).fill(undefined);
+    this.tokens = new Float64Array(size);
+    this.seen = new Float64Array(size);
+    this.excess = new Uint32Array(size);
+    this.leakMask = 2 ** opts.leak - 1;
+    this.perMs = opts.rate / 1000;
+  }
+
+  /** Table slots, for tests and status. */
+  get size(): number {
+    return this.mask + 1;
+  }
+
+  check(address: string, now: Reading): Verdict {
+    // FNV-1a over the address text: no parsing, no allocation.
+    let h = 0x811c9dc5;
+    for (let i = 0; i < address.length; i++) h = Math.imul(h ^ address.charCodeAt(i), 0x01000193);
+    const slot = (h >>> 0) & this.mask;
+    if (this.keys[slot] !== address) {
+      this.keys[slot] = address;
+      this.tokens[slot] = this.opts.burst - 1;
+      this.seen[slot] = now;
+      this.excess[slot] = 0;
+      return Verdict.ANSWER;
+    }
+    const tokens = Math.min(this.opts.burst, this.tokens[slot]! + (now - this.seen[slot]!) * this.perMs);
+    this.seen[slot] = now;
+    if (tokens >= 1) {
+      this.tokens[slot] = tokens - 1;
+      this.excess[slot] = 0;
+      return Verdict.ANSWER;
+    }
+    this.tokens[slot] = tokens;
+    const n = (this.excess[slot]! + 1) >>> 0;
+    this.excess[slot] = n;
+    return (n & this.leakMask) === 0 ? Verdict.KISS : Verdict.DROP;
+  }
+}
