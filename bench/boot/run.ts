@@ -156,7 +156,7 @@ http {
 
   if (existsSync('/usr/sbin/chronyd')) {
     const conf = path.join(dir, 'chrony.conf');
-    writeFileSync(conf, `local stratum 8\nallow all\nport 123\ncmdport 0\npidfile ${dir}/chronyd.pid\ndriftfile ${dir}/chrony.drift\n`);
+    writeFileSync(conf, `local stratum 10\nallow all\nport 123\ncmdport 0\npidfile ${dir}/chronyd.pid\ndriftfile ${dir}/chrony.drift\n`);
     start('chronyd', ['-f', conf, '-x', '-d']);
   } else {
     process.stderr.write('chronyd is missing (Debian package chrony): the reference serves no NTP, and its VMs\' ntp check fails\n');

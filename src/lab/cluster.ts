@@ -79,6 +79,9 @@ subnets:
     interface: eth0
     pool: ${LAB_POOL[0]}-${LAB_POOL[1]}
     leaseTime: 1h
+# The lab reaches no time server: the head serves its own clock (the host's).
+ntp:
+  localStratum: 10
 profiles:
   default:
     kernel: ${LAB_KERNEL}
