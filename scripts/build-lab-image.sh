@@ -14,9 +14,21 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 say() { printf 'build-lab-image: %s\n' "$*" >&2; }
 
+# One build at a time (tests start labs in parallel): the second waits, then finds the cache.
+mkdir -p boot-assets/lab
+exec 9>boot-assets/lab/.lock
+flock 9
+
 candidate() { apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p'; }
-kernel=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1)
-[ -n "$kernel" ] || { say "apt-cache knows no linux-image-amd64: run apt-get update"; exit 1; }
+kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1; }
+kernel=$(kernel_package)
+if [ -z "$kernel" ] && [ "$(id -u)" = 0 ]; then
+  # A fresh machine (or a CI image) may have no package lists yet.
+  say "no package lists: apt-get update"
+  apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+  kernel=$(kernel_package)
+fi
+[ -n "$kernel" ] || { say "apt-cache knows no linux-image-amd64: run apt-get update (as root)"; exit 1; }
 pkgs="$kernel busybox-static rdate libbsd0 libmd0 libc6"
 versions=""
 for p in $pkgs; do
@@ -30,7 +42,6 @@ out=boot-assets/lab/$key
 if [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then echo "$root/$out"; exit 0; fi
 
 say "building $out from: $(echo $pkgs)"
-mkdir -p boot-assets/lab
 work=$(mktemp -d "boot-assets/lab/.build-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get -q -o APT::Sandbox::User=root download $versions >/dev/null)
@@ -93,7 +104,7 @@ echo "$order" | sed 's/^ /modules: /' >> "$work/versions.txt"
 
 mkdir -p "$work/out"
 mv "$work/vmlinuz" "$work/initrd.img" "$work/versions.txt" "$work/out/"
-# Another build may have finished first (tests build in parallel): keep whichever landed.
-mv -T "$work/out" "$out" 2>/dev/null || true
+rm -rf "$out"  # a build cut short left a partial one
+mv -T "$work/out" "$out"
 say "built $out ($(du -h "$out/vmlinuz" | cut -f1) kernel, $(du -h "$out/initrd.img" | cut -f1) initrd)"
 echo "$root/$out"
