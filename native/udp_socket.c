@@ -12,6 +12,7 @@
 #include <node_api.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <errno.h>
@@ -22,6 +23,10 @@
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
 #include <time.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* linux/udp.h, Linux 4.18 */
+#endif
 
 static napi_value fail(napi_env env, const char *what, int err) {
   char msg[256];
@@ -55,7 +60,7 @@ static int get_bool_prop(napi_env env, napi_value obj, const char *key) {
   return b;
 }
 
-/* openUdp4({ address, port, device?, broadcast?, reuseAddr?, reusePort? }) -> fd */
+/* openUdp4({ address, port, device?, broadcast?, reuseAddr?, reusePort?, gsoSize?, rxTimestamps? }) -> fd */
 static napi_value open_udp4(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -89,6 +94,11 @@ static napi_value open_udp4(napi_env env, napi_callback_info info) {
   }
   if (device[0] && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)strlen(device)) < 0) {
     int e = errno; close(fd); return fail(env, "setsockopt(SO_BINDTODEVICE)", e);
+  }
+  /* UDP GSO: one send of several equal datagrams (a TFTP window) is cut into gsoSize-byte datagrams by the kernel. */
+  int32_t gso = 0;
+  if (get_int_prop(env, argv[0], "gsoSize", &gso) && gso > 0 && setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &gso, sizeof gso) < 0) {
+    int e = errno; close(fd); return fail(env, "setsockopt(UDP_SEGMENT)", e);
   }
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     int e = errno; close(fd); return fail(env, "bind", e);

@@ -12,6 +12,9 @@ import { DhcpService } from './services/dhcp/service.ts';
 import { DnsService } from './services/dns/service.ts';
 import { HttpService } from './services/http/service.ts';
 import { NtpService } from './services/ntp/service.ts';
+import { IpxeScripts } from './services/tftp/ipxe-scripts.ts';
+import { PxelinuxConfigs } from './services/tftp/pxelinux.ts';
+import { TftpService } from './services/tftp/service.ts';
 import { EmbeddedStore } from './store/embedded.ts';
 import type { Store } from './store/store.ts';
 
@@ -41,9 +44,10 @@ export class Server {
   model!: ClusterModel;
   timelines!: BootTimelines;
   dhcp: DhcpService | undefined;
+  tftp: TftpService | undefined;
   dns: DnsService | undefined;
-  http: HttpService | undefined;
   ntp: NtpService | undefined;
+  http: HttpService | undefined;
   private readonly services: Service[] = [];
 
   constructor(readonly config: Config, opts: ServerOptions = {}) {
@@ -60,6 +64,11 @@ export class Server {
     if (this.config.dhcp.enabled) {
       this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
       this.services.push(this.dhcp);
+    }
+    if (this.config.tftp.enabled) {
+      const rendered = [new PxelinuxConfigs(this.model, httpBase), new IpxeScripts(this.model, httpBase)];
+      this.tftp = new TftpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, rendered });
+      this.services.push(this.tftp);
     }
     if (this.config.dns.enabled) {
       this.dns = new DnsService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics });

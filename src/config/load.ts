@@ -34,6 +34,8 @@ export interface Config extends Omit<ClusterFile, 'profiles'> {
   readonly filesDir: string;
   /** Absolute state directory. */
   readonly stateDir: string;
+  /** Absolute extra TFTP root (`tftp.root`), if configured. */
+  readonly tftpRootDir: string | undefined;
 }
 
 export function fieldPath(p: readonly PropertyKey[]): string {
@@ -114,6 +116,7 @@ export function parseConfig(text: string, source: string): Config {
     profiles,
     filesDir: path.resolve(base, file.files ?? 'files'),
     stateDir: path.resolve(base, file.state),
+    tftpRootDir: file.tftp.root === undefined ? undefined : path.resolve(base, file.tftp.root),
   };
 }
 

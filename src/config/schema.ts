@@ -3,6 +3,8 @@
  * its nodes. This schema is the reference; README's "Cluster file" section is
  * written from it.
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { FIRMWARES, type Firmware } from '../cluster/types.ts';
 import { cidr, duration, hostname, ipv4, ipv6, logLevel, mac, ownerName, port } from './fields.ts';
@@ -22,6 +24,9 @@ export const DEFAULT_LOADERS: Readonly<Record<Firmware, string>> = {
   'uefi-x64-http': 'ipxe.efi',
   'uefi-arm64-http': 'ipxe-arm64.efi',
 };
+
+/** Where the setup script puts those binaries; TFTP (and HTTP, for UEFI HTTP boot) serve them from here. */
+export const LOADERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../boot-assets/ipxe');
 
 const poolRange = z.union([
   z.string().regex(/^\s*[\d.]+\s*-\s*[\d.]+\s*$/, { error: 'expected a range like 198.18.0.100-198.18.0.199' })

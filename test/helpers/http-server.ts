@@ -1,7 +1,7 @@
 /**
  * A bootherd Server in this process with only its HTTP service listening, on
  * 127.0.0.1 at a free port (test/helpers only). DHCP is built (its lease table
- * backs the lease API) but binds no socket; DNS and NTP are off. Loopback only: nothing leaves the
+ * backs the lease API) but binds no socket; DNS, NTP and TFTP are off. Loopback only: nothing leaves the
  * machine.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -55,6 +55,7 @@ subnets:
     pool: 198.18.0.100-198.18.0.150
 dns: { enabled: false }
 ntp: { enabled: false }
+tftp: { enabled: false }
 http: { address: 127.0.0.1, port: ${port}, baseUrl: "http://127.0.0.1:${port}"${opts.http ? `, ${opts.http}` : ''} }
 ${opts.extra ?? ''}
 `;

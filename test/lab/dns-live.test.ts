@@ -32,6 +32,7 @@ subnets: [{ network: 198.18.0.0/24 }]
 dhcp: { enabled: false }
 http: { enabled: false }
 ntp: { enabled: false }
+tftp: { enabled: false }
 dns: { address: 127.0.0.1, port: ${port}, workers: ${workers} }
 nodes:
   - { name: n001, macs: [52:54:00:00:00:01], ip: 198.18.0.11 }

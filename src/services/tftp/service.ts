@@ -1,0 +1,406 @@
+/**
+ * The TFTP service: sockets at the edges, the request checks, the resolver
+ * and the transfer engine in between.
+ *
+ * A request arrives on the listening socket (port 69), goes through the
+ * checks (writes refused, mode, name confinement), waits for a slot under
+ * the cap on concurrent transfers, has its file resolved and its options
+ * negotiated, and becomes a transfer with a socket of its own: a fresh
+ * ephemeral port (the server's transfer ID, RFC 1350) connected to the
+ * client's address and port. Connecting lets the kernel do the TID check
+ * (datagrams from anyone else never reach the transfer), saves an address
+ * lookup per send, and turns an ICMP port unreachable (the client is gone)
+ * into an error on the socket, which ends the transfer at once.
+ *
+ * Refusals (missing file, access violation, writes) are answered from the
+ * listening socket, so a flood of bad requests costs no sockets.
+ *
+ * One timer for all transfers checks retransmissions and deadlines every
+ * TICK_MS while any transfer runs; ACKs are handled as they arrive.
+ */
+import type dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import type { RemoteInfo } from 'node:dgram';
+import { DATA_HEADER_LENGTH, decode, encodeError, encodeOack, ErrorCode, Op, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/codec.ts';
+import type { ClusterModel } from '../../cluster/model.ts';
+import type { NodeRecord } from '../../cluster/types.ts';
+import type { BootTimelines } from '../../cluster/timeline.ts';
+import type { Config } from '../../config/load.ts';
+import { LOADERS_DIR } from '../../config/schema.ts';
+import type { Logger } from '../../log.ts';
+import type { Metrics } from '../../metrics.ts';
+import { intToIp, ipToInt } from '../../net/ipv4.ts';
+import { openUdp } from '../../net/udp.ts';
+import type { Store } from '../../store/store.ts';
+import { Admission } from './admission.ts';
+import type { Handler, Refusal, TftpRequestContext } from './context.ts';
+import { confineName } from './handlers/name.ts';
+import { negotiate } from './handlers/options.ts';
+import { checkMode, refuseWrites } from './handlers/request.ts';
+import { FileResolver, type FileRoot, type RenderedFile, type ResolvedFile } from './resolver.ts';
+import { Transfer, type Send } from './transfer.ts';
+
+/** Granularity of retransmission and deadline checks; small against the 20 ms shortest timeout. */
+const TICK_MS = 10;
+/** A queued request not repeated for this long is forgotten. */
+const QUEUE_STALE_MS = 30_000;
+/** File descriptors kept free for everything else (store, HTTP, DNS, logs). */
+const SPARE_FDS = 256;
+/** Largest DATA packet that fits one 1500-byte Ethernet frame unfragmented (IP and UDP headers off): the limit for GSO. */
+const GSO_MAX_PACKET = 1472;
+/** UDP GSO limits: 64 segments (UDP_MAX_SEGMENTS), and the whole send in one IP datagram's length. */
+const GSO_MAX_SEGMENTS = 64;
+const GSO_MAX_BYTES = 65_507;
+
+export interface TftpServiceDeps {
+  readonly config: Config;
+  readonly model: ClusterModel;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly timelines?: BootTimelines;
+  /** Files rendered from the cluster model (pxelinux.cfg/01-<mac>, the iPXE script), consulted before any directory. */
+  readonly rendered?: readonly RenderedFile[];
+}
+
+/** Why a transfer ended. */
+type Outcome = 'complete' | 'timeout' | 'deadline' | 'client-error' | 'options-refused' | 'client-gone' | 'failed' | 'stopped';
+
+/** One client's read: its request, then its socket, file and engine once started. */
+interface Session {
+  readonly key: string;
+  readonly ctx: TftpRequestContext;
+  socket: dgram.Socket | undefined;
+  file: ResolvedFile | undefined;
+  transfer: Transfer | undefined;
+  /** DATA packets (head, payload, head, payload, ...) the engine produced, sent by `flush` as one GSO send. */
+  readonly batch: Buffer[];
+  /** Whether the socket cuts a long send into DATA packets (UDP GSO); false after the kernel refused one. */
+  gso: boolean;
+  /** Given up: the final ERROR is on its way out, then the session ends. */
+  closing: boolean;
+  ended: boolean;
+}
+
+/** The soft limit on open files, from /proc (Node has no getrlimit). */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class TftpService {
+  readonly resolver: FileResolver;
+  private readonly log: Logger;
+  private readonly checks: readonly Handler[] = [refuseWrites, checkMode, confineName];
+  private readonly sessions = new Map<string, Session>();
+  private readonly admission: Admission<TftpRequestContext>;
+  private readonly maxTransfers: number;
+  private listener: dgram.Socket | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly requests;
+  private readonly refused;
+  private readonly dropped;
+  private readonly transfers;
+  private readonly dataSent;
+  private readonly retransmitted;
+  private readonly bytesSent;
+  private readonly duplicateAcks;
+  private readonly dropSeries = new Map<string, { value: number }>();
+
+  constructor(private readonly deps: TftpServiceDeps) {
+    const { config, metrics } = deps;
+    const c = config.tftp;
+    this.log = deps.log.child({ svc: 'tftp' });
+    const roots: FileRoot[] = [
+      ...(config.tftpRootDir ? [{ label: 'root', dir: config.tftpRootDir }] : []),
+      { label: 'files', dir: config.filesDir },
+      { label: 'loaders', dir: LOADERS_DIR },
+    ];
+    this.resolver = new FileResolver({ roots, rendered: deps.rendered ?? [], cacheBytes: c.cacheMiB * 1024 * 1024 });
+    const fds = openFileLimit();
+    this.maxTransfers = fds !== undefined && c.maxTransfers > fds - SPARE_FDS ? Math.max(1, fds - SPARE_FDS) : c.maxTransfers;
+    if (this.maxTransfers < c.maxTransfers) {
+      this.log.warn({ maxTransfers: c.maxTransfers, openFileLimit: fds, using: this.maxTransfers }, 'tftp.maxTransfers lowered: each transfer needs a socket and the open file limit is lower; raise it with ulimit -n');
+    }
+    this.admission = new Admission(this.maxTransfers, this.maxTransfers * 4, QUEUE_STALE_MS);
+
+    this.requests = metrics.counter('bootherd_tftp_requests_total', 'TFTP requests received, by what became of them');
+    this.refused = metrics.counter('bootherd_tftp_refused_total', 'TFTP requests answered with an error, by reason');
+    this.dropped = metrics.counter('bootherd_tftp_dropped_total', 'TFTP datagrams dropped, by reason');
+    this.transfers = metrics.counter('bootherd_tftp_transfers_total', 'TFTP transfers ended, by outcome');
+    this.dataSent = metrics.counter('bootherd_tftp_data_packets_total', 'DATA packets sent, retransmissions included').with();
+    this.retransmitted = metrics.counter('bootherd_tftp_retransmitted_packets_total', 'DATA and OACK packets sent again after a timeout or a late duplicate ACK').with();
+    this.bytesSent = metrics.counter('bootherd_tftp_bytes_total', 'File bytes acknowledged by clients').with();
+    this.duplicateAcks = metrics.counter('bootherd_tftp_duplicate_acks_total', 'Duplicate ACKs ignored (Sorcerer\'s Apprentice guard)').with();
+    metrics.gaugeFn('bootherd_tftp_active_transfers', 'TFTP transfers in progress', () => this.admission.running);
+    metrics.gaugeFn('bootherd_tftp_queued_requests', 'TFTP requests waiting for a transfer slot', () => this.admission.queued);
+    metrics.gaugeFn('bootherd_tftp_cache_bytes', 'Bytes of files held in memory for TFTP', () => this.resolver.cachedBytes);
+  }
+
+  /** The bound port (tftp.port, or the one the kernel chose for port 0). */
+  get port(): number {
+    return this.listener?.address().port ?? this.deps.config.tftp.port;
+  }
+
+  /** Transfers in progress (started or resolving). */
+  get activeTransfers(): number { return this.admission.running; }
+
+  async start(): Promise<void> {
+    const c = this.deps.config.tftp;
+    this.stopped = false;
+    this.listener = await openUdp({ address: c.address, port: c.port, recvBufferSize: 4 << 20 });
+    this.listener.on('message', (buf, rinfo) => this.onRequest(buf, rinfo));
+    this.listener.on('error', (e) => this.log.error({ err: e }, 'TFTP socket error'));
+    this.log.info({ address: c.address, port: this.port, maxTransfers: this.maxTransfers, maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize }, 'TFTP listening');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker) { clearInterval(this.ticker); this.ticker = undefined; }
+    for (const s of [...this.sessions.values()]) this.end(s, 'stopped');
+    this.admission.clear();
+    const l = this.listener;
+    this.listener = undefined;
+    if (l) await new Promise<void>((r) => l.close(() => r()));
+  }
+
+  private drop(reason: string): void {
+    let s = this.dropSeries.get(reason);
+    if (!s) { s = this.dropped.with({ reason }); this.dropSeries.set(reason, s); }
+    s.value++;
+  }
+
+  // ---- requests (listening socket) ----
+
+  private onRequest(buf: Buffer, rinfo: RemoteInfo): void {
+    let packet: TftpPacket;
+    try {
+      packet = decode(buf);
+    } catch (e) {
+      this.drop(e instanceof TftpDecodeError ? e.reason : 'decode');
+      return;
+    }
+    if (packet.op !== Op.RRQ && packet.op !== Op.WRQ) { this.drop('not-a-request'); return; }
+    const key = `${rinfo.address}:${rinfo.port}`;
+    const now = performance.now();
+    const running = this.sessions.get(key);
+    if (running || this.admission.touch(key, now)) {
+      // The client repeated its request: our first packet (OACK or DATA 1) has not reached it.
+      this.requests.with({ result: 'repeated' }).value++;
+      if (running?.transfer && !running.closing) { running.transfer.onRepeatedRequest(now); this.flush(running); }
+      return;
+    }
+    const ctx: TftpRequestContext = {
+      req: packet,
+      clientIp: ipToInt(rinfo.address),
+      clientAddress: rinfo.address,
+      clientPort: rinfo.port,
+      netascii: false,
+      name: '',
+      trace: this.log.isLevelEnabled('debug') ? [] : undefined,
+    };
+    for (const h of this.checks) if (!h(ctx)) break;
+    if (ctx.refusal) { this.refuse(ctx, ctx.refusal); return; }
+    switch (this.admission.admit(key, ctx, now)) {
+      case 'start':
+        this.begin(ctx);
+        break;
+      case 'wait':
+        this.requests.with({ result: 'queued' }).value++;
+        ctx.trace?.push(`waiting for a transfer slot (${this.admission.running} running, ${this.admission.queued} waiting)`);
+        break;
+      case 'full':
+        this.drop('queue-full');
+        break;
+    }
+  }
+
+  private refuse(ctx: TftpRequestContext, r: Refusal): void {
+    this.refused.with({ reason: r.reason }).value++;
+    if (ctx.trace) this.log.debug({ client: ctx.clientAddress, port: ctx.clientPort, file: ctx.req.filename, why: ctx.trace }, 'TFTP request refused');
+    this.listener?.send(encodeError(r.code, r.message), ctx.clientPort, ctx.clientAddress);
+  }
+
+  /** Resolves the file, negotiates, opens the transfer's socket and sends the first packet. Holds an admission slot. */
+  private begin(ctx: TftpRequestContext): void {
+    const key = `${ctx.clientAddress}:${ctx.clientPort}`;
+    const session: Session = { key, ctx, socket: undefined, file: undefined, transfer: undefined, batch: [], gso: false, closing: false, ended: false };
+    this.sessions.set(key, session);
+    if (!this.ticker) {
+      this.ticker = setInterval(() => this.tick(), TICK_MS);
+      this.ticker.unref();
+    }
+    this.requests.with({ result: 'started' }).value++;
+    this.open(session).catch((e: Error) => {
+      this.log.warn({ err: e, client: ctx.clientAddress, file: ctx.name }, 'TFTP transfer could not start');
+      this.listener?.send(encodeError(ErrorCode.UNDEFINED, 'server error: transfer could not start'), ctx.clientPort, ctx.clientAddress);
+      this.end(session, 'failed');
+    });
+  }
+
+  private async open(session: Session): Promise<void> {
+    const { ctx } = session;
+    const c = this.deps.config.tftp;
+    const resolution = await this.resolver.resolve(ctx.name, ctx.clientIp, ctx.netascii);
+    if (session.ended) { if (resolution.ok) resolution.file.release(); return; }
+    if (!resolution.ok) {
+      ctx.trace?.push(`resolver: ${resolution.refusal.message}`);
+      this.refuse(ctx, resolution.refusal);
+      this.end(session, undefined);
+      return;
+    }
+    const file = resolution.file;
+    session.file = file;
+    const n = negotiate(ctx.req.options, file.data.length, { maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize, timeoutMs: c.timeout * 1000 });
+    // A window of full blocks leaves in one system call (UDP GSO) when each DATA packet fits a frame.
+    const packetSize = n.blockSize + DATA_HEADER_LENGTH;
+    session.gso = n.windowSize > 1 && packetSize <= GSO_MAX_PACKET;
+    const socket = await openUdp({ address: c.address, port: 0, ...(session.gso ? { gsoSize: packetSize } : {}) });
+    if (session.ended) { socket.close(); return; }
+    session.socket = socket;
+    socket.on('error', (e: NodeJS.ErrnoException) => this.onSocketError(session, e));
+    await new Promise<void>((resolve) => socket.connect(ctx.clientPort, ctx.clientAddress, resolve));
+    if (session.ended) return;
+    socket.on('message', (buf) => this.onPacket(session, buf));
+    const send: Send = (head, payload) => {
+      if (!payload) socket.send(head);
+      else if (session.gso) session.batch.push(head, payload);
+      else socket.send([head, payload]);
+    };
+    const now = performance.now();
+    session.transfer = new Transfer(file.data, {
+      blockSize: n.blockSize,
+      windowSize: n.windowSize,
+      timeoutMs: n.timeoutMs,
+      // As long as `retries` retransmissions with doubling waits would take.
+      patienceMs: n.timeoutMs * (2 ** (c.retries + 1) - 1),
+      deadlineMs: c.deadline * 1000,
+    }, send, n.granted.size ? encodeOack(n.granted) : undefined, now);
+    if (ctx.trace) {
+      ctx.trace.push(`${file.origin}: ${file.data.length} bytes${ctx.netascii ? ' (netascii)' : ''}, blksize ${n.blockSize}, windowsize ${n.windowSize}, timeout up to ${n.timeoutMs} ms${n.granted.has('timeout') ? ' (the client\'s)' : ''}${n.granted.size ? `, OACK ${[...n.granted].map(([k, v]) => `${k}=${v}`).join(' ')}` : ', no options'}`);
+      this.log.debug({ client: ctx.clientAddress, port: ctx.clientPort, file: ctx.name, why: ctx.trace }, 'TFTP transfer started');
+    }
+    session.transfer.start(now);
+    this.flush(session);
+  }
+
+  /** Sends the DATA packets the engine just produced: whole runs per system call, cut by the kernel (UDP GSO). */
+  private flush(session: Session): void {
+    const batch = session.batch;
+    if (!batch.length) return;
+    const socket = session.socket!;
+    const per = 2 * Math.min(GSO_MAX_SEGMENTS, Math.floor(GSO_MAX_BYTES / (batch[0]!.length + batch[1]!.length)));
+    for (let i = 0; i < batch.length; i += per) socket.send(batch.length <= per ? batch : batch.slice(i, i + per));
+    batch.length = 0;
+  }
+
+  // ---- transfers (one connected socket each) ----
+
+  private onPacket(session: Session, buf: Buffer): void {
+    const t = session.transfer;
+    if (!t || session.closing || session.ended) return;
+    // ACKs are nearly every packet: read them without building a packet object.
+    if (buf.length >= 4 && buf[0] === 0 && buf[1] === Op.ACK) {
+      const r = t.onAck(buf.readUInt16BE(2), performance.now());
+      this.flush(session);
+      if (r === 'complete') this.end(session, 'complete');
+      else if (r === 'duplicate') this.duplicateAcks.value++;
+      else if (r === 'stale') this.drop('stale-ack');
+      return;
+    }
+    let packet: TftpPacket;
+    try {
+      packet = decode(buf);
+    } catch (e) {
+      this.drop(e instanceof TftpDecodeError ? e.reason : 'decode');
+      return;
+    }
+    if (packet.op === Op.ERROR) {
+      // Code 8 after an OACK: the client refused our options (PXE ROMs do this after a tsize probe).
+      if (session.ctx.trace) this.log.debug({ client: session.ctx.clientAddress, file: session.ctx.name, code: packet.code, message: packet.message }, 'TFTP client ended the transfer');
+      this.end(session, packet.code === ErrorCode.OPTION_REFUSED ? 'options-refused' : 'client-error');
+      return;
+    }
+    this.drop('unexpected-packet');
+  }
+
+  private onSocketError(session: Session, e: NodeJS.ErrnoException): void {
+    if (session.ended) return;
+    if (e.code === 'ECONNREFUSED') { this.end(session, 'client-gone'); return; }
+    if (session.gso && (e.code === 'EIO' || e.code === 'EINVAL' || e.code === 'EMSGSIZE' || e.code === 'EOPNOTSUPP')) {
+      // The route's device cannot take segmentation offload: one packet per send from now on; the timer resends what was lost.
+      session.gso = false;
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ err: e, client: session.ctx.clientAddress }, 'TFTP: UDP GSO refused, sending packet by packet');
+      return;
+    }
+    this.log.warn({ err: e, client: session.ctx.clientAddress, file: session.ctx.name }, 'TFTP transfer socket error');
+    this.end(session, 'failed');
+  }
+
+  private tick(): void {
+    if (!this.sessions.size) {
+      // Idle: no wakeups until the next transfer.
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const s of this.sessions.values()) {
+      const t = s.transfer;
+      if (!t || s.closing) continue;
+      const r = t.onTick(now);
+      if (r === 'resent') this.flush(s);
+      if (r === 'waiting' || r === 'resent') continue;
+      const message = r === 'deadline' ? 'transfer deadline passed' : 'timed out waiting for an ACK';
+      s.closing = true;
+      // Close once the error has left, not before.
+      s.socket!.send(encodeError(ErrorCode.UNDEFINED, message), () => this.end(s, r === 'deadline' ? 'deadline' : 'timeout'));
+    }
+  }
+
+  /** Ends a session: closes its socket, gives its file back, frees its slot for the next waiting request. */
+  private end(session: Session, outcome: Outcome | undefined): void {
+    if (session.ended) return;
+    session.ended = true;
+    this.sessions.delete(session.key);
+    const t = session.transfer;
+    if (t) {
+      this.dataSent.value += t.blocksSent;
+      this.retransmitted.value += t.retransmitted;
+      this.bytesSent.value += t.bytesAcknowledged;
+    }
+    if (outcome) this.transfers.with({ outcome }).value++;
+    if (outcome === 'complete') this.recordLoader(session.ctx);
+    if (session.ctx.trace && outcome) this.log.debug({ client: session.ctx.clientAddress, file: session.ctx.name, outcome, packets: t?.blocksSent, retransmitted: t?.retransmitted }, 'TFTP transfer ended');
+    session.transfer = undefined;
+    session.file?.release();
+    session.socket?.close();
+    if (this.stopped) return;
+    const next = this.admission.release(performance.now());
+    if (next) this.begin(next);
+  }
+
+  /** Boot timeline: a known node finished fetching one of its profile's loaders. */
+  private recordLoader(ctx: TftpRequestContext): void {
+    const timelines = this.deps.timelines;
+    if (!timelines) return;
+    const node = this.nodeOf(ctx.clientIp);
+    if (!node) return;
+    const loaders = Object.values(this.deps.model.profileOf(node).loaders);
+    if (loaders.includes(ctx.name)) timelines.record(node.name, 'tftp-loader', Date.now(), ctx.name);
+  }
+
+  /** The node at a client address: its reservation, or a lease the DHCP service gave it. */
+  private nodeOf(ip: number): NodeRecord | undefined {
+    const { model, store } = this.deps;
+    const byIp = model.nodeByIp(ip);
+    if (byIp) return byIp;
+    const lease = store.get('leases', intToIp(ip));
+    return lease?.node ? model.nodeByName(lease.node) : undefined;
+  }
+}
