@@ -63,6 +63,15 @@ t.test('a head without NTP: the init reports the failed stage and still boots', 
   t.ok(r.get('booted')!.ok);
 });
 
+t.test('UEFI with virtio (OVMF\'s own PXE client, ipxe.efi by TFTP): the whole chain', async (t) => {
+  const r = replay('console-uefi-virtio.serial');
+  t.same(stagesOf(r), ['pxe-dhcp', 'pxe-loader', 'ipxe', 'ipxe-dhcp', 'ipxe-script', 'kernel', 'initrd', 'linux', 'init', 'nic', 'dhcp', 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted']);
+  t.equal(r.get('pxe-dhcp')!.detail, '198.18.0.12', 'OVMF got the node\'s address');
+  t.equal(r.get('ipxe-dhcp')!.detail, '198.18.0.12', 'and iPXE again');
+  t.equal(r.get('nic')!.detail, 'virtio_net 52:54:00:b0:00:02');
+  t.same(r.result, { ok: true, failed: [], at: r.result!.at });
+});
+
 t.test('UEFI with e1000 (OVMF runs the ROM\'s EFI iPXE): the same stages, EFI stub kernel', async (t) => {
   const r = replay('console-uefi-e1000.serial');
   t.same(stagesOf(r), ['ipxe', 'ipxe-dhcp', 'ipxe-script', 'kernel', 'initrd', 'linux', 'init', 'nic', 'dhcp', 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted']);
