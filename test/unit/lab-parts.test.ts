@@ -13,6 +13,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { checkHeadTimeline } from '../../src/lab/boot.ts';
 import { labClusterFile, labNode, LAB_MAX_NODES } from '../../src/lab/cluster.ts';
 import { ConsoleReader, renderLine, type VmEvent } from '../../src/lab/console.ts';
+import { labDirOf } from '../../src/lab/running.ts';
 import { qemuArgs, usesFirmwarePxe } from '../../src/lab/vm.ts';
 
 const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../vectors/lab');
@@ -125,6 +126,12 @@ t.test('the lab cluster file is a valid cluster file', async (t) => {
   t.same(c.srv, [{ name: '_slurmctld._tcp', target: 'head.lab.test', port: 6817, priority: 0, weight: 0 }]);
   t.equal(parseConfig(labClusterFile({ stateDir: '/s', filesDir: '/f', nodes: 0 }), '<lab>').nodes.length, 0);
   t.throws(() => labClusterFile({ stateDir: '/s', filesDir: '/f', nodes: LAB_MAX_NODES + 1 }), /0 to 89 nodes/);
+});
+
+t.test('lab names become namespace and directory names: letters, digits, hyphens', async (t) => {
+  t.equal(labDirOf('lab'), '/run/bootherd-lab/lab');
+  t.equal(labDirOf('bench-2'), '/run/bootherd-lab/bench-2');
+  for (const bad of ['', '../x', 'a b', '-x', 'x'.repeat(32)]) t.throws(() => labDirOf(bad), /expected letters, digits and hyphens/, JSON.stringify(bad));
 });
 
 t.test('the head\'s timeline against the VM\'s console', async (t) => {
