@@ -124,9 +124,8 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
         ? `no ${node ? 'result from the init' : 'discovery script'} within ${timeout} s (last stage: ${last ? `${last.stage} at ${last.at.toFixed(1)} s` : 'none'})`
         : `the VM stopped after ${vm.now().toFixed(1)} s before ${node ? 'the init reported' : 'the discovery script ran'} (last stage: ${last?.stage ?? 'none'})${vm.qemuErrors ? `; QEMU said: ${vm.qemuErrors}` : ''}`);
     }
-    // The init powers the VM off after its last line; the discovery script would loop, so that VM is stopped.
+    // The init powers the VM off after its last line; the discovery script would loop, so that VM is stopped (below).
     if (node && reached) await vm.waitFor(() => !vm!.running(), 30);
-    await vm.kill();
   } finally {
     if (vm) await vm.kill();
     lab.removeTap(tap);

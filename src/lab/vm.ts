@@ -102,7 +102,11 @@ export class LabVm {
     });
     this.proc.stderr!.on('data', (d: Buffer) => { if (this.stderr.length < 8192) this.stderr += d.toString(); });
     this.exited = new Promise((resolve) => {
+      let ended = false;
+      // 'error' (QEMU could not be started) and 'close' may both come.
       const done = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (ended) return;
+        ended = true;
         const at = this.now();
         this.console.end(at);
         this.log.end();
