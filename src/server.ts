@@ -11,6 +11,7 @@ import { Metrics } from './metrics.ts';
 import { DhcpService } from './services/dhcp/service.ts';
 import { DnsService } from './services/dns/service.ts';
 import { HttpService } from './services/http/service.ts';
+import { IscsiService } from './services/iscsi/service.ts';
 import { NtpService } from './services/ntp/service.ts';
 import { IpxeScripts } from './services/tftp/ipxe-scripts.ts';
 import { PxelinuxConfigs } from './services/tftp/pxelinux.ts';
@@ -21,7 +22,7 @@ import type { Store } from './store/store.ts';
 export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** What the service wants the API's /status (and /ntp) to show; optional. */
+  /** What `bootherd status` and the API's /status (and /ntp) show about the service (optional). */
   status?(): object;
 }
 
@@ -47,6 +48,7 @@ export class Server {
   tftp: TftpService | undefined;
   dns: DnsService | undefined;
   ntp: NtpService | undefined;
+  iscsi: IscsiService | undefined;
   http: HttpService | undefined;
   private readonly services: Service[] = [];
 
@@ -62,7 +64,7 @@ export class Server {
     this.timelines = new BootTimelines(this.store, (e) => this.log.error({ err: e }, 'boot timeline write failed'));
     const httpBase = httpBaseOf(this.config);
     if (this.config.dhcp.enabled) {
-      this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase });
+      this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase, rootPath: (node) => this.iscsi?.rootPath(node) });
       this.services.push(this.dhcp);
     }
     if (this.config.tftp.enabled) {
@@ -78,6 +80,9 @@ export class Server {
       this.ntp = new NtpService({ config: this.config, log: this.log, metrics: this.metrics });
       this.services.push(this.ntp);
     }
+    // Always built: with iscsi.enabled false or no backend it stays off and its status() says why.
+    this.iscsi = new IscsiService({ config: this.config, model: this.model, log: this.log, metrics: this.metrics });
+    this.services.push(this.iscsi);
     if (this.config.http.enabled) {
       this.http = new HttpService({
         config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase,

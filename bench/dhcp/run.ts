@@ -12,7 +12,7 @@
  * bootherd fsyncs every lease before its ACK (group commit); Kea's memfile
  * and dnsmasq's lease file are written without fsync.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,11 +39,15 @@ const servers: Server[] = [
       writeFileSync(path.join(dir, 'cluster.yaml'), `
 head: { address: 198.18.0.1 }
 state: ${dir}/state
-log: { level: warn }
+log: { level: info }
+dns: { enabled: false }
+ntp: { enabled: false }
+tftp: { enabled: false }
+http: { enabled: false }
 subnets:
   - { network: 198.18.0.0/16, interface: eth0, pool: ${POOL.join('-')}, leaseTime: 1h }
 `);
-      return lab.spawn(lab.head.ns, 'taskset', ['-c', '1', process.execPath, BIN, 'serve', '--config', path.join(dir, 'cluster.yaml')], { stdio: 'ignore' });
+      return lab.spawn(lab.head.ns, 'taskset', ['-c', '1', process.execPath, BIN, 'serve', '--config', path.join(dir, 'cluster.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     },
   },
   {
@@ -73,7 +77,9 @@ subnets:
 interface Trial { rate: number; achieved: number; drops: number }
 
 function parsePerfdhcp(out: string): { achieved: number; drops: number; avalancheSeconds?: number } {
-  const achieved = Number(/Rate: ([\d.]+)/.exec(out)?.[1] ?? 0);
+  // Leases per second: ACKs received over the trial (perfdhcp's own "Rate" counts its ramp-up too).
+  const acks = Number([...out.matchAll(/received packets: (\d+)/g)][1]?.[1] ?? 0);
+  const achieved = acks / TRIAL_SECONDS;
   const drops = [...out.matchAll(/drops ratio: ([\d.]+) %/g)].map((m) => Number(m[1]));
   const sent = [...out.matchAll(/sent packets: (\d+)/g)].map((m) => Number(m[1]));
   const received = [...out.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
@@ -88,7 +94,16 @@ async function withServer<T>(server: Server, fn: (lab: Lab) => Promise<T>): Prom
   const dir = mkdtempSync(path.join(os.tmpdir(), `bench-dhcp-${server.name}-`));
   try {
     const proc = server.start(lab, dir);
-    await sleep(server.name === 'bootherd' ? 2500 : 1500);
+    if (proc.stderr) {
+      // bootherd says when it listens (info level: startup lines only, nothing per packet).
+      await new Promise<void>((resolve, reject) => {
+        let log = '';
+        const timer = setTimeout(() => reject(new Error(`${server.name} did not start:\n${log}`)), 30_000);
+        proc.stderr!.on('data', (d: Buffer) => { log += d; if (log.includes('"msg":"bootherd started"')) { clearTimeout(timer); resolve(); } });
+      });
+    } else {
+      await sleep(1500);
+    }
     if (proc.exitCode !== null) throw new Error(`${server.name} exited with ${proc.exitCode}`);
     return await fn(lab);
   } finally {
@@ -119,7 +134,7 @@ async function maxRate(server: Server): Promise<{ best: Trial | undefined; trial
     const t = await trial(server, rate);
     trials.push(t);
     process.stderr.write(`  ${server.name} @ ${rate}/s: achieved ${t.achieved.toFixed(0)}/s, drops ${t.drops.toFixed(2)}%\n`);
-    if (t.drops <= MAX_DROPS && t.achieved >= rate * 0.9) good = !good || t.achieved > good.achieved ? t : good;
+    if (t.drops <= MAX_DROPS) good = !good || t.achieved > good.achieved ? t : good;
     else bad = bad === undefined ? rate : Math.min(bad, rate);
     if (bad === undefined) rate *= 2;
     else {
@@ -159,4 +174,3 @@ for (const r of results) {
   const avRatio = kea?.avalanche.seconds && r.avalanche.seconds ? (kea.avalanche.seconds / r.avalanche.seconds).toFixed(2) + '×' : '-';
   console.log(`| ${r.name}${r.name === 'bootherd' ? ' (fsync per lease, group commit)' : r.name === 'kea' ? ' (memfile, no fsync)' : ' (lease file, no fsync)'} | ${Math.round(r.rate)} | ${ratio} | ${r.avalanche.seconds?.toFixed(2)} s | ${r.avalanche.leases} | ${avRatio} |`);
 }
-void spawn;

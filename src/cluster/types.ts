@@ -20,6 +20,21 @@ export interface BootProfile {
   readonly cmdline: string;
   /** The first-stage loader each firmware fetches by TFTP (or HTTP for UEFI HTTP boot). */
   readonly loaders: Readonly<Record<Firmware, string>>;
+  /** The nodes' root disk, exported by the head over iSCSI. */
+  readonly root?: RootDisk;
+}
+
+/** A node's root disk served over iSCSI (`root:` of a profile or node; src/config/sections/iscsi.ts). */
+export interface RootDisk {
+  readonly kind: 'iscsi';
+  /** Golden image a per-node copy is made from (disk: copy); relative to the cluster file. */
+  readonly image?: string;
+  readonly disk: 'copy' | 'block';
+  /** Block device per node (disk: block), {node} replaced by the node name. */
+  readonly device?: string;
+  /** Bytes a new copy is grown to. */
+  readonly size?: number;
+  readonly boot: 'sanboot' | 'kernel';
 }
 
 export interface NodeRecord {
@@ -30,6 +45,8 @@ export interface NodeRecord {
   /** IPv6 address for DNS (AAAA); DHCP is IPv4 only. */
   readonly ip6?: string;
   readonly profile: string;
+  /** The node's own root disk, overriding its profile's. */
+  readonly root?: RootDisk;
   readonly source: RecordSource;
 }
 

@@ -108,7 +108,7 @@ export function parseConfig(text: string, source: string): Config {
     // UEFI HTTP boot loads the same binary as UEFI PXE unless the profile says otherwise.
     loaders['uefi-x64-http'] = p.loaders['uefi-x64-http'] ?? loaders['uefi-x64'];
     loaders['uefi-arm64-http'] = p.loaders['uefi-arm64-http'] ?? loaders['uefi-arm64'];
-    profiles[name] = { name, kernel: p.kernel, initrd: p.initrd, cmdline: p.cmdline, loaders };
+    profiles[name] = { name, kernel: p.kernel, initrd: p.initrd, cmdline: p.cmdline, loaders, ...(p.root ? { root: p.root } : {}) };
   }
   return {
     ...file,

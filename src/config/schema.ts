@@ -11,6 +11,7 @@ import { cidr, duration, hostname, ipv4, ipv6, logLevel, mac, ownerName, port } 
 import { dhcpSection } from './sections/dhcp.ts';
 import { dnsSection } from './sections/dns.ts';
 import { httpSection } from './sections/http.ts';
+import { iscsiSection, rootSection } from './sections/iscsi.ts';
 import { ntpSection } from './sections/ntp.ts';
 import { tftpSection } from './sections/tftp.ts';
 
@@ -58,6 +59,8 @@ const profile = z.strictObject({
   cmdline: z.string().default(''),
   /** Per-firmware first-stage loader; unset ones take the iPXE default. */
   loaders: z.partialRecord(z.enum(FIRMWARES as [Firmware, ...Firmware[]]), z.string().min(1)).default({}),
+  /** The nodes' root disk over iSCSI (see sections/iscsi.ts). */
+  root: rootSection.optional(),
 });
 
 export const nodeSchema = z.strictObject({
@@ -67,6 +70,8 @@ export const nodeSchema = z.strictObject({
   /** Optional IPv6 address, published as the node's AAAA record. */
   ip6: ipv6.optional(),
   profile: z.string().min(1).default('default'),
+  /** This node's own iSCSI root disk, instead of its profile's. */
+  root: rootSection.optional(),
 });
 
 export const hostSchema = z.strictObject({ name: ownerName, ip: ipv4, ip6: ipv6.optional() });
@@ -110,6 +115,7 @@ export const clusterFileSchema = z.strictObject({
   dns: dnsSection,
   ntp: ntpSection,
   http: httpSection,
+  iscsi: iscsiSection,
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, { error: 'profile names are letters, digits, - and _' }), profile).default({}),
   nodes: z.array(nodeSchema).default([]),
   hosts: z.array(hostSchema).default([]),

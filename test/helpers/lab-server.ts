@@ -38,6 +38,8 @@ export interface LabServerOptions extends Omit<LabOptions, 'prefix'> {
   readonly tag: string;
   /** The cluster file; receives the state directory to use. */
   readonly config: (stateDir: string) => string;
+  /** Runs once the lab and directory exist, before the server first starts (a daemon the server drives, like tgtd). */
+  readonly before?: (lab: Lab, dir: string) => Promise<void> | void;
 }
 
 export async function startLabServer(t: Teardownable, opts: LabServerOptions): Promise<LabServer> {
@@ -53,11 +55,13 @@ export async function startLabServer(t: Teardownable, opts: LabServerOptions): P
     async start() {
       const proc = lab.spawn(lab.head.ns, process.execPath, [BIN, 'serve', '--config', configFile]);
       ls.proc = proc;
+      // Only this run's output counts: the log keeps the earlier runs' "bootherd started" too.
+      const from = log.length;
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`bootherd did not log "bootherd started" (info level) within 20 s:\n${log}`)), 20_000);
         proc.stderr!.on('data', (d: Buffer) => {
           log += d.toString();
-          if (log.includes('"msg":"bootherd started"')) { clearTimeout(timer); resolve(); }
+          if (log.includes('"msg":"bootherd started"', from)) { clearTimeout(timer); resolve(); }
         });
         proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`bootherd exited with ${code}:\n${log}`)); });
       });
@@ -83,6 +87,7 @@ export async function startLabServer(t: Teardownable, opts: LabServerOptions): P
     await ls.stop().catch(() => undefined);
     lab.destroy();
   });
+  await opts.before?.(lab, dir);
   await ls.start();
   return ls;
 }

@@ -1,0 +1,120 @@
+/**
+ * Names and boot parameters of iSCSI root disks, derived from the cluster
+ * model alone (pure), so that the iSCSI service, DHCP (option 17) and the
+ * iPXE script renderer all agree on them.
+ *
+ * Naming rule (RFC 3720 "iqn." names, the naming authority being the
+ * cluster's domain, reversed; the date is fixed at 2024-01 because an IQN
+ * must not change once a node has booted with it):
+ *   target of node n001 in cluster.local:  iqn.2024-01.local.cluster.bootherd:n001
+ *   its initiator (the node itself):       iqn.2024-01.local.cluster:n001
+ * Targets under the first prefix are bootherd's own; nothing else is ever
+ * changed. Both prefixes can be set in the iscsi: section.
+ */
+import path from 'node:path';
+import type { ClusterModel } from '../../cluster/model.ts';
+import type { NodeRecord, RootDisk } from '../../cluster/types.ts';
+import type { Config } from '../../config/load.ts';
+import type { DesiredExport, DesiredState, Portal } from './state.ts';
+
+export const IQN_DATE = '2024-01';
+/** LIO storage objects bootherd makes are named bootherd-<node>. */
+export const BACKSTORE_PREFIX = 'bootherd-';
+
+export function reverseDomain(domain: string): string {
+  return domain.toLowerCase().split('.').filter(Boolean).reverse().join('.');
+}
+
+export interface IscsiNaming {
+  readonly targetPrefix: string;
+  readonly initiatorPrefix: string;
+  readonly portal: Portal;
+  /** Absolute directory of the per-node disk copies. */
+  readonly disksDir: string;
+  /** Absolute directory relative image paths are resolved from (the cluster file's). */
+  readonly baseDir: string;
+}
+
+export function namingOf(config: Config): IscsiNaming {
+  const rev = reverseDomain(config.cluster.domain);
+  const baseDir = config.source.startsWith('<') ? process.cwd() : path.dirname(config.source);
+  const c = config.iscsi;
+  return {
+    targetPrefix: c.targetPrefix ?? `iqn.${IQN_DATE}.${rev}.bootherd:`,
+    initiatorPrefix: c.initiatorPrefix ?? `iqn.${IQN_DATE}.${rev}:`,
+    portal: { address: c.portal ?? config.head.address, port: c.port },
+    disksDir: c.disks ? path.resolve(baseDir, c.disks) : path.join(config.stateDir, 'iscsi'),
+    baseDir,
+  };
+}
+
+/** The node's own root disk, else its profile's. */
+export function rootOf(model: ClusterModel, node: NodeRecord): RootDisk | undefined {
+  return node.root ?? model.profileOf(node).root;
+}
+
+/** Golden image of a root disk, as an absolute path. */
+export function imagePath(naming: IscsiNaming, root: RootDisk): string | undefined {
+  return root.image ? path.resolve(naming.baseDir, root.image) : undefined;
+}
+
+export function exportOf(naming: IscsiNaming, node: string, root: RootDisk): DesiredExport {
+  return {
+    node,
+    iqn: `${naming.targetPrefix}${node}`,
+    initiator: `${naming.initiatorPrefix}${node}`,
+    disk: root.disk === 'block'
+      ? { kind: 'block', path: root.device!.replaceAll('{node}', node) }
+      : { kind: 'file', path: path.join(naming.disksDir, `${node}.img`) },
+  };
+}
+
+/** Every export the cluster model asks for, read live from the model. */
+export function desiredState(model: ClusterModel, naming: IscsiNaming): DesiredState {
+  const exports: DesiredExport[] = [];
+  for (const node of model.nodes()) {
+    const root = rootOf(model, node);
+    if (root?.kind === 'iscsi') exports.push(exportOf(naming, node.name, root));
+  }
+  exports.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  return { exports, portal: naming.portal, targetPrefix: naming.targetPrefix, backstorePrefix: BACKSTORE_PREFIX };
+}
+
+export interface IscsiBootParams {
+  readonly targetIqn: string;
+  readonly initiatorIqn: string;
+  readonly portal: Portal;
+  readonly lun: number;
+  /** RFC 4173 root path, for DHCP option 17 and iPXE sanboot: iscsi:<server>:<protocol>:<port>:<lun>:<target>. */
+  readonly rootPath: string;
+  readonly boot: RootDisk['boot'];
+  /** iPXE script lines: sanboot attaches the disk and boots it, leaving an iBFT for the OS. */
+  readonly ipxe: readonly string[];
+  /** Kernel parameters for boot: kernel (dracut's iSCSI root); the profile's cmdline says which root= partition. */
+  readonly kernelArgs: string;
+}
+
+/**
+ * How a node finds its root disk, or undefined when it has none. `lun` is the
+ * active backend's (0 on LIO, 1 on tgt): IscsiService.bootParams() fills it in.
+ */
+export function iscsiBootParams(model: ClusterModel, naming: IscsiNaming, node: NodeRecord, lun: number): IscsiBootParams | undefined {
+  const root = rootOf(model, node);
+  if (root?.kind !== 'iscsi') return undefined;
+  const e = exportOf(naming, node.name, root);
+  // RFC 4173: protocol empty means TCP; the LUN is written in hex.
+  const rootPath = `iscsi:${naming.portal.address}::${naming.portal.port}:${lun.toString(16)}:${e.iqn}`;
+  const ipxe = root.boot === 'sanboot'
+    ? [`set initiator-iqn ${e.initiator}`, `sanboot ${rootPath}`]
+    : [`set initiator-iqn ${e.initiator}`];
+  return {
+    targetIqn: e.iqn,
+    initiatorIqn: e.initiator,
+    portal: naming.portal,
+    lun,
+    rootPath,
+    boot: root.boot,
+    ipxe,
+    kernelArgs: `ip=dhcp rd.iscsi.initiator=${e.initiator} netroot=${rootPath}`,
+  };
+}
