@@ -216,10 +216,18 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
   };
 }
 
+/** Pairs (head stage, VM stage) where the VM stage needs the head's to have happened. */
+export function HEAD_BEFORE_VM(firmwarePxe: boolean): Array<[BootStage['stage'], VmStage]> {
+  return [
+    ['dhcp-ack', firmwarePxe ? 'pxe-dhcp' : 'ipxe-dhcp'], ['tftp-loader', 'ipxe'], ['ipxe-script', 'ipxe-script'],
+    ['kernel', 'linux'], ['initrd', 'linux'], ['booted', 'booted'],
+  ];
+}
+
 /**
  * The head's timeline of this boot against what the VM saw. Each head stage
  * must be there, in boot order, and must have happened before the VM
- * reported the step it causes (the head answers, then the VM prints).
+ * reported a step that needs it.
  */
 export function checkHeadTimeline(stages: readonly BootStage[], t0: number, vm: readonly VmEvent[], firmwarePxe: boolean): string[] {
   const problems: string[] = [];
@@ -234,12 +242,11 @@ export function checkHeadTimeline(stages: readonly BootStage[], t0: number, vm: 
     if (previous && at < previous.at) problems.push(`head: ${stage} comes before ${previous.stage}`);
     previous = { stage, at };
   }
-  // The VM prints each of these only after the head did its part.
-  const causes: Array<[BootStage['stage'], VmStage]> = [
-    ['dhcp-ack', firmwarePxe ? 'pxe-dhcp' : 'ipxe-dhcp'], ['tftp-loader', 'pxe-loader'], ['ipxe-script', 'ipxe-script'],
-    ['kernel', 'kernel'], ['initrd', 'initrd'], ['booted', 'booted'],
-  ];
-  for (const [headStage, vmStage] of causes) {
+  // Each head stage against the first VM stage that cannot happen without it. bootherd stamps DHCP, the
+  // script and the call-back before it answers, so the VM prints them later; it stamps the loader, kernel
+  // and initrd when the last byte has left (a race with the VM's own "done" line), so those are held
+  // against the next step that needs the whole file: iPXE running, the kernel running.
+  for (const [headStage, vmStage] of HEAD_BEFORE_VM(firmwarePxe)) {
     const at = firstAt.get(headStage);
     const seen = vm.find((e) => e.stage === vmStage);
     if (at === undefined || !seen) continue;

@@ -5,7 +5,7 @@
  */
 import type { Test } from 'tap';
 import type { BootTimeline } from '../../src/cluster/types.ts';
-import type { LabBootReport } from '../../src/lab/boot.ts';
+import { HEAD_BEFORE_VM, type LabBootReport } from '../../src/lab/boot.ts';
 import { headJson, type LabState } from '../../src/lab/running.ts';
 import type { NodeView } from '../../src/services/http/views.ts';
 
@@ -46,14 +46,11 @@ export async function assertNodeBoot(t: Asserts, state: LabState, r: LabBootRepo
   const first = new Map<string, number>();
   for (const s of stages) if (!first.has(s.stage)) first.set(s.stage, (s.at - t0) / 1000);
   t.same([...first.keys()], headStages(firmwarePxe), 'the API timeline has every head stage of this boot, in order');
-  const pairs: Array<[string, string]> = [
-    ['dhcp-ack', firmwarePxe ? 'pxe-dhcp' : 'ipxe-dhcp'], ['ipxe-script', 'ipxe-script'], ['kernel', 'kernel'], ['initrd', 'initrd'], ['booted', 'booted'],
-    ...(firmwarePxe ? [['tftp-loader', 'pxe-loader'] as [string, string]] : []),
-  ];
-  for (const [head, vmStage] of pairs) {
+  for (const [head, vmStage] of HEAD_BEFORE_VM(firmwarePxe)) {
+    if (head === 'tftp-loader' && !firmwarePxe) continue;
     const h = first.get(head);
     const v = at(vmStage);
-    t.ok(h !== undefined && v !== undefined && h <= v, `API ${head} (${h?.toFixed(1)} s) happened before the VM saw ${vmStage} (${v?.toFixed(1)} s)`);
+    t.ok(h !== undefined && v !== undefined && h <= v, `API ${head} (${h?.toFixed(1)} s) happened before the VM's ${vmStage} (${v?.toFixed(1)} s)`);
   }
   const booted = first.get('booted');
   const init = at('init');
