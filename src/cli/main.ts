@@ -1,22 +1,14 @@
 /**
  * The `bootherd` command. `serve` runs the head; `check` validates a cluster
- * file; `explain` dry-runs the DHCP boot decision; `demo` runs the embedded
- * default cluster in network namespaces of its own.
+ * file; `explain` dry-runs the DHCP boot decision; `lab` and `demo` run the
+ * embedded default cluster in network namespaces of its own (src/cli/lab.ts).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../config/load.ts';
 import { explainDiscover } from '../services/dhcp/explain.ts';
 import { Server } from '../server.ts';
-import { Lab } from '../lab/netns.ts';
-import { DEMO_PREFIX, demoConfig } from './demo-config.ts';
 import { registerAdminCommands } from './admin.ts';
-
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bootherd.mjs');
+import { registerLabCommands } from './lab.ts';
 
 function load(file: string): Config {
   try {
@@ -92,32 +84,7 @@ program.command('explain')
     process.stdout.write(lines.join('\n') + '\n');
   });
 
-program.command('demo')
-  .description('run the embedded demo cluster inside network namespaces it creates (needs root)')
-  .option('--state <dir>', 'state directory', path.join(os.tmpdir(), 'bootherd-demo'))
-  .action(async (opts: { state: string }) => {
-    const lab = Lab.create({ prefix: DEMO_PREFIX, clients: 2 });
-    mkdirSync(opts.state, { recursive: true });
-    const file = path.join(opts.state, 'cluster.yaml');
-    writeFileSync(file, demoConfig(path.join(opts.state, 'state'), path.join(opts.state, 'files')));
-    process.stdout.write([
-      `bootherd demo: head in namespace ${lab.head.ns} (198.18.0.1), clients ${lab.clients.map((c) => `${c.ns} (${c.mac})`).join(', ')}`,
-      `cluster file: ${file}`,
-      'try, as root in another shell:',
-      `  ip netns exec ${lab.clients[0]!.ns} dhclient -v -1 -lf /tmp/demo.leases -sf /bin/true eth0`,
-      `  ip netns exec ${lab.head.ns} node ${BIN} explain -c ${file} --mac 52:54:00:b0:00:01 --arch 7`,
-      'Ctrl-C stops the server and removes the namespaces.',
-      '',
-    ].join('\n'));
-    const child = spawn('ip', ['netns', 'exec', lab.head.ns, process.execPath, BIN, 'serve', '--config', file], { stdio: 'inherit' });
-    const cleanup = () => { child.kill('SIGTERM'); };
-    process.once('SIGINT', cleanup);
-    process.once('SIGTERM', cleanup);
-    const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
-    lab.destroy();
-    process.exit(code);
-  });
-
 registerAdminCommands(program);
+registerLabCommands(program);
 
 await program.parseAsync();

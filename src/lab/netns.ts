@@ -34,6 +34,16 @@ export interface LabHost {
   readonly address: string | undefined;
 }
 
+/** What a lab is made of, enough to find it again from another process (`bootherd lab` keeps it in a state file). */
+export interface LabDescription {
+  readonly prefix: string;
+  readonly switchNs: string;
+  readonly head: LabHost;
+  readonly clients: readonly LabHost[];
+  /** Every namespace the lab created, in creation order. */
+  readonly namespaces: readonly string[];
+}
+
 export interface LabOptions {
   /** Namespace name prefix; keep it unique per concurrent lab (tests run in parallel). */
   readonly prefix: string;
@@ -76,6 +86,21 @@ export class Lab {
     return lab;
   }
 
+  /**
+   * The lab another process created and described (`bootherd lab up` left it
+   * running): destroy() removes it, addTap() adds to it, spawn() runs in it.
+   */
+  static adopt(d: LabDescription): Lab {
+    const lab = new Lab(d.prefix, d.head.cidr ?? '198.18.0.1/24');
+    lab.clients.push(...d.clients);
+    lab.namespaces.push(...d.namespaces);
+    return lab;
+  }
+
+  describe(): LabDescription {
+    return { prefix: this.prefix, switchNs: this.switchNs, head: this.head, clients: [...this.clients], namespaces: [...this.namespaces] };
+  }
+
   /** Adds one more client namespace on the bridge. */
   addClient(mac: string, cidr?: string): LabHost {
     const i = this.clients.length;
@@ -94,6 +119,11 @@ export class Lab {
     ip('-n', this.switchNs, 'link', 'set', name, 'master', 'br0');
     ip('-n', this.switchNs, 'link', 'set', name, 'up');
     return name;
+  }
+
+  /** Removes a tap addTap() made (a VM that is gone); absent taps are fine. */
+  removeTap(name: string): void {
+    try { ip('-n', this.switchNs, 'link', 'del', name); } catch { /* already gone */ }
   }
 
   private addNamespace(ns: string): void {

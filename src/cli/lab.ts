@@ -1,0 +1,133 @@
+/**
+ * `bootherd lab up|down|status|boot` and `bootherd demo`: a whole cluster in
+ * network namespaces of its own (src/lab/running.ts), and QEMU VMs that
+ * PXE-boot from it (src/lab/boot.ts). Needs root; touches no real interface.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { spawn } from 'node:child_process';
+import { labBoot, formatBootReport } from '../lab/boot.ts';
+import { LAB_MAX_NODES } from '../lab/cluster.ts';
+import { describeLab, headCli, labDown, labHealth, labUp, readLab, requireLab } from '../lab/running.ts';
+import { ACCELS, FIRMWARE_KINDS, NIC_KINDS, type VmAccel, type VmFirmware, type VmNic } from '../lab/vm.ts';
+
+function count(max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`expected a whole number 0-${max}`);
+    return n;
+  };
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a number of seconds, like 300');
+  return n;
+}
+
+/** Runs a command body; an error becomes one message on stderr and exit code 1. */
+function run<A extends unknown[]>(body: (...args: A) => Promise<void>) {
+  return async (...args: A) => {
+    try {
+      await body(...args);
+    } catch (e) {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+const out = (s: string): void => { process.stdout.write(s); };
+const say = (s: string): void => { process.stderr.write(`${s}\n`); };
+const nameOption = () => new Option('--name <name>', 'lab name: namespaces bootherd-<name>-*, files in /run/bootherd-lab/<name>').default('lab');
+
+interface UpOpts { name: string; nodes: number; clients: number; logLevel: 'info' | 'debug' | 'trace' }
+
+export function registerLabCommands(program: Command): void {
+  const lab = program.command('lab').description('a cluster in network namespaces of its own, and QEMU VMs that PXE-boot from it (needs root)');
+
+  lab.command('up')
+    .description('build the lab (namespaces, bridge, kernel and initrd) and start bootherd in it; it keeps running after this command')
+    .addOption(nameOption())
+    .option('--nodes <n>', `nodes in the cluster file: n001.. with MAC 52:54:00:b0:00:NN (0-${LAB_MAX_NODES})`, count(LAB_MAX_NODES), 8)
+    .option('--clients <n>', 'client namespaces on the bridge, for trying DHCP clients by hand', count(16), 0)
+    .addOption(new Option('--log-level <level>', 'bootherd log level').choices(['info', 'debug', 'trace']).default('info'))
+    .action(run(async (o: UpOpts) => {
+      const state = await labUp({ name: o.name, nodes: o.nodes, clients: o.clients, logLevel: o.logLevel, say });
+      out(describeLab(state).join('\n') + '\n');
+    }));
+
+  lab.command('down')
+    .description('stop the lab\'s bootherd and VMs and remove its namespaces and files')
+    .addOption(nameOption())
+    .action(run(async (o: { name: string }) => {
+      const removed = await labDown(o.name);
+      out(removed.length ? `removed ${removed.join('; ')}\n` : `no lab named ${o.name} was up\n`);
+    }));
+
+  lab.command('status')
+    .description('whether the lab is up, its server\'s status and its nodes (exit 0 up, 1 not up or broken)')
+    .addOption(nameOption())
+    .option('--json', 'print JSON')
+    .action(run(async (o: { name: string; json?: boolean }) => {
+      const state = readLab(o.name);
+      if (!state) {
+        if (o.json) out(JSON.stringify({ name: o.name, up: false }) + '\n');
+        else out(`lab ${o.name} is down\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const health = labHealth(state);
+      const up = health.serverRunning && !health.missingNamespaces.length;
+      const status = up ? await headCli(state, ['status', '--json']) : undefined;
+      const nodes = up ? await headCli(state, ['nodes', 'list']) : undefined;
+      if (o.json) {
+        out(JSON.stringify({ name: o.name, up, ...health, server: status?.code === 0 ? JSON.parse(status.stdout) as unknown : null }, null, 2) + '\n');
+      } else {
+        out(describeLab(state).join('\n') + '\n');
+        if (!health.serverRunning) out(`bootherd (pid ${state.serverPid}) is not running: see ${state.serverLog}\n`);
+        if (health.missingNamespaces.length) out(`namespaces missing: ${health.missingNamespaces.join(', ')}\n`);
+        if (status?.code === 0) {
+          const s = JSON.parse(status.stdout) as { services: Record<string, unknown>; uptimeSeconds: number };
+          out(`up ${s.uptimeSeconds} s; services: ${Object.keys(s.services).join(', ')}\n`);
+        }
+        if (nodes?.code === 0) out(nodes.stdout);
+      }
+      if (!up || status?.code !== 0) process.exitCode = 1;
+    }));
+
+  lab.command('boot')
+    .description('start a QEMU VM that PXE-boots a node from the lab; prints its boot timeline, exits 1 if any stage fails')
+    .addOption(nameOption())
+    .addOption(new Option('--firmware <kind>', 'bios (SeaBIOS + the NIC\'s iPXE ROM) or uefi (OVMF)').choices(FIRMWARE_KINDS).default('bios'))
+    .addOption(new Option('--nic <kind>', 'NIC model; default e1000 for bios, virtio for uefi (OVMF\'s own PXE client, iPXE by TFTP)').choices(NIC_KINDS))
+    .option('--node <name>', 'node to boot (default n001)')
+    .option('--mac <mac>', 'boot with this MAC instead; one no node has takes the discovery path')
+    .addOption(new Option('--accel <accel>', 'tcg works anywhere; kvm needs /dev/kvm').choices(ACCELS).default('tcg'))
+    .option('--timeout <seconds>', 'bound on the whole boot', seconds, 300)
+    .option('--console <file>', 'where to save the serial console (default in the lab directory)')
+    .option('--json', 'print the report as JSON')
+    .action(run(async (o: { name: string; firmware: VmFirmware; nic?: VmNic; node?: string; mac?: string; accel: VmAccel; timeout: number; console?: string; json?: boolean }) => {
+      const state = requireLab(o.name);
+      const report = await labBoot(state, {
+        firmware: o.firmware, nic: o.nic, node: o.node, mac: o.mac, accel: o.accel, timeoutSeconds: o.timeout, consoleFile: o.console,
+        onStage: o.json ? undefined : (e) => say(`  ${e.at.toFixed(1).padStart(7)}  vm     ${e.stage.padEnd(11)}  ${e.ok ? 'ok' : 'FAIL'}  ${e.detail}`),
+      });
+      out(o.json ? JSON.stringify(report, null, 2) + '\n' : formatBootReport(report));
+      if (!report.ok) process.exitCode = 1;
+    }));
+
+  program.command('demo')
+    .description('the lab (`lab up --name demo --clients 2`) in the foreground, with the server\'s log; Ctrl-C runs `lab down` (needs root)')
+    .option('--nodes <n>', 'nodes in the cluster file', count(LAB_MAX_NODES), 8)
+    .action(run(async (o: { nodes: number }) => {
+      const state = await labUp({ name: 'demo', nodes: o.nodes, clients: 2, say });
+      out(describeLab(state).join('\n') + '\nCtrl-C stops the server and removes the lab.\n\n');
+      const tail = spawn('tail', ['-n', '+1', '-f', state.serverLog], { stdio: ['ignore', 'inherit', 'inherit'] });
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      tail.kill();
+      out(`removed ${(await labDown('demo')).join('; ')}\n`);
+    }));
+}
