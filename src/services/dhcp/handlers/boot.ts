@@ -55,9 +55,14 @@ export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: 
     if (node && timelines) {
       const stage = ctx.replyType === MessageType.OFFER ? 'dhcp-offer' : 'dhcp-ack';
       const detail = decision.kind === 'script' ? 'iPXE' : decision.firmware;
-      // A firmware DISCOVER begins a new boot; everything after adds to it.
-      const firmwareStart = stage === 'dhcp-offer' && decision.kind !== 'script';
-      ctx.after.push(() => (firmwareStart ? timelines.start(node.name, stage, ctx.now, detail) : timelines.record(node.name, stage, ctx.now, detail)));
+      ctx.after.push(() => {
+        // A firmware DISCOVER begins a new boot; so does iPXE's when it is the
+        // firmware (an iPXE ROM) and the last boot already finished.
+        const current = timelines.get(node.name);
+        const newBoot = stage === 'dhcp-offer' && (decision.kind !== 'script' || !current || current.stages.some((s) => s.stage === 'booted'));
+        if (newBoot) timelines.start(node.name, stage, ctx.now, detail);
+        else timelines.record(node.name, stage, ctx.now, detail);
+      });
     }
     return true;
   };
