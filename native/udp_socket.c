@@ -1,12 +1,16 @@
 /*
  * bootherd native helper: open a UDP socket with options Node's dgram module
- * cannot set, and hand its file descriptor to dgram (`socket.bind({ fd })`).
+ * cannot set, and hand its file descriptor to dgram (`socket.bind({ fd })`)
+ * or to the batch reader (udp_batch.c).
  *
  * Why: a DHCP server must receive broadcasts (so it binds 0.0.0.0:67) yet must
  * never answer on an interface the cluster file does not name. Linux offers
- * SO_BINDTODEVICE for exactly this; Node exposes no setsockopt, so this file
- * does the socket(2)/setsockopt(2)/bind(2) and nothing else. All packet I/O
- * stays in JavaScript.
+ * SO_BINDTODEVICE for exactly this; Node exposes no setsockopt. The same
+ * socket(2)/setsockopt(2)/bind(2) path also sets SO_REUSEPORT (workers),
+ * UDP_SEGMENT (TFTP windows in one send) and SO_TIMESTAMPNS (NTP). Two
+ * calls go further than setup, both for NTP: reading the kernel's receive
+ * stamp of the last datagram, and a sendto(2) that writes the transmit
+ * timestamp immediately before sending. Packet logic stays in TypeScript.
  */
 #define _GNU_SOURCE
 #include <node_api.h>

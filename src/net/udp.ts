@@ -115,8 +115,3 @@ export function sendStamped(socket: dgram.Socket, bytes: Buffer, length: number,
   if (fd === undefined) throw new Error('sendStamped needs a socket opened with rxTimestamps');
   return nativeHelper().sendStamped(fd, bytes, length, address, port, stampOffset, keepBits);
 }
-
-/** Sends and resolves when the datagram left (or failed). */
-export function sendTo(socket: dgram.Socket, bytes: Buffer, port: number, address: string): Promise<void> {
-  return new Promise((resolve, reject) => socket.send(bytes, port, address, (err) => (err ? reject(err) : resolve())));
-}

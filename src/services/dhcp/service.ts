@@ -168,9 +168,4 @@ export class DhcpService {
     await Promise.all(this.sockets.map(({ socket }) => socket.close()));
     this.sockets.length = 0;
   }
-
-  /** Address text of a subnet's server id (status, explain). */
-  serverAddress(subnet: Subnet): string {
-    return intToIp(this.serverIdOf(subnet));
-  }
 }

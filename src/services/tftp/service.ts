@@ -175,16 +175,21 @@ export class TftpService {
     s.value++;
   }
 
+  /** Decodes a datagram, or counts why it is malformed and returns undefined. */
+  private decodeOrDrop(buf: Buffer): TftpPacket | undefined {
+    try {
+      return decode(buf);
+    } catch (e) {
+      this.drop(e instanceof TftpDecodeError ? e.reason : 'decode');
+      return undefined;
+    }
+  }
+
   // ---- requests (listening socket) ----
 
   private onRequest(buf: Buffer, rinfo: RemoteInfo): void {
-    let packet: TftpPacket;
-    try {
-      packet = decode(buf);
-    } catch (e) {
-      this.drop(e instanceof TftpDecodeError ? e.reason : 'decode');
-      return;
-    }
+    const packet = this.decodeOrDrop(buf);
+    if (!packet) return;
     if (packet.op !== Op.RRQ && packet.op !== Op.WRQ) { this.drop('not-a-request'); return; }
     const key = `${rinfo.address}:${rinfo.port}`;
     const now = performance.now();
@@ -313,13 +318,8 @@ export class TftpService {
       else if (r === 'stale') this.drop('stale-ack');
       return;
     }
-    let packet: TftpPacket;
-    try {
-      packet = decode(buf);
-    } catch (e) {
-      this.drop(e instanceof TftpDecodeError ? e.reason : 'decode');
-      return;
-    }
+    const packet = this.decodeOrDrop(buf);
+    if (!packet) return;
     if (packet.op === Op.ERROR) {
       // Code 8 after an OACK: the client refused our options (PXE ROMs do this after a tsize probe).
       if (session.ctx.trace) this.log.debug({ client: session.ctx.clientAddress, file: session.ctx.name, code: packet.code, message: packet.message }, 'TFTP client ended the transfer');
