@@ -1,6 +1,6 @@
 /**
  * Records real DHCP packets as codec test vectors: requests from ISC dhclient,
- * busybox udhcpc, Kea's perfdhcp, QEMU's SeaBIOS+iPXE ROM and OVMF's UEFI PXE
+ * busybox udhcpc, QEMU's SeaBIOS+iPXE ROM and OVMF's UEFI PXE
  * client, and replies from dnsmasq, all captured with tcpdump on a lab bridge.
  * Output: test/vectors/dhcp/recorded.json. Run as root:
  *   node --import tsx scripts/record-dhcp-vectors.ts
@@ -66,12 +66,6 @@ try {
   await capture('udhcpc', 'busybox 1.35 udhcpc (Debian 12)', async () => {
     lab.run(c.ns, 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '3', '-T', '1', '-s', '/bin/true', '-x', 'hostname:vector-host'], 20_000);
   }, (_t, fromServer) => !fromServer);
-  // perfdhcp plays a relay: it needs an address, sends from port 67 with giaddr set.
-  lab.run(c.ns, 'ip', ['addr', 'add', '198.18.0.9/24', 'dev', 'eth0']);
-  await capture('perfdhcp', 'Kea 2.2 perfdhcp (Debian 12), relayed form', async () => {
-    lab.run(c.ns, 'perfdhcp', ['-4', '-l', 'eth0', '-r', '1', '-n', '1', '-R', '1', '-t', '0', '198.18.0.1'], 20_000);
-  }, (_t, fromServer) => !fromServer);
-  lab.run(c.ns, 'ip', ['addr', 'flush', 'dev', 'eth0']);
   dnsmasq.kill('SIGKILL');
 
   // Firmware: QEMU 7.2 under TCG, no DHCP server answering; the first DISCOVER is what we want.
