@@ -17,6 +17,9 @@
  *     slots*4 uint32: [length, IPv4 address, port, flags] per slot (flags 1 =
  *     datagram truncated to the slot).
  *   start(handle, onBatch)  onBatch(received) returns how many tx slots to send.
+ *   sendSlots(handle, count)  sends tx slots 0..count-1 with sendmmsg now (replies
+ *     that were not ready when their request's batch was read, e.g. a DHCP ACK
+ *     that waited for its lease to reach the disk).
  *   sendTo(handle, buffer, address, port) -> 0 or errno (one datagram, at once).
  *   close(handle, callback)
  */
@@ -227,6 +230,17 @@ static napi_value batch_send_to(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value batch_send_slots(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  batch_t *b = argc == 2 ? get_batch(env, argv[0]) : NULL;
+  if (!b) return NULL;
+  int32_t count;
+  if (napi_get_value_int32(env, argv[1], &count) != napi_ok) { napi_throw_type_error(env, NULL, "sendSlots(handle, count)"); return NULL; }
+  if (count > 0 && !b->closed) send_batch(b, count > b->slots ? b->slots : count);
+  return NULL;
+}
+
 /* The environment is going away (a worker thread terminated) without close(): release the socket, nothing else. */
 static void on_closed_at_teardown(uv_handle_t *handle) {
   batch_t *b = handle->data;
@@ -284,6 +298,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "open", NULL, batch_open, NULL, NULL, NULL, napi_default, NULL },
     { "start", NULL, batch_start, NULL, NULL, NULL, napi_default, NULL },
+    { "sendSlots", NULL, batch_send_slots, NULL, NULL, NULL, napi_default, NULL },
     { "sendTo", NULL, batch_send_to, NULL, NULL, NULL, napi_default, NULL },
     { "close", NULL, batch_close, NULL, NULL, NULL, napi_default, NULL },
   };

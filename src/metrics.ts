@@ -6,7 +6,7 @@
 
 type Labels = Readonly<Record<string, string>>;
 
-interface Series { readonly labels: Labels; value: number }
+export interface Series { readonly labels: Labels; value: number }
 
 class Family {
   private series = new Map<string, Series>();

@@ -5,7 +5,10 @@
  * rate with at most 2.5% drops, then runs an avalanche of 10,000 clients, and
  * prints a table with ratios to Kea.
  *
- *   npm run bench:dhcp [-- --quick] [-- --servers bootherd,kea]
+ *   npm run bench:dhcp [-- --quick] [-- --servers bootherd,kea] [-- --rates 3000,6000]
+ *
+ * --rates runs one trial per listed rate and prints each (for profiling a
+ * server at a known load) instead of the search and the avalanche.
  *
  * perfdhcp plays a relay (giaddr = its own address), so every server sees the
  * same relayed traffic. Servers are pinned to CPU 1 and perfdhcp to CPU 0.
@@ -154,6 +157,17 @@ async function avalanche(server: Server): Promise<{ seconds: number | undefined;
     const received = [...out.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
     return { seconds: parsePerfdhcp(out).avalancheSeconds ?? wall, leases: received[1] ?? 0 };
   });
+}
+
+if (args.includes('--rates')) {
+  const rates = args[args.indexOf('--rates') + 1]!.split(',').map(Number);
+  for (const server of servers.filter((s) => only.includes(s.name))) {
+    for (const rate of rates) {
+      const t = await trial(server, rate);
+      console.log(`${server.name} @ ${rate}/s: achieved ${t.achieved.toFixed(0)}/s, drops ${t.drops.toFixed(2)}%`);
+    }
+  }
+  process.exit(0);
 }
 
 const results: Array<{ name: string; rate: number; p?: Trial; avalanche: { seconds: number | undefined; leases: number } }> = [];

@@ -1,5 +1,5 @@
 /**
- * Batched UDP for request/response services at high rates (DNS): the native
+ * Batched UDP for request/response services at high rates (DNS, DHCP): the native
  * helper native/udp_batch.c reads up to `slots` datagrams per wake-up with
  * recvmmsg(2) into one shared buffer, calls JavaScript once for the batch,
  * and sends the replies written back with one sendmmsg(2). Through dgram the
@@ -19,6 +19,7 @@ import { openUdpFd, type UdpBinding } from './udp.ts';
 interface BatchNative {
   open(fd: number, slots: number, slotSize: number, recvBufferSize: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer };
   start(handle: object, onBatch: (received: number) => number): void;
+  sendSlots(handle: object, count: number): void;
   sendTo(handle: object, buf: Buffer, address: number, port: number): number;
   close(handle: object, done: () => void): void;
 }
@@ -54,6 +55,10 @@ export class UdpBatchSocket {
   private readonly rxMeta: Uint32Array;
   private readonly txMeta: Uint32Array;
   private closed = false;
+  /** tx slots filled so far: sent when the batch being handled ends, or by the next flush. */
+  private out = 0;
+  private inBatch = false;
+  private flushPending = false;
 
   private constructor(private readonly handle: object, parts: ReturnType<BatchNative['open']>, private readonly slotSize: number, private readonly slots: number) {
     this.rx = Buffer.from(parts.rx);
@@ -73,26 +78,55 @@ export class UdpBatchSocket {
 
   /** Starts receiving; `onOversized` hears of each datagram longer than a slot, dropped unread. */
   start(handler: DatagramHandler, onOversized: () => void = () => undefined): void {
-    const { rx, tx, rxMeta, txMeta, slotSize, slots } = this;
+    const { rx, rxMeta, slotSize } = this;
     batchNative().start(this.handle, (received) => {
-      let out = 0;
-      for (let i = 0; i < received; i++) {
-        const m = i * 4;
-        if (rxMeta[m + 3]) { onOversized(); continue; }
-        const address = rxMeta[m + 1]!;
-        const port = rxMeta[m + 2]!;
-        const reply = handler(rx.subarray(i * slotSize, i * slotSize + rxMeta[m]!), address, port);
-        if (!reply) continue;
-        if (reply.length > slotSize || out >= slots) { this.sendTo(reply, address, port); continue; }
-        reply.copy(tx, out * slotSize);
-        const t = out * 4;
-        txMeta[t] = reply.length;
-        txMeta[t + 1] = address;
-        txMeta[t + 2] = port;
-        out++;
+      this.inBatch = true;
+      try {
+        for (let i = 0; i < received; i++) {
+          const m = i * 4;
+          if (rxMeta[m + 3]) { onOversized(); continue; }
+          const address = rxMeta[m + 1]!;
+          const port = rxMeta[m + 2]!;
+          const reply = handler(rx.subarray(i * slotSize, i * slotSize + rxMeta[m]!), address, port);
+          if (reply) this.queue(reply, address, port);
+        }
+      } finally {
+        this.inBatch = false;
       }
+      // The native side sends what this batch queued, with one sendmmsg.
+      const out = this.out;
+      this.out = 0;
       return out;
     });
+  }
+
+  /**
+   * Queues one datagram for the next sendmmsg: the one that ends the batch
+   * being handled, or, outside a batch, one made before the event loop polls
+   * again. Use it for replies sent to another address than the request's
+   * source, or later than the request's batch.
+   */
+  queue(buf: Buffer, address: number, port: number): void {
+    if (this.closed) return;
+    if (buf.length > this.slotSize) { this.sendTo(buf, address, port); return; }
+    if (this.out === this.slots) this.flush();
+    buf.copy(this.tx, this.out * this.slotSize);
+    const t = this.out * 4;
+    this.txMeta[t] = buf.length;
+    this.txMeta[t + 1] = address;
+    this.txMeta[t + 2] = port;
+    this.out++;
+    if (!this.inBatch && !this.flushPending) {
+      this.flushPending = true;
+      setImmediate(() => { this.flushPending = false; this.flush(); });
+    }
+  }
+
+  /** Sends every queued datagram now. */
+  flush(): void {
+    if (this.out === 0 || this.closed) { this.out = 0; return; }
+    batchNative().sendSlots(this.handle, this.out);
+    this.out = 0;
   }
 
   /** Sends one datagram now; returns 0 or the errno (EAGAIN when the socket's queue is full: dropped). */
@@ -103,6 +137,7 @@ export class UdpBatchSocket {
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.flush();
     this.closed = true;
     return new Promise((resolve) => batchNative().close(this.handle, resolve));
   }

@@ -12,7 +12,7 @@ import type { NodeRecord } from '../../cluster/types.ts';
 import type { BootTimelines } from '../../cluster/timeline.ts';
 import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
+import type { Metrics, Series as Counter } from '../../metrics.ts';
 import { cidrContains, intToIp, ipToInt } from '../../net/ipv4.ts';
 import { macFromBytes } from '../../net/mac.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
@@ -40,6 +40,18 @@ export interface DhcpServiceDeps {
   readonly rootPath?: (node: NodeRecord) => string | undefined;
 }
 
+/** Durable ACKs sent per event-loop turn (one sendmmsg of the batch socket's slots). */
+const DURABLE_REPLIES_PER_TURN = 64;
+
+interface Reply {
+  readonly socket: UdpBatchSocket;
+  readonly bytes: Buffer;
+  readonly address: number;
+  readonly port: number;
+  readonly type: number;
+  readonly after: ReadonlyArray<() => void>;
+}
+
 export class DhcpService {
   readonly leases: LeaseTable;
   private readonly chain: Handler[];
@@ -48,6 +60,10 @@ export class DhcpService {
   private readonly received;
   private readonly sent;
   private readonly dropped;
+  /** Series per message type, looked up once instead of per packet. */
+  private readonly sentCounters = new Map<number, Counter>();
+  private readonly receivedCounters = new Map<number, Counter>();
+  private durable: Reply[] = [];
   private readonly log: Logger;
 
   constructor(private readonly deps: DhcpServiceDeps) {
@@ -104,25 +120,60 @@ export class DhcpService {
   private attach(socket: UdpBatchSocket, iface: string | undefined): void {
     this.sockets.push({ socket, iface });
     socket.start((datagram) => {
-      // The datagram is a view into the batch buffer, valid only now; an ACK is sent after its lease is on disk.
-      this.onDatagram(socket, iface, Buffer.from(datagram)).catch((e: Error) => this.log.error({ err: e }, 'DHCP request failed'));
-      return undefined;
+      this.onDatagram(socket, iface, datagram);
+      return undefined; // replies are queued on the socket: they go to the relay, the broadcast or the client, not always to the sender
     }, () => this.drop('oversized'));
   }
 
-  private async onDatagram(socket: UdpBatchSocket, iface: string | undefined, buf: Buffer): Promise<void> {
-    const ctx = this.handle(buf, iface, Date.now(), this.log.isLevelEnabled('debug'));
+  /**
+   * Answers one request. `datagram` is a view into the batch buffer, valid
+   * only during this call: the decision and the reply bytes are made now,
+   * and only the durable write is waited for. A reply that needs no write
+   * (OFFER, NAK, INFORM's ACK) leaves with the batch's sendmmsg; an ACK
+   * waits for its lease to be on disk, and the ACKs of one group commit
+   * leave together.
+   */
+  private onDatagram(socket: UdpBatchSocket, iface: string | undefined, datagram: Buffer): void {
+    const ctx = this.handle(datagram, iface, Date.now(), this.log.isLevelEnabled('debug'));
     if (!ctx) return;
     if (ctx.trace) this.log.debug({ xid: ctx.req.xid, mac: ctx.mac, type: MESSAGE_TYPE_NAMES[ctx.type], why: ctx.trace }, 'DHCP decision');
     if (ctx.replyType === undefined) return;
     const { bytes, dropped } = buildReply(ctx);
     if (dropped.length) this.log.warn({ mac: ctx.mac, dropped }, 'reply options did not fit the client\'s size limit');
-    if (ctx.commit) await ctx.commit(); // durable before the ACK leaves
     const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);
-    const err = socket.sendTo(bytes, ipToInt(to.address), to.port);
-    if (err) this.log.warn({ errno: err, to }, 'DHCP reply not sent');
-    this.sent.with({ type: MESSAGE_TYPE_NAMES[ctx.replyType] ?? String(ctx.replyType) }).value++;
-    for (const f of ctx.after) f();
+    const reply: Reply = { socket, bytes, address: ipToInt(to.address), port: to.port, type: ctx.replyType, after: ctx.after };
+    if (!ctx.commit) { this.send(reply); return; }
+    ctx.commit().then(() => this.sendDurable(reply), (e: Error) => this.log.error({ err: e, mac: ctx.mac }, 'lease write failed; no ACK sent'));
+  }
+
+  private send(r: Reply): void {
+    r.socket.queue(r.bytes, r.address, r.port);
+    this.sentByType(r.type).value++;
+    for (const f of r.after) f();
+  }
+
+  /**
+   * ACKs whose leases just reached the disk. A group commit after a slow
+   * fsync releases hundreds at once; sending them all back to back overflows
+   * the receive buffer of a relay (or of a load generator playing one), so
+   * they leave one socket batch per event-loop turn, between reads.
+   */
+  private sendDurable(r: Reply): void {
+    this.durable.push(r);
+    if (this.durable.length === 1) setImmediate(() => this.drainDurable());
+  }
+
+  private drainDurable(): void {
+    const batch = this.durable.splice(0, DURABLE_REPLIES_PER_TURN);
+    for (const r of batch) this.send(r);
+    for (const { socket } of this.sockets) socket.flush();
+    if (this.durable.length) setImmediate(() => this.drainDurable());
+  }
+
+  private sentByType(type: number): Counter {
+    let c = this.sentCounters.get(type);
+    if (!c) this.sentCounters.set(type, c = this.sent.with({ type: MESSAGE_TYPE_NAMES[type] ?? String(type) }));
+    return c;
   }
 
   /**
@@ -141,7 +192,9 @@ export class DhcpService {
     if (req.op !== 1) return this.drop('not-request');
     const type = readU8(req.options.get(Opt.MESSAGE_TYPE));
     if (type === undefined) return this.drop('bootp'); // plain BOOTP: not served
-    this.received.with({ type: MESSAGE_TYPE_NAMES[type] ?? 'other' }).value++;
+    let received = this.receivedCounters.get(type);
+    if (!received) this.receivedCounters.set(type, received = this.received.with({ type: MESSAGE_TYPE_NAMES[type] ?? 'other' }));
+    received.value++;
     const mac = req.hlen > 0 && req.htype === 1 ? macFromBytes(hardwareAddress(req), 0, Math.min(req.hlen, 6)) : '';
     const clientId = req.options.get(Opt.CLIENT_ID);
     if (!mac && !clientId) return this.drop('no-client-identity');
