@@ -40,7 +40,7 @@ t.test('a reserved node gets its reservation, and nobody else gets it', async (t
 
 t.test('a returning client gets its previous address; a requested free one is honoured', async (t) => {
   const { leases, subnet } = setup();
-  await leases.bind({ ip: '198.18.0.11', mac: 'aa:aa:aa:aa:aa:01', subnet: subnet.cidr.text, expiresAt: now - 1000 }, now - 5000);
+  await leases.bind(ipToInt('198.18.0.11'), { mac: 'aa:aa:aa:aa:aa:01', subnet: subnet.cidr.text, expiresAt: now - 1000 }, now - 5000);
   t.equal(intToIp(leases.choose('aa:aa:aa:aa:aa:01', subnet, undefined, undefined, now)!), '198.18.0.11', 'expired but not reused: same address');
   t.equal(intToIp(leases.choose('aa:aa:aa:aa:aa:02', subnet, undefined, ip('198.18.0.13'), now)!), '198.18.0.13', 'requested address');
   t.equal(leases.check(ip('198.18.0.50'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now), 'outside-pool');
@@ -49,7 +49,7 @@ t.test('a returning client gets its previous address; a requested free one is ho
 
 t.test('a bound lease is not given to another client until it expires', async (t) => {
   const { leases, subnet } = setup();
-  await leases.bind({ ip: '198.18.0.10', mac: 'aa:aa:aa:aa:aa:01', subnet: subnet.cidr.text, expiresAt: now + 60_000 }, now);
+  await leases.bind(ipToInt('198.18.0.10'), { mac: 'aa:aa:aa:aa:aa:01', subnet: subnet.cidr.text, expiresAt: now + 60_000 }, now);
   t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now), 'leased-to-other');
   t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now + 61_000), undefined, 'free after expiry');
 });
@@ -66,7 +66,7 @@ t.test('an exhausted pool reuses the longest-expired lease, then the oldest offe
   const { leases, subnet } = setup();
   // Pool .10-.13 with .12 reserved: three dynamic addresses.
   for (const [i, a] of ['198.18.0.10', '198.18.0.11', '198.18.0.13'].entries()) {
-    await leases.bind({ ip: a, mac: `aa:aa:aa:aa:aa:0${i}`, subnet: subnet.cidr.text, expiresAt: now - 10_000 + i * 1000 }, now - 20_000);
+    await leases.bind(ipToInt(a), { mac: `aa:aa:aa:aa:aa:0${i}`, subnet: subnet.cidr.text, expiresAt: now - 10_000 + i * 1000 }, now - 20_000);
   }
   t.equal(intToIp(leases.choose('bb:bb:bb:bb:bb:01', subnet, undefined, undefined, now)!), '198.18.0.10', 'longest expired first');
   const { leases: l2, subnet: s2 } = setup();

@@ -122,7 +122,7 @@ t.test('INFORM: parameters, no lease, unicast to ciaddr', async (t) => {
   t.equal(reply!.yiaddr, 0);
   t.notOk(reply!.options.has(Opt.LEASE_TIME), 'no lease time in an INFORM reply');
   t.ok(reply!.options.has(Opt.ROUTER));
-  t.same(replyDestination(ctx!, 67, 68), { address: '198.18.0.50', port: 68 });
+  t.same(replyDestination(ctx!, 67, 68), { address: ipToInt('198.18.0.50'), port: 68 });
   t.equal(store.size('leases'), 0);
 });
 
@@ -142,9 +142,9 @@ t.test('reply shape: option order, echoes, parameter list, size limit, destinati
   t.equal(codes.at(-1), Opt.RELAY_AGENT, 'option 82 last');
   t.equal(readIp(reply!.options.get(Opt.SERVER_ID)), HEAD);
   t.equal(reply!.yiaddr, ip('198.18.1.100'), 'subnet chosen by giaddr');
-  t.same(replyDestination(ctx!, 67, 68), { address: '198.18.1.1', port: 67 }, 'relayed replies go to the relay\'s server port');
+  t.same(replyDestination(ctx!, 67, 68), { address: ipToInt('198.18.1.1'), port: 67 }, 'relayed replies go to the relay\'s server port');
   const local = (await exchange(dhcp, request(MessageType.DISCOVER, 'aa:00:00:00:00:0b', [[Opt.HOST_NAME, text('x')]], { flags: 0x8000 }))).ctx!;
-  t.same(replyDestination(local, 67, 68), { address: '255.255.255.255', port: 68 }, 'broadcast flag: broadcast');
+  t.same(replyDestination(local, 67, 68), { address: ipToInt('255.255.255.255'), port: 68 }, 'broadcast flag: broadcast');
   t.notOk(buildReply(local).bytes.length > 548, 'within 576 bytes when the client did not say more');
 });
 

@@ -4,7 +4,6 @@
  */
 import { encode, IP_UDP_OVERHEAD, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
 import { MessageType, Opt, readU16, u8, ipList } from '../../../protocols/dhcp/options.ts';
-import { intToIp } from '../../net/ipv4.ts';
 import type { DhcpContext } from './context.ts';
 
 /** Options sent whether or not the client listed them in option 55: what any client needs, and PXE's. */
@@ -69,7 +68,10 @@ export function buildReply(ctx: DhcpContext): { bytes: Buffer; dropped: number[]
   return encode(msg, { maxLength });
 }
 
-export interface Destination { readonly address: string; readonly port: number }
+/** IPv4 address as an integer (what the batch socket takes), and UDP port. */
+export interface Destination { readonly address: number; readonly port: number }
+
+const BROADCAST = 0xffffffff;
 
 /**
  * RFC 2131 4.1: to the relay if relayed; NAKs broadcast; to ciaddr if the
@@ -79,8 +81,8 @@ export interface Destination { readonly address: string; readonly port: number }
  */
 export function replyDestination(ctx: DhcpContext, serverPort: number, clientPort: number): Destination {
   const req = ctx.req;
-  if (req.giaddr) return { address: intToIp(req.giaddr), port: serverPort };
-  if (ctx.replyType === MessageType.NAK) return { address: '255.255.255.255', port: clientPort };
-  if (req.ciaddr) return { address: intToIp(req.ciaddr), port: clientPort };
-  return { address: '255.255.255.255', port: clientPort };
+  if (req.giaddr) return { address: req.giaddr, port: serverPort };
+  if (ctx.replyType === MessageType.NAK) return { address: BROADCAST, port: clientPort };
+  if (req.ciaddr) return { address: req.ciaddr, port: clientPort };
+  return { address: BROADCAST, port: clientPort };
 }

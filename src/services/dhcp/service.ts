@@ -141,7 +141,7 @@ export class DhcpService {
     const { bytes, dropped } = buildReply(ctx);
     if (dropped.length) this.log.warn({ mac: ctx.mac, dropped }, 'reply options did not fit the client\'s size limit');
     const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);
-    const reply: Reply = { socket, bytes, address: ipToInt(to.address), port: to.port, type: ctx.replyType, after: ctx.after };
+    const reply: Reply = { socket, bytes, address: to.address, port: to.port, type: ctx.replyType, after: ctx.after };
     if (!ctx.commit) { this.send(reply); return; }
     ctx.commit().then(() => this.sendDurable(reply), (e: Error) => this.log.error({ err: e, mac: ctx.mac }, 'lease write failed; no ACK sent'));
   }

@@ -36,7 +36,6 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
     const hostname = readText(ctx.req.options.get(Opt.HOST_NAME));
     const clientId = ctx.req.options.get(Opt.CLIENT_ID);
     const lease = {
-      ip: intToIp(ip),
       mac: ctx.mac,
       subnet: subnet.cidr.text,
       expiresAt: ctx.now + subnet.leaseTime * 1000,
@@ -44,8 +43,8 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
       ...(hostname ? { hostname } : {}),
       ...(ctx.node ? { node: ctx.node.name } : {}),
     };
-    ctx.commit = () => leases.bind(lease, ctx.now);
-    ctx.trace?.push(`ACK ${lease.ip} for ${subnet.leaseTime}s`);
+    ctx.commit = () => leases.bind(ip, lease, ctx.now);
+    ctx.trace?.push(`ACK ${intToIp(ip)} for ${subnet.leaseTime}s`);
     return true;
   };
 
