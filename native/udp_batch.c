@@ -12,10 +12,18 @@
  * file only moves bytes.
  *
  * JavaScript interface (see src/net/udp-batch.ts):
- *   open(fd, slots, slotSize, recvBufferSize) -> { handle, rx, rxMeta, tx, txMeta }
+ *   open(fd, slots, slotSize, recvBufferSize, stampOffset) -> { handle, rx, rxMeta, rxStamps, tx, txMeta }
  *     rx/tx: ArrayBuffer of slots*slotSize bytes; rxMeta/txMeta: ArrayBuffer of
- *     slots*4 uint32: [length, IPv4 address, port, flags] per slot (flags 1 =
- *     datagram truncated to the slot).
+ *     slots*4 uint32: [length, IPv4 address, port, flags] per slot (rx flags 1 =
+ *     datagram truncated to the slot; tx flags 1 = stamp it, below).
+ *     rxStamps: slots*2 float64, the kernel's receive time of each datagram
+ *     (seconds, nanoseconds; 0 when the kernel gave none).
+ *     stampOffset >= 0 (NTP): the socket asks the kernel for receive times
+ *     (SO_TIMESTAMPNS), and a tx slot flagged 1 gets the current time as a
+ *     64-bit NTP timestamp written at that offset immediately before its own
+ *     sendmsg(2) — as late as a transmit timestamp can be taken, as chronyd
+ *     takes it. A batch with stamped slots is sent one sendmsg per datagram,
+ *     so no reply waits in a sendmmsg behind the others with a stale stamp.
  *   start(handle, onBatch)  onBatch(received) returns how many tx slots to send.
  *   sendSlots(handle, count)  sends tx slots 0..count-1 with sendmmsg now (replies
  *     that were not ready when their request's batch was read, e.g. a DHCP ACK
@@ -32,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
+#include <stdint.h>
 
 /* Batches read per readiness event before yielding to the event loop (fairness to other handles). */
 #define MAX_ROUNDS 8
@@ -49,7 +59,10 @@ typedef struct {
   struct mmsghdr *rx_msgs, *tx_msgs;
   struct iovec *rx_iov, *tx_iov;
   struct sockaddr_in *rx_addr, *tx_addr;
-  napi_ref buffers[4];
+  double *rx_stamps;
+  unsigned char *rx_control; /* per slot, room for one SCM_TIMESTAMPNS */
+  int stamp_offset;          /* -1: no timestamps */
+  napi_ref buffers[5];
   napi_ref callback;
   napi_ref close_callback;
   napi_async_context async;
@@ -67,47 +80,58 @@ static napi_value make_buffer(napi_env env, batch_t *b, int index, size_t size, 
   return ab;
 }
 
+#define CONTROL_SIZE CMSG_SPACE(sizeof(struct timespec))
+
 static void free_batch(batch_t *b) {
+  free(b->rx_control);
   free(b->rx_msgs); free(b->tx_msgs); free(b->rx_iov); free(b->tx_iov); free(b->rx_addr); free(b->tx_addr);
   free(b);
 }
 
 static void release_refs(batch_t *b) {
-  for (int i = 0; i < 4; i++) if (b->buffers[i]) { napi_delete_reference(b->env, b->buffers[i]); b->buffers[i] = NULL; }
+  for (int i = 0; i < 5; i++) if (b->buffers[i]) { napi_delete_reference(b->env, b->buffers[i]); b->buffers[i] = NULL; }
   if (b->callback) { napi_delete_reference(b->env, b->callback); b->callback = NULL; }
   if (b->async) { napi_async_destroy(b->env, b->async); b->async = NULL; }
 }
 
 static napi_value batch_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4; napi_value argv[4];
+  size_t argc = 5; napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd, slots, slot_size, rcvbuf;
-  if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &slots) != napi_ok ||
+  int32_t fd, slots, slot_size, rcvbuf, stamp_offset;
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &slots) != napi_ok ||
       napi_get_value_int32(env, argv[2], &slot_size) != napi_ok || napi_get_value_int32(env, argv[3], &rcvbuf) != napi_ok ||
-      fd < 0 || slots < 1 || slots > 1024 || slot_size < 512 || slot_size > 65536) {
-    napi_throw_type_error(env, NULL, "open(fd, slots 1-1024, slotSize 512-65536, recvBufferSize)");
+      napi_get_value_int32(env, argv[4], &stamp_offset) != napi_ok ||
+      fd < 0 || slots < 1 || slots > 1024 || slot_size < 512 || slot_size > 65536 || stamp_offset > slot_size - 8) {
+    napi_throw_type_error(env, NULL, "open(fd, slots 1-1024, slotSize 512-65536, recvBufferSize, stampOffset < slotSize - 8)");
     return NULL;
   }
   if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf); /* capped by net.core.rmem_max; best effort */
+  if (stamp_offset >= 0) {
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) { napi_throw_error(env, NULL, "setsockopt(SO_TIMESTAMPNS) failed"); return NULL; }
+  }
 
   batch_t *b = calloc(1, sizeof *b);
-  b->env = env; b->fd = fd; b->slots = slots; b->slot_size = slot_size;
+  b->env = env; b->fd = fd; b->slots = slots; b->slot_size = slot_size; b->stamp_offset = stamp_offset < 0 ? -1 : stamp_offset;
+  if (b->stamp_offset >= 0) b->rx_control = calloc(slots, CONTROL_SIZE);
   b->rx_msgs = calloc(slots, sizeof *b->rx_msgs); b->tx_msgs = calloc(slots, sizeof *b->tx_msgs);
   b->rx_iov = calloc(slots, sizeof *b->rx_iov); b->tx_iov = calloc(slots, sizeof *b->tx_iov);
   b->rx_addr = calloc(slots, sizeof *b->rx_addr); b->tx_addr = calloc(slots, sizeof *b->tx_addr);
 
-  napi_value result, rx, tx, rx_meta, tx_meta, handle;
+  napi_value result, rx, tx, rx_meta, tx_meta, rx_stamps, handle;
   rx = make_buffer(env, b, 0, (size_t)slots * slot_size, (void **)&b->rx);
   tx = make_buffer(env, b, 1, (size_t)slots * slot_size, (void **)&b->tx);
   rx_meta = make_buffer(env, b, 2, (size_t)slots * 4 * sizeof(uint32_t), (void **)&b->rx_meta);
   tx_meta = make_buffer(env, b, 3, (size_t)slots * 4 * sizeof(uint32_t), (void **)&b->tx_meta);
-  if (!rx || !tx || !rx_meta || !tx_meta) { release_refs(b); free_batch(b); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  rx_stamps = make_buffer(env, b, 4, (size_t)slots * 2 * sizeof(double), (void **)&b->rx_stamps);
+  if (!rx || !tx || !rx_meta || !tx_meta || !rx_stamps || (b->stamp_offset >= 0 && !b->rx_control)) { release_refs(b); free_batch(b); napi_throw_error(env, NULL, "out of memory"); return NULL; }
 
   for (int i = 0; i < slots; i++) {
     b->rx_iov[i].iov_base = b->rx + (size_t)i * slot_size;
     b->rx_msgs[i].msg_hdr.msg_iov = &b->rx_iov[i];
     b->rx_msgs[i].msg_hdr.msg_iovlen = 1;
     b->rx_msgs[i].msg_hdr.msg_name = &b->rx_addr[i];
+    if (b->rx_control) b->rx_msgs[i].msg_hdr.msg_control = b->rx_control + (size_t)i * CONTROL_SIZE;
     b->tx_iov[i].iov_base = b->tx + (size_t)i * slot_size;
     b->tx_msgs[i].msg_hdr.msg_iov = &b->tx_iov[i];
     b->tx_msgs[i].msg_hdr.msg_iovlen = 1;
@@ -122,6 +146,7 @@ static napi_value batch_open(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "tx", tx);
   napi_set_named_property(env, result, "rxMeta", rx_meta);
   napi_set_named_property(env, result, "txMeta", tx_meta);
+  napi_set_named_property(env, result, "rxStamps", rx_stamps);
   return result;
 }
 
@@ -129,6 +154,16 @@ static batch_t *get_batch(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) { napi_throw_type_error(env, NULL, "not a batch handle"); return NULL; }
   return p;
+}
+
+/* Writes CLOCK_REALTIME as a 64-bit NTP timestamp (seconds since 1900, 32-bit fraction) at p. */
+static void stamp(unsigned char *p) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint32_t sec = (uint32_t)((uint64_t)ts.tv_sec + 2208988800ULL);
+  uint32_t frac = (uint32_t)(((uint64_t)ts.tv_nsec << 32) / 1000000000ULL);
+  p[0] = sec >> 24; p[1] = sec >> 16; p[2] = sec >> 8; p[3] = sec;
+  p[4] = frac >> 24; p[5] = frac >> 16; p[6] = frac >> 8; p[7] = frac;
 }
 
 /* Sends tx slots [0, count); a slot the kernel will not take now (EAGAIN) is dropped, as a full queue would. */
@@ -139,6 +174,13 @@ static void send_batch(batch_t *b, int count) {
     b->tx_addr[i].sin_family = AF_INET;
     b->tx_addr[i].sin_addr.s_addr = htonl(m[1]);
     b->tx_addr[i].sin_port = htons((uint16_t)m[2]);
+  }
+  if (b->stamp_offset >= 0) {
+    for (int i = 0; i < count; i++) {
+      if (b->tx_meta[(size_t)i * 4 + 3] & 1) stamp(b->tx + (size_t)i * b->slot_size + b->stamp_offset);
+      while (sendmsg(b->fd, &b->tx_msgs[i].msg_hdr, MSG_DONTWAIT) < 0 && errno == EINTR) {}
+    }
+    return;
   }
   int done = 0;
   while (done < count) {
@@ -164,6 +206,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       b->rx_iov[i].iov_len = (size_t)b->slot_size;
       b->rx_msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
       b->rx_msgs[i].msg_hdr.msg_flags = 0;
+      if (b->rx_control) b->rx_msgs[i].msg_hdr.msg_controllen = CONTROL_SIZE;
     }
     int n = recvmmsg(b->fd, b->rx_msgs, (unsigned)b->slots, MSG_DONTWAIT, NULL);
     if (n <= 0) break;
@@ -173,6 +216,18 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       m[1] = ntohl(b->rx_addr[i].sin_addr.s_addr);
       m[2] = ntohs(b->rx_addr[i].sin_port);
       m[3] = (b->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
+      double *st = b->rx_stamps + (size_t)i * 2;
+      st[0] = 0; st[1] = 0;
+      if (b->rx_control) {
+        struct msghdr *h = &b->rx_msgs[i].msg_hdr;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            st[0] = (double)ts.tv_sec; st[1] = (double)ts.tv_nsec;
+          }
+        }
+      }
     }
     napi_value argv[1], ret;
     napi_create_int32(env, n, &argv[0]);

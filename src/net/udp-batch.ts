@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { openUdpFd, type UdpBinding } from './udp.ts';
 
 interface BatchNative {
-  open(fd: number, slots: number, slotSize: number, recvBufferSize: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer };
+  open(fd: number, slots: number, slotSize: number, recvBufferSize: number, stampOffset: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer; rxStamps: ArrayBuffer };
   start(handle: object, onBatch: (received: number) => number): void;
   sendSlots(handle: object, count: number): void;
   sendTo(handle: object, buf: Buffer, address: number, port: number): number;
@@ -47,6 +47,13 @@ export interface UdpBatchOptions extends UdpBinding {
   readonly slots?: number;
   /** The largest datagram read or written through a slot (default 4096); larger replies go out on their own. */
   readonly slotSize?: number;
+  /**
+   * NTP: where a reply's transmit timestamp goes. The socket then records the
+   * kernel's receive time of each datagram (lastReceiveTime), and a datagram
+   * queued with `stamp` gets the system time written there immediately
+   * before its own sendmsg(2).
+   */
+  readonly stampOffset?: number;
 }
 
 export class UdpBatchSocket {
@@ -54,6 +61,9 @@ export class UdpBatchSocket {
   private readonly tx: Buffer;
   private readonly rxMeta: Uint32Array;
   private readonly txMeta: Uint32Array;
+  private readonly rxStamps: Float64Array;
+  /** Slot of the datagram the handler is looking at. */
+  private current = 0;
   private closed = false;
   /** tx slots filled so far: sent when the batch being handled ends, or by the next flush. */
   private out = 0;
@@ -65,6 +75,7 @@ export class UdpBatchSocket {
     this.tx = Buffer.from(parts.tx);
     this.rxMeta = new Uint32Array(parts.rxMeta);
     this.txMeta = new Uint32Array(parts.txMeta);
+    this.rxStamps = new Float64Array(parts.rxStamps);
   }
 
   static open(options: UdpBatchOptions): UdpBatchSocket {
@@ -72,7 +83,7 @@ export class UdpBatchSocket {
     const fd = openUdpFd(options);
     const slots = options.slots ?? 64;
     const slotSize = options.slotSize ?? 4096;
-    const parts = n.open(fd, slots, slotSize, options.recvBufferSize ?? 0);
+    const parts = n.open(fd, slots, slotSize, options.recvBufferSize ?? 0, options.stampOffset ?? -1);
     return new UdpBatchSocket(parts.handle, parts, slotSize, slots);
   }
 
@@ -87,6 +98,7 @@ export class UdpBatchSocket {
           if (rxMeta[m + 3]) { onOversized(); continue; }
           const address = rxMeta[m + 1]!;
           const port = rxMeta[m + 2]!;
+          this.current = i;
           const reply = handler(rx.subarray(i * slotSize, i * slotSize + rxMeta[m]!), address, port);
           if (reply) this.queue(reply, address, port);
         }
@@ -106,7 +118,7 @@ export class UdpBatchSocket {
    * again. Use it for replies sent to another address than the request's
    * source, or later than the request's batch.
    */
-  queue(buf: Buffer, address: number, port: number): void {
+  queue(buf: Buffer, address: number, port: number, stamp = false): void {
     if (this.closed) return;
     if (buf.length > this.slotSize) { this.sendTo(buf, address, port); return; }
     if (this.out === this.slots) this.flush();
@@ -115,11 +127,26 @@ export class UdpBatchSocket {
     this.txMeta[t] = buf.length;
     this.txMeta[t + 1] = address;
     this.txMeta[t + 2] = port;
+    this.txMeta[t + 3] = stamp ? 1 : 0;
     this.out++;
     if (!this.inBatch && !this.flushPending) {
       this.flushPending = true;
       setImmediate(() => { this.flushPending = false; this.flush(); });
     }
+  }
+
+  /**
+   * The kernel's receive time of the datagram being handled (sockets opened
+   * with stampOffset): out[0] = seconds, out[1] = nanoseconds. False when the
+   * kernel gave none.
+   */
+  lastReceiveTime(out: Float64Array): boolean {
+    const s = this.current * 2;
+    const sec = this.rxStamps[s]!;
+    if (sec === 0) return false;
+    out[0] = sec;
+    out[1] = this.rxStamps[s + 1]!;
+    return true;
   }
 
   /** Sends every queued datagram now. */

@@ -3,12 +3,12 @@ import type { Reading } from './clock.ts';
 
 export type DropReason =
   | 'short' | 'trailer'   // the codec refused it
+  | 'oversized'           // longer than a receive slot (1 KiB): no NTP request is
   | 'control' | 'private' // modes 6 and 7: never answered (amplification)
   | 'mode'                // not a client request (mode 1, 2, 4, 5 or 0)
   | 'version'             // version 0 or above 4
   | 'authenticated'       // carries a MAC; bootherd has no keys (chronyd stays silent too)
   | 'rate-limit'          // over the client's limit, and not the one in 2^leak that gets a kiss
-  | 'send-failed'         // the socket's send buffer was full
   | 'internal';           // a handler failed (a bug): the datagram is lost, the listener is not
 
 /** What to send back: the time, a RATE kiss-o'-death, or nothing. */
@@ -25,8 +25,8 @@ export interface NtpContext {
   rx: Reading;
   /** When it arrived: the kernel's receive timestamp, else `rx` (the reply's receive timestamp). */
   readonly received: NtpTimestamp;
-  /** The client's address and port. */
-  client: string;
+  /** The client's IPv4 address (as an integer) and port. */
+  client: number;
   clientPort: number;
   bytes: Buffer;
   /** The decoded request (filled by the first handler). */

@@ -10,12 +10,11 @@ import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { ipToInt } from '../../net/ipv4.ts';
-import { openUdp } from '../../net/udp.ts';
-import type dgram from 'node:dgram';
+import type { UdpBatchSocket } from '../../net/udp-batch.ts';
 import { SystemClock } from './clock.ts';
 import type { DropReason, ReplyKind } from './context.ts';
 import { Poller } from './poller.ts';
-import { Responder } from './responder.ts';
+import { openServerSocket, Responder } from './responder.ts';
 import { Source, type ReplyVerdict } from './source.ts';
 import { Synchronisation, type HeadEntry, type NtpStatus } from './sync.ts';
 import type { FromWorker, ToWorker, WorkerData } from './worker.ts';
@@ -37,7 +36,7 @@ export class NtpService {
   readonly sync: Synchronisation;
   private readonly poller: Poller;
   private readonly responder: Responder;
-  private readonly sockets: dgram.Socket[] = [];
+  private readonly sockets: UdpBatchSocket[] = [];
   private readonly workers: Worker[] = [];
   private readonly log: Logger;
   private housekeeping: NodeJS.Timeout | undefined;
@@ -112,11 +111,15 @@ export class NtpService {
   async start(): Promise<void> {
     const cfg = this.deps.config.ntp;
     this.sync.update(this.clock.read());
-    const socket = await openUdp({ address: cfg.address, port: cfg.port, recvBufferSize: 4 << 20, rxTimestamps: true, reusePort: cfg.workers > 1 }).catch((e: Error) => {
-      throw new Error(/EADDRINUSE|in use/i.test(e.message)
-        ? `${e.message}; is chronyd or ntpd serving NTP on this host? Run it client-only ("port 0" in chrony.conf, see docs/ntp.md) or set ntp.enabled: false`
-        : e.message);
-    });
+    let socket: UdpBatchSocket;
+    try {
+      socket = openServerSocket(cfg.address, cfg.port, cfg.workers > 1);
+    } catch (e) {
+      const m = (e as Error).message;
+      throw new Error(/EADDRINUSE|in use/i.test(m)
+        ? `${m}; is chronyd or ntpd serving NTP on this host? Run it client-only ("port 0" in chrony.conf, see docs/ntp.md) or set ntp.enabled: false`
+        : m);
+    }
     this.sockets.push(socket);
     await this.responder.attach(socket);
     for (let i = 1; i < cfg.workers; i++) this.workers.push(await this.startWorker(i));
@@ -230,7 +233,7 @@ export class NtpService {
       w.postMessage({ type: 'stop' } satisfies ToWorker);
     })));
     this.workers.length = 0;
-    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.sockets.map((s) => s.close()));
     this.sockets.length = 0;
   }
 }

@@ -10,11 +10,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Leap, STRATUM_UNSYNCHRONISED, timestamp } from '../../../protocols/ntp/codec.ts';
 import { createLogger } from '../../log.ts';
-import { openUdp } from '../../net/udp.ts';
 import { SystemClock } from './clock.ts';
 import type { DropReason, ReplyKind } from './context.ts';
 import type { RateLimitOptions } from './rate-limit.ts';
-import { Responder } from './responder.ts';
+import { openServerSocket, Responder } from './responder.ts';
 import type { SystemState } from './sync.ts';
 
 export interface WorkerData {
@@ -71,7 +70,7 @@ const responder = new Responder({
 });
 
 try {
-  const socket = await openUdp({ address: data.address, port: data.port, reusePort: true, rxTimestamps: true, recvBufferSize: 4 << 20 });
+  const socket = openServerSocket(data.address, data.port, true);
   await responder.attach(socket);
   const timer = setInterval(() => {
     flush();
@@ -85,7 +84,7 @@ try {
     } else {
       clearInterval(timer);
       flush();
-      socket.close(() => {
+      void socket.close().then(() => {
         port.postMessage({ type: 'stopped' } satisfies FromWorker);
         port.close();
       });
