@@ -105,7 +105,12 @@ static napi_value batch_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "open(fd, slots 1-1024, slotSize 512-65536, recvBufferSize, stampOffset < slotSize - 8)");
     return NULL;
   }
-  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf); /* capped by net.core.rmem_max; best effort */
+  /* SO_RCVBUFFORCE (root or CAP_NET_ADMIN) goes past net.core.rmem_max, which
+     is often 208 KiB-4 MiB: a burst of thousands of DHCP DISCOVERs or NTP
+     requests must queue, not overflow. Without the privilege, SO_RCVBUF,
+     capped by rmem_max; best effort either way. */
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   if (stamp_offset >= 0) {
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) { napi_throw_error(env, NULL, "setsockopt(SO_TIMESTAMPNS) failed"); return NULL; }

@@ -20,8 +20,9 @@
  *   receive buffer. A server that answers a batch of requests with one
  *   sendmmsg (bootherd) fills that buffer faster than perfdhcp drains it and
  *   perfdhcp counts its own overflow as server drops. The bench raises
- *   net.core.rmem_default to 8 MiB while it runs (restored after), for every
- *   server alike: ten thousand real clients would have ten thousand buffers.
+ *   net.core.rmem_default to 32 MiB while it runs (restored after), for every
+ *   server alike: ten thousand real clients would have ten thousand buffers
+ *   (32 MiB holds the replies to the whole 10,000-client avalanche).
  * - perfdhcp saturates its core at about 8,000 DORA/s here, so the highest
  *   rate stops saying much about a server faster than that. The bench also
  *   runs every server at one common rate, the lowest of their highest rates
@@ -46,7 +47,7 @@ const TRIAL_SECONDS = quick ? 3 : 6;
 const MAX_DROPS = 2.5;
 const AVALANCHE = 10_000;
 const POOL = ['198.18.1.0', '198.18.250.255'];
-const CLIENT_RECV_BUFFER = 8 << 20;
+const CLIENT_RECV_BUFFER = 32 << 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

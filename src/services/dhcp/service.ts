@@ -40,8 +40,7 @@ export interface DhcpServiceDeps {
   readonly rootPath?: (node: NodeRecord) => string | undefined;
 }
 
-/** Durable ACKs sent per event-loop turn (one sendmmsg of the batch socket's slots). */
-const DURABLE_REPLIES_PER_TURN = 64;
+const RECEIVE_BUFFER = 16 << 20;
 
 interface Reply {
   readonly socket: UdpBatchSocket;
@@ -107,12 +106,17 @@ export class DhcpService {
     const ifaces = model.subnets.filter((s) => s.interface).map((s) => s.interface!);
     // Batched sockets (recvmmsg): one crossing into JavaScript per batch of
     // datagrams instead of one per datagram, which is most of the cost at load.
+    // A 16 MiB receive buffer: when a whole cluster powers on, ten thousand
+    // DISCOVERs (about 2 KiB of kernel memory each) arrive within a second,
+    // and every one that overflows comes back as a retransmission, on top of
+    // the load it failed to join (measured: an overflow in perfdhcp's
+    // avalanche snowballed into 35k retransmissions and 3x the time).
     for (const iface of ifaces) {
-      this.attach(UdpBatchSocket.open({ address: '0.0.0.0', port: config.dhcp.port, device: iface, broadcast: true, reuseAddr: true, recvBufferSize: 4 << 20, slotSize: 1536 }), iface);
+      this.attach(UdpBatchSocket.open({ address: '0.0.0.0', port: config.dhcp.port, device: iface, broadcast: true, reuseAddr: true, recvBufferSize: RECEIVE_BUFFER, slotSize: 1536 }), iface);
     }
     if (!ifaces.length) {
       // Only relayed subnets: listen for unicast from relays on the head's address; broadcasts never reach this socket.
-      this.attach(UdpBatchSocket.open({ address: config.head.address, port: config.dhcp.port, recvBufferSize: 4 << 20, slotSize: 1536 }), undefined);
+      this.attach(UdpBatchSocket.open({ address: config.head.address, port: config.dhcp.port, recvBufferSize: RECEIVE_BUFFER, slotSize: 1536 }), undefined);
     }
     this.log.info({ interfaces: ifaces, port: config.dhcp.port, subnets: model.subnets.map((s) => s.cidr.text) }, 'DHCP listening');
   }
@@ -153,10 +157,13 @@ export class DhcpService {
   }
 
   /**
-   * ACKs whose leases just reached the disk. A group commit after a slow
-   * fsync releases hundreds at once; sending them all back to back overflows
-   * the receive buffer of a relay (or of a load generator playing one), so
-   * they leave one socket batch per event-loop turn, between reads.
+   * ACKs whose leases just reached the disk: every waiter of one group
+   * commit resolves in the same turn, so they gather here and leave together,
+   * one sendmmsg per 64. (Spreading them over later turns was tried, to spare
+   * a relay's receive buffer the burst; behind a turn that reads 500 new
+   * requests, each slice waited tens of milliseconds, and in a storm the
+   * clients' retransmissions of REQUESTs that were already ACKed-but-queued
+   * doubled the work.)
    */
   private sendDurable(r: Reply): void {
     this.durable.push(r);
@@ -164,10 +171,10 @@ export class DhcpService {
   }
 
   private drainDurable(): void {
-    const batch = this.durable.splice(0, DURABLE_REPLIES_PER_TURN);
-    for (const r of batch) this.send(r);
+    const ready = this.durable;
+    this.durable = [];
+    for (const r of ready) this.send(r);
     for (const { socket } of this.sockets) socket.flush();
-    if (this.durable.length) setImmediate(() => this.drainDurable());
   }
 
   private sentByType(type: number): Counter {
