@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../src/lab/netns.ts';
 import { readPcapUdp } from '../test/helpers/pcap.ts';
+import { writeNsdConfig } from '../bench/lib/reference-servers.ts';
 
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/vectors/dns');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-dns-vectors-'));
@@ -31,25 +32,7 @@ _slurmctld._tcp IN SRV 10 0 6817 head.vec.test.
 _slurmctld._tcp IN SRV 20 0 6817 n002.vec.test.
 www IN CNAME n001.vec.test.
 `);
-  const conf = path.join(dir, 'nsd.conf');
-  writeFileSync(conf, `server:
-  ip-address: ${HEAD}
-  port: 53
-  username: ""
-  chroot: ""
-  zonesdir: "${dir}"
-  database: ""
-  zonelistfile: "${dir}/zone.list"
-  xfrdfile: "${dir}/xfrd.state"
-  pidfile: "${dir}/nsd.pid"
-  logfile: "${dir}/nsd.log"
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: vec.test
-  zonefile: vec.test.zone
-`);
+  const conf = writeNsdConfig({ dir, address: HEAD, zones: ['vec.test'] });
   return conf;
 }
 

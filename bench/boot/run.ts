@@ -33,6 +33,7 @@ import { Lab } from '../../src/lab/netns.ts';
 import { labDown, labUp, type LabState } from '../../src/lab/running.ts';
 import { LabVm, usesFirmwarePxe, type VmFirmware } from '../../src/lab/vm.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
+import { writeNginxConfig } from '../lib/reference-servers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LAB_NAME = 'benchboot';
@@ -136,23 +137,8 @@ async function startReference(dir: string, imageDir: string): Promise<{ lab: Lab
   start('dnsmasq', ['--keep-in-foreground', '--conf-file=' + dm, '--pid-file=' + path.join(dir, 'dnsmasq.pid'), '--log-facility=-', '--user=root', '--group=root']);
 
   const ngx = path.join(dir, 'nginx');
-  mkdirSync(ngx, { recursive: true });
-  writeFileSync(path.join(ngx, 'nginx.conf'), `
-user root;
-worker_processes auto;
-daemon off;
-pid ${ngx}/nginx.pid;
-error_log ${ngx}/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log ${ngx}/access.log;
-  client_body_temp_path ${ngx}/body; proxy_temp_path ${ngx}/proxy; fastcgi_temp_path ${ngx}/fastcgi; uwsgi_temp_path ${ngx}/uwsgi; scgi_temp_path ${ngx}/scgi;
-  sendfile on; tcp_nopush on;
-  default_type text/plain;
-  server { listen ${LAB_HEAD_ADDRESS}:80; root ${www}; }
-}
-`);
-  start('nginx', ['-p', ngx, '-c', path.join(ngx, 'nginx.conf')]);
+  const ngxConf = writeNginxConfig({ dir: ngx, listen: `${LAB_HEAD_ADDRESS}:80`, site: `root ${www};`, http: '  default_type text/plain;' });
+  start('nginx', ['-p', ngx, '-c', ngxConf]);
 
   if (existsSync('/usr/sbin/chronyd')) {
     const conf = path.join(dir, 'chrony.conf');

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
 import { intToIp, ipToInt, reverseName } from '../../src/net/ipv4.ts';
+import { writeNsdConfig } from '../lib/reference-servers.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : fallback; };
@@ -101,27 +102,7 @@ function nsdFiles(servers: number): string {
     const ptrs = [{ name: 'head', ip: HEAD }, ...NODES].filter((n) => n.ip.split('.')[2] === third);
     writeFileSync(path.join(dir, `${z}.zone`), soa(z) + ptrs.map((n) => `${n.ip.split('.')[3]} IN PTR ${n.name}.${DOMAIN}.`).join('\n') + '\n');
   }
-  const conf = path.join(dir, `nsd-${servers}.conf`);
-  writeFileSync(conf, `server:
-  ip-address: ${HEAD}
-  port: 53
-  server-count: ${servers}
-  reuseport: yes
-  username: ""
-  chroot: ""
-  zonesdir: "${dir}"
-  database: ""
-  zonelistfile: "${dir}/zone.list"
-  xfrdfile: "${dir}/xfrd.state"
-  pidfile: "${dir}/nsd.pid"
-  logfile: "${dir}/nsd.log"
-  verbosity: 0
-  # NSD limits responses per client network (RRL, 200/s) by default: off, dnsperf is one client.
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-${[DOMAIN, ...REVERSE_ZONES].map((z) => `zone:\n  name: ${z}\n  zonefile: ${z}.zone\n`).join('')}`);
+  const conf = writeNsdConfig({ dir, address: HEAD, zones: [DOMAIN, ...REVERSE_ZONES], servers, file: `nsd-${servers}.conf` });
   return conf;
 }
 

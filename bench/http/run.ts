@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
+import { writeNginxConfig } from '../lib/reference-servers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/bootherd.mjs');
@@ -143,23 +144,12 @@ http: { address: ${HEAD_IP}, port: ${PORTS.bootherd}, readOpenTo: any }
     // nginx: the reference, same file, sendfile, workers = cores, access log on like bootherd's.
     const ngx = path.join(dir, 'nginx');
     mkdirSync(path.join(ngx, 'files'), { recursive: true });
-    writeFileSync(path.join(ngx, 'nginx.conf'), `
-user root;
-worker_processes auto;
-daemon off;
-pid ${ngx}/nginx.pid;
-error_log ${ngx}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log ${ngx}/access.log;
-  client_body_temp_path ${ngx}/body; proxy_temp_path ${ngx}/proxy; fastcgi_temp_path ${ngx}/fastcgi; uwsgi_temp_path ${ngx}/uwsgi; scgi_temp_path ${ngx}/scgi;
-  sendfile on; tcp_nopush on; keepalive_timeout 65;
-  send_timeout 120s;  # as bootherd's idle timeout: neither cuts a slow reader sooner
-  types { application/octet-stream img; }
-  server { listen ${HEAD_IP}:${PORTS.nginx}; location /files/ { alias ${files}/; } }
-}
-`);
-    const nginx = lab.spawn(lab.head.ns, 'nginx', ['-p', ngx, '-c', path.join(ngx, 'nginx.conf')]);
+    const ngxConf = writeNginxConfig({
+      dir: ngx, listen: `${HEAD_IP}:${PORTS.nginx}`, site: `location /files/ { alias ${files}/; }`, workerConnections: 4096,
+      // send_timeout as bootherd's idle timeout: neither cuts a slow reader sooner.
+      http: '  keepalive_timeout 65; send_timeout 120s;\n  types { application/octet-stream img; }',
+    });
+    const nginx = lab.spawn(lab.head.ns, 'nginx', ['-p', ngx, '-c', ngxConf]);
     await new Promise((r) => setTimeout(r, 1000));
 
     const pids = {
