@@ -235,17 +235,17 @@ t.test('what the iPXE script is told about a node\'s root disk, case by case', a
   }
 });
 
-t.test('DHCP option 17: the node\'s iSCSI root path, to clients that ask for it', async (t) => {
+t.test('DHCP option 17: the node\'s iSCSI root path, to clients that ask for it, except iPXE', async (t) => {
   const fake = fakeTargetcli();
   const s = await setup(t, { backend: 'targetcli', run: fake.run });
   await s.service.start();
   const store = s.model.store;
   const dhcp = new DhcpService({ config: s.config, model: s.model, store, log: silentLogger, metrics: new Metrics(), httpBase: 'http://198.18.0.1', rootPath: (n) => s.service.rootPath(n) });
-  const discover = (mac: string, prl: number[]) => {
+  const discover = (mac: string, prl: number[], extra: Array<[number, Buffer]> = []) => {
     const chaddr = Buffer.alloc(16);
     Buffer.from(mac.replace(/:/g, ''), 'hex').copy(chaddr);
     const bytes = encode({ op: 1, htype: 1, hlen: 6, hops: 0, xid: 7, secs: 0, flags: 0, ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: 0, chaddr, sname: '', file: '',
-      options: new Map([[Opt.MESSAGE_TYPE, u8(MessageType.DISCOVER)], [Opt.PARAMETER_LIST, Buffer.from(prl)]]) }).bytes;
+      options: new Map([[Opt.MESSAGE_TYPE, u8(MessageType.DISCOVER)], [Opt.PARAMETER_LIST, Buffer.from(prl)], ...extra]) }).bytes;
     const ctx = dhcp.handle(bytes, 'eth0', Date.now(), true)!;
     return { reply: decode(buildReply(ctx).bytes), why: ctx.trace! };
   };
@@ -254,4 +254,9 @@ t.test('DHCP option 17: the node\'s iSCSI root path, to clients that ask for it'
   t.match(asked.why.join('\n'), /root-path: iscsi:/);
   t.notOk(discover('52:54:00:00:00:01', [1, 3]).reply.options.has(Opt.ROOT_PATH), 'not sent unasked');
   t.notOk(discover('52:54:00:00:00:02', [1, 3, 17]).reply.options.has(Opt.ROOT_PATH), 'a node without an iSCSI root gets none');
+  // iPXE would hook the path before fetching its script, with a default initiator name the ACL refuses.
+  const ipxe = discover('52:54:00:00:00:01', [1, 3, 17], [[Opt.USER_CLASS, Buffer.from('iPXE')]]);
+  t.notOk(ipxe.reply.options.has(Opt.ROOT_PATH), 'not to iPXE (user class), whose script sanboots it');
+  t.match(ipxe.why.join('\n'), /root-path: not to iPXE/);
+  t.notOk(discover('52:54:00:00:00:01', [1, 3, 17], [[Opt.IPXE, Buffer.from([1, 1, 1])]]).reply.options.has(Opt.ROOT_PATH), 'nor to iPXE known by its option 175');
 });
