@@ -3,6 +3,7 @@
  * Services share one cluster model, one store, one logger and one metrics
  * registry; nothing else passes between them.
  */
+import type { RootDiskProvider } from './boot/ipxe-script.ts';
 import { ClusterModel } from './cluster/model.ts';
 import { BootTimelines } from './cluster/timeline.ts';
 import type { Config } from './config/load.ts';
@@ -63,12 +64,14 @@ export class Server {
     this.model = new ClusterModel(this.config, this.store);
     this.timelines = new BootTimelines(this.store, (e) => this.log.error({ err: e }, 'boot timeline write failed'));
     const httpBase = httpBaseOf(this.config);
+    // Nodes' iPXE scripts reach their root disks through the iSCSI service (built below; asked per script).
+    const rootDisk: RootDiskProvider = (node) => this.iscsi?.rootDiskBoot(node);
     if (this.config.dhcp.enabled) {
       this.dhcp = new DhcpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase, rootPath: (node) => this.iscsi?.rootPath(node) });
       this.services.push(this.dhcp);
     }
     if (this.config.tftp.enabled) {
-      const rendered = [new PxelinuxConfigs(this.model, httpBase), new IpxeScripts(this.model, httpBase)];
+      const rendered = [new PxelinuxConfigs(this.model, httpBase), new IpxeScripts(this.model, httpBase, rootDisk)];
       this.tftp = new TftpService({ config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, rendered });
       this.services.push(this.tftp);
     }
@@ -86,7 +89,7 @@ export class Server {
     if (this.config.http.enabled) {
       this.http = new HttpService({
         config: this.config, model: this.model, store: this.store, log: this.log, metrics: this.metrics, timelines: this.timelines, httpBase,
-        leases: this.dhcp?.leases, serviceStatus: () => this.serviceStatus(),
+        leases: this.dhcp?.leases, serviceStatus: () => this.serviceStatus(), rootDisk,
       });
       this.services.push(this.http);
     }

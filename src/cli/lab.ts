@@ -40,7 +40,7 @@ const out = (s: string): void => { process.stdout.write(s); };
 const say = (s: string): void => { process.stderr.write(`${s}\n`); };
 const nameOption = () => new Option('--name <name>', 'lab name: namespaces bootherd-<name>-*, files in /run/bootherd-lab/<name>').default('lab');
 
-interface UpOpts { name: string; nodes: number; clients: number; logLevel: 'info' | 'debug' | 'trace' }
+interface UpOpts { name: string; nodes: number; clients: number; logLevel: 'info' | 'debug' | 'trace'; iscsi?: boolean }
 
 export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('a cluster in network namespaces of its own, and QEMU VMs that PXE-boot from it (needs root)');
@@ -51,8 +51,9 @@ export function registerLabCommands(program: Command): void {
     .option('--nodes <n>', `nodes in the cluster file: n001.. with MAC 52:54:00:b0:00:NN (0-${LAB_MAX_NODES})`, count(LAB_MAX_NODES), 8)
     .option('--clients <n>', 'client namespaces on the bridge, for trying DHCP clients by hand', count(16), 0)
     .addOption(new Option('--log-level <level>', 'bootherd log level').choices(['info', 'debug', 'trace']).default('info'))
+    .option('--iscsi', 'every node\'s root over iSCSI: a tgtd in the head namespace, bootherd\'s tgt backend exporting a copy of the golden disk per node')
     .action(run(async (o: UpOpts) => {
-      const state = await labUp({ name: o.name, nodes: o.nodes, clients: o.clients, logLevel: o.logLevel, say });
+      const state = await labUp({ name: o.name, nodes: o.nodes, clients: o.clients, logLevel: o.logLevel, iscsi: o.iscsi, say });
       out(describeLab(state).join('\n') + '\n');
     }));
 
@@ -77,7 +78,7 @@ export function registerLabCommands(program: Command): void {
         return;
       }
       const health = labHealth(state);
-      const up = health.serverRunning && !health.missingNamespaces.length;
+      const up = health.serverRunning && !health.missingNamespaces.length && health.tgtdRunning !== false;
       const status = up ? await headCli(state, ['status', '--json']) : undefined;
       const nodes = up ? await headCli(state, ['nodes', 'list']) : undefined;
       if (o.json) {
@@ -86,6 +87,7 @@ export function registerLabCommands(program: Command): void {
         out(describeLab(state).join('\n') + '\n');
         if (!health.serverRunning) out(`bootherd (pid ${state.serverPid}) is not running: see ${state.serverLog}\n`);
         if (health.missingNamespaces.length) out(`namespaces missing: ${health.missingNamespaces.join(', ')}\n`);
+        if (health.tgtdRunning === false) out(`tgtd (pid ${state.tgtd?.pid}) is not running: see ${state.tgtd?.log}\n`);
         if (status?.code === 0) {
           const s = JSON.parse(status.stdout) as { services: Record<string, unknown>; uptimeSeconds: number };
           out(`up ${s.uptimeSeconds} s; services: ${Object.keys(s.services).join(', ')}\n`);

@@ -12,16 +12,22 @@
  * reported the step it belongs to. These are orderings of cause and effect,
  * never durations: a slow machine boots slowly, not wrongly.
  *
+ * A node whose root is on iSCSI (a lab made with `up --iscsi`: the API's
+ * iSCSI status lists its export) must also show that its root came over
+ * iSCSI: the init logged in to the node's target and found the LUN's disk,
+ * and after switch_root `/` is that disk, holding the golden image's marker.
+ *
  * A MAC that belongs to no node takes the discovery path instead: a pool
  * address and the unknown-MAC script, after which the VM is stopped.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BootStage, BootTimeline, LeaseRecord } from '../cluster/types.ts';
 import { ipToInt } from '../net/ipv4.ts';
 import { normalizeMac } from '../net/mac.ts';
+import type { IscsiExportStatus } from '../services/iscsi/service.ts';
 import type { NodeView } from '../services/http/views.ts';
-import { LAB_DOMAIN, LAB_HEAD_ADDRESS, LAB_HEAD_NAME, LAB_INITRD, LAB_KERNEL, LAB_POOL, LAB_SRV } from './cluster.ts';
+import { LAB_DOMAIN, LAB_GOLDEN_MARKER, LAB_HEAD_ADDRESS, LAB_HEAD_NAME, LAB_INITRD, LAB_ISCSI_INITRD, LAB_KERNEL, LAB_POOL, LAB_SRV } from './cluster.ts';
 import type { VmEvent, VmStage } from './console.ts';
 import { Lab } from './netns.ts';
 import { headJson, type LabState } from './running.ts';
@@ -64,6 +70,11 @@ export interface LabBootReport {
   readonly accel: VmAccel;
   /** What the boot is expected to end in. */
   readonly path: 'node' | 'discovery';
+  /** The node's iSCSI root as the head exports it, when it has one. */
+  readonly iscsi?: Pick<IscsiExportStatus, 'target' | 'initiator' | 'disk' | 'state'> & {
+    /** What the golden image's /etc/bootherd-golden holds (the VM must read it from its root). */
+    readonly marker: string;
+  };
   readonly ok: boolean;
   /** Why it failed, one line each; empty when it passed. */
   readonly problems: readonly string[];
@@ -103,6 +114,12 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
   const node = target.node;
   const status = await headJson<{ services: Record<string, unknown> }>(state, ['status']);
   const services = new Set(Object.keys(status.services));
+  const iscsiStatus = status.services['iscsi'] as { exports?: IscsiExportStatus[] } | undefined;
+  const iscsiExport = node && iscsiStatus?.exports?.find((e) => e.node === node.name);
+  const iscsi = iscsiExport && {
+    target: iscsiExport.target, initiator: iscsiExport.initiator, disk: iscsiExport.disk, state: iscsiExport.state,
+    marker: readFileSync(path.join(state.imageDir, LAB_GOLDEN_MARKER), 'utf8').trim(),
+  };
   const firmwarePxe = usesFirmwarePxe({ firmware, nic });
   const consoleFile = opts.consoleFile ?? path.join(state.dir, `console-${node?.name ?? target.mac.replace(/:/g, '')}-${firmware}-${nic}.log`);
   mkdirSync(path.dirname(consoleFile), { recursive: true });
@@ -115,7 +132,9 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
   const problems: string[] = [];
   let vm: LabVm | undefined;
   try {
-    vm = new LabVm(lab, { mac: target.mac, tap, firmware, nic, accel }, consoleFile, { kernel: LAB_KERNEL, initrds: [LAB_INITRD] }, opts.onStage);
+    // An iSCSI-root node's profile has the second initrd (src/lab/cluster.ts).
+    const initrds = iscsi ? [LAB_INITRD, LAB_ISCSI_INITRD] : [LAB_INITRD];
+    vm = new LabVm(lab, { mac: target.mac, tap, firmware, nic, accel }, consoleFile, { kernel: LAB_KERNEL, initrds }, opts.onStage);
     const c = vm.console;
     const reached = await vm.waitFor(() => (node ? c.result !== undefined : c.has('discovery')), timeout);
     if (!reached) {
@@ -149,6 +168,7 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
   };
   const equal = (want: string) => (e: VmEvent) => (e.detail === want ? undefined : `expected ${want}, got ${e.detail}`);
   const contains = (want: string) => (e: VmEvent) => (e.detail.includes(want) ? undefined : `expected ${JSON.stringify(want)} in ${JSON.stringify(e.detail)}`);
+  const all = (...checks: Array<(e: VmEvent) => string | undefined>) => (e: VmEvent) => checks.map((c) => c(e)).find(Boolean);
 
   // The VM's clock comes from the host's through QEMU's RTC, and bootherd's NTP serves the host's clock:
   // a large offset means a wrong answer (an era or byte-order bug), not a slow machine.
@@ -176,6 +196,12 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
     expectVm('init');
     expectVm('nic', contains(target.mac));
     expectVm('dhcp', contains(`ip=${node.ip} `));
+    if (iscsi) {
+      if (iscsi.state !== 'exported') problems.push(`head: ${node.name}'s iSCSI export is ${iscsi.state}, not exported`);
+      expectVm('iscsi', all(contains(`${iscsi.target} lun `), contains(` as ${iscsi.initiator}`)));
+      // After switch_root: / is a disk, the session is the node's target, and the marker only the golden image has.
+      expectVm('root', all(contains('/ is /dev/'), contains(`iSCSI session ${iscsi.target};`), contains(`/etc/bootherd-golden: ${iscsi.marker}`)));
+    }
     expectVm('hostname', equal(node.name));
     expectVm('dns', equal(`${LAB_HEAD_NAME}.${LAB_DOMAIN}=${LAB_HEAD_ADDRESS}`));
     expectVm('dns-self', equal(`${node.name}.${LAB_DOMAIN}=${node.ip}`));
@@ -210,7 +236,7 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
   if (problems.length && c.errors.length) problems.push(`console errors: ${c.errors.slice(-3).join(' | ')}`);
   timeline.sort((a, b) => a.at - b.at);
   return {
-    node: node?.name, mac: target.mac, ip, firmware, nic, accel, path: node ? 'node' : 'discovery',
+    node: node?.name, mac: target.mac, ip, firmware, nic, accel, path: node ? 'node' : 'discovery', ...(iscsi ? { iscsi } : {}),
     ok: problems.length === 0, problems, skipped, timeline, seconds,
     poweredOnAt: new Date(t0).toISOString(), console: consoleFile, consoleTail: c.lines.slice(-15).map((l) => l.text),
   };
@@ -261,7 +287,7 @@ export function checkHeadTimeline(stages: readonly BootStage[], t0: number, vm: 
 /** The report as a table for people. */
 export function formatBootReport(r: LabBootReport): string {
   const who = r.node ? `${r.node} (${r.mac}, ${r.ip})` : `unknown MAC ${r.mac}${r.ip ? ` (pool address ${r.ip})` : ''}`;
-  const lines = [`bootherd lab boot: ${who}, ${r.firmware} firmware, ${r.nic} NIC, ${r.accel}`, '  SECONDS  WHERE  STAGE        RESULT  DETAIL'];
+  const lines = [`bootherd lab boot: ${who}, ${r.firmware} firmware, ${r.nic} NIC, ${r.accel}${r.iscsi ? `, root over iSCSI from ${r.iscsi.target}` : ''}`, '  SECONDS  WHERE  STAGE        RESULT  DETAIL'];
   for (const e of r.timeline) {
     const skipped = r.skipped.some((s) => s.stage === e.stage) && e.where === 'vm';
     lines.push(`  ${e.at.toFixed(1).padStart(7)}  ${e.where.padEnd(5)}  ${e.stage.padEnd(11)}  ${(skipped ? 'skip' : e.ok ? 'ok' : 'FAIL').padEnd(6)}  ${e.detail}`.trimEnd());

@@ -7,6 +7,11 @@
  * Nodes n001..nNNN are the lab's VMs: MAC 52:54:00:b0:00:NN, address
  * 198.18.0.(10+N). Client namespaces (for dhclient and friends) and VMs
  * started with an unknown MAC get pool addresses and the discovery script.
+ *
+ * With iSCSI (`lab up --iscsi`), every node's root is a copy of the lab's
+ * golden disk, exported by bootherd's tgt backend from the lab's tgtd, and
+ * booted with the profile's kernel (`boot: kernel`): the kernel line gets the
+ * root's dracut-style arguments and the second initrd holds iscsistart.
  */
 import { macFromBytes } from '../net/mac.ts';
 import { intToIp, ipToInt } from '../net/ipv4.ts';
@@ -19,6 +24,13 @@ export const LAB_SRV = { name: '_slurmctld._tcp', target: `${LAB_HEAD_NAME}.${LA
 /** Boot files, as named in the directory scripts/build-lab-image.sh fills. */
 export const LAB_KERNEL = 'vmlinuz';
 export const LAB_INITRD = 'initrd.img';
+/** The second initrd of iSCSI-root nodes (iscsistart, SCSI/iSCSI/ext4 modules), and the golden root disk. */
+export const LAB_ISCSI_INITRD = 'iscsi.img';
+export const LAB_GOLDEN_IMAGE = 'golden.img';
+/** The text of the golden disk's /etc/bootherd-golden, beside it in the image directory. */
+export const LAB_GOLDEN_MARKER = 'golden.marker';
+/** The profile of iSCSI-root nodes in a lab made with --iscsi. */
+export const LAB_ISCSI_PROFILE = 'iscsi-root';
 /** Most lab nodes a cluster file can hold: their addresses stop below the pool. */
 export const LAB_MAX_NODES = 89;
 /** A MAC no lab node has: `lab boot --mac` default for the discovery path. */
@@ -50,6 +62,8 @@ export interface LabClusterOptions {
   readonly filesDir: string;
   readonly nodes: number;
   readonly logLevel?: string;
+  /** Nodes' roots over iSCSI from the tgtd with this control port (the lab's, in the head namespace). */
+  readonly iscsi?: { readonly tgtControlPort: number };
 }
 
 /**
@@ -87,9 +101,25 @@ profiles:
     kernel: ${LAB_KERNEL}
     initrd: ${LAB_INITRD}
     cmdline: ${LAB_CMDLINE}
-nodes:${nodes.length ? '' : ' []'}
-${nodes.map((n) => `  - { name: ${n.name}, macs: [${n.mac}], ip: ${n.ip} }`).join('\n')}
+${opts.iscsi ? iscsiSections(opts.filesDir, opts.iscsi.tgtControlPort) : ''}nodes:${nodes.length ? '' : ' []'}
+${nodes.map((n) => `  - { name: ${n.name}, macs: [${n.mac}], ip: ${n.ip}${opts.iscsi ? `, profile: ${LAB_ISCSI_PROFILE}` : ''} }`).join('\n')}
 srv:
   - { name: ${LAB_SRV.name}, target: ${LAB_SRV.target}, port: ${LAB_SRV.port} }
+`;
+}
+
+/** The iSCSI-root profile (under profiles:) and the iscsi: section of a lab made with --iscsi. */
+function iscsiSections(filesDir: string, tgtControlPort: number): string {
+  return `  # Root over iSCSI: the kernel line gets ip=dhcp rd.iscsi.initiator=... netroot=iscsi:...,
+  # which the lab init reads; the second initrd brings iscsistart (scripts/build-lab-image.sh).
+  ${LAB_ISCSI_PROFILE}:
+    kernel: ${LAB_KERNEL}
+    initrd: [${LAB_INITRD}, ${LAB_ISCSI_INITRD}]
+    cmdline: ${LAB_CMDLINE}
+    root: { kind: iscsi, image: ${filesDir}/${LAB_GOLDEN_IMAGE}, boot: kernel }
+# The lab's tgtd in the head namespace (bootherd lab up --iscsi); each node gets a copy of the golden disk.
+iscsi:
+  backend: tgt
+  tgt: { controlPort: ${tgtControlPort} }
 `;
 }

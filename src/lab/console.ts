@@ -16,15 +16,17 @@
  *   initrd       iPXE fetched the (last) initrd          "http://198.18.0.1/files/initrd.img... ok"
  *   linux        the kernel started                      "Linux version 6.1.0-..."
  *   init nic dhcp hostname dns dns-self srv ntp booted   "BOOTHERD-STAGE <stage> ok|fail <detail>" from /init
+ *   iscsi root   the same, from a node whose root is on iSCSI: logged in and found
+ *                the LUN's disk (initrd), then / is that disk (the golden image's init)
  */
 
 export const VM_STAGES = [
   'pxe-dhcp', 'pxe-loader', 'ipxe', 'ipxe-dhcp', 'ipxe-script', 'discovery', 'kernel', 'initrd', 'linux',
-  'init', 'nic', 'dhcp', 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted',
+  'init', 'nic', 'dhcp', 'iscsi', 'root', 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted',
 ] as const;
 export type VmStage = typeof VM_STAGES[number];
 
-const INIT_STAGES = new Set<string>(['init', 'nic', 'dhcp', 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted']);
+const INIT_STAGES = new Set<string>(['init', 'nic', 'dhcp', 'iscsi', 'root', 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted']);
 
 export interface VmEvent {
   readonly stage: VmStage;

@@ -5,7 +5,8 @@
  * /run/bootherd-lab/<name>/lab.json so that `lab status`, `lab boot` and
  * `lab down` find it. /run is cleared at reboot, as namespaces are.
  * `down` removes everything `up` made: the processes in the lab's namespaces
- * (bootherd, VMs), the namespaces, and the lab's directory.
+ * (bootherd, VMs, the tgtd of `up --iscsi`), the namespaces, and the lab's
+ * directory.
  */
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { labClientMac, labClusterFile, LAB_HEAD_ADDRESS } from './cluster.ts';
 import { labImage } from './image.ts';
 import { Lab, namespaceExists, type LabDescription } from './netns.ts';
+import { labTgtdRunning, startLabTgtd, stopLabTgtd, type LabTgtd } from './tgtd.ts';
 
 export const LAB_RUN_DIR = '/run/bootherd-lab';
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bootherd.mjs');
@@ -31,6 +33,8 @@ export interface LabState {
   readonly serverPid: number;
   readonly serverLog: string;
   readonly createdAt: string;
+  /** The lab's tgtd (`up --iscsi`): the nodes' roots are exported from it. */
+  readonly tgtd?: LabTgtd;
 }
 
 export interface LabUpOptions {
@@ -41,6 +45,8 @@ export interface LabUpOptions {
   readonly clients: number;
   /** info (default), debug or trace: `lab up` waits for the server's info-level "bootherd started". */
   readonly logLevel?: 'info' | 'debug' | 'trace';
+  /** Every node's root over iSCSI: a tgtd in the head namespace, bootherd's tgt backend exporting copies of the golden disk. */
+  readonly iscsi?: boolean;
   /** Progress lines for people. */
   readonly say?: (line: string) => void;
 }
@@ -90,7 +96,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const dir = labDirOf(opts.name);
   const existing = readLab(opts.name);
   if (existing) {
-    if (serverRunning(existing) && existing.lab.namespaces.every(namespaceExists)) {
+    if (serverRunning(existing) && existing.lab.namespaces.every(namespaceExists) && (!existing.tgtd || labTgtdRunning(existing.tgtd))) {
       say(`lab ${opts.name} is already up`);
       return existing;
     }
@@ -99,20 +105,27 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   }
   const image = labImage();
   const lab = Lab.create({ prefix: `bootherd-${opts.name}`, clients: opts.clients, clientMac: labClientMac });
+  let tgtd: LabTgtd | undefined;
   try {
     mkdirSync(dir, { recursive: true });
     const stateDir = path.join(dir, 'state');
     const configFile = path.join(dir, 'cluster.yaml');
-    writeFileSync(configFile, labClusterFile({ stateDir, filesDir: image.dir, nodes: opts.nodes, logLevel: opts.logLevel }));
+    // Before bootherd: it probes its backend once, at start, and stays off without it.
+    if (opts.iscsi) tgtd = await startLabTgtd(lab.head.ns, `${LAB_HEAD_ADDRESS}:3260`, path.join(dir, 'tgtd.log'));
+    writeFileSync(configFile, labClusterFile({
+      stateDir, filesDir: image.dir, nodes: opts.nodes, logLevel: opts.logLevel,
+      ...(tgtd ? { iscsi: { tgtControlPort: tgtd.controlPort } } : {}),
+    }));
     const serverLog = path.join(dir, 'bootherd.log');
     const pid = await startServer(lab, configFile, serverLog);
     const state: LabState = {
       name: opts.name, dir, configFile, stateDir, imageDir: image.dir, nodes: opts.nodes,
-      lab: lab.describe(), serverPid: pid, serverLog, createdAt: new Date().toISOString(),
+      lab: lab.describe(), serverPid: pid, serverLog, createdAt: new Date().toISOString(), ...(tgtd ? { tgtd } : {}),
     };
     writeFileSync(stateFileOf(opts.name), JSON.stringify(state, null, 2) + '\n');
     return state;
   } catch (e) {
+    if (tgtd) stopLabTgtd(tgtd);
     lab.destroy();
     rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -153,6 +166,10 @@ export async function labDown(name: string): Promise<string[]> {
       for (let i = 0; i < 100 && serverRunning(state); i++) await new Promise((r) => setTimeout(r, 100));
       removed.push(`bootherd (pid ${state.serverPid})`);
     }
+    if (state.tgtd) {
+      if (labTgtdRunning(state.tgtd)) removed.push(`tgtd (pid ${state.tgtd.pid})`);
+      stopLabTgtd(state.tgtd);
+    }
     const present = state.lab.namespaces.filter(namespaceExists);
     // Kills whatever still runs in the namespaces (a VM, a stuck server), then deletes them.
     Lab.adopt(state.lab).destroy();
@@ -170,10 +187,15 @@ export interface LabHealth {
   readonly state: LabState;
   readonly serverRunning: boolean;
   readonly missingNamespaces: readonly string[];
+  /** Whether the lab's tgtd runs; undefined for a lab without iSCSI. */
+  readonly tgtdRunning: boolean | undefined;
 }
 
 export function labHealth(state: LabState): LabHealth {
-  return { state, serverRunning: serverRunning(state), missingNamespaces: state.lab.namespaces.filter((ns) => !namespaceExists(ns)) };
+  return {
+    state, serverRunning: serverRunning(state), missingNamespaces: state.lab.namespaces.filter((ns) => !namespaceExists(ns)),
+    tgtdRunning: state.tgtd ? labTgtdRunning(state.tgtd) : undefined,
+  };
 }
 
 export interface CliResult {
@@ -210,6 +232,7 @@ export function describeLab(state: LabState): string[] {
     `  cluster file ${state.configFile}`,
     `  boot files   ${state.imageDir}`,
     `  server log   ${state.serverLog}`,
+    ...(state.tgtd ? [`  iSCSI        every node's root: tgtd ${state.tgtd.pid} on ${state.tgtd.portal} (control port ${state.tgtd.controlPort}, log ${state.tgtd.log}), bootherd's tgt backend`] : []),
     ...(state.lab.clients.length ? [`  clients      ${state.lab.clients.map((c) => `${c.ns} (${c.mac})`).join(', ')}`] : []),
     'try:',
     `  bootherd lab boot${state.name === 'lab' ? '' : ` --name ${state.name}`} --firmware bios        # a VM PXE-boots n001 and prints its boot timeline`,

@@ -11,10 +11,10 @@ import type { NodeView } from '../../src/services/http/views.ts';
 
 type Asserts = Pick<Test, 'ok' | 'equal' | 'same' | 'match' | 'pass'>;
 
-/** The VM-side stages of a node's boot, in the order they happen. */
-export function nodeVmStages(firmwarePxe: boolean): string[] {
+/** The VM-side stages of a node's boot, in the order they happen; an iSCSI root adds the login and the switch to it. */
+export function nodeVmStages(firmwarePxe: boolean, iscsiRoot = false): string[] {
   return [...(firmwarePxe ? ['pxe-dhcp', 'pxe-loader'] : []), 'ipxe', 'ipxe-dhcp', 'ipxe-script', 'kernel', 'initrd', 'linux',
-    'init', 'nic', 'dhcp', 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted'];
+    'init', 'nic', 'dhcp', ...(iscsiRoot ? ['iscsi', 'root'] : []), 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted'];
 }
 
 export function headStages(firmwarePxe: boolean): string[] {
@@ -22,16 +22,16 @@ export function headStages(firmwarePxe: boolean): string[] {
 }
 
 /** Asserts every stage of a node's boot, then compares the API's timeline of the node with the VM's console. */
-export async function assertNodeBoot(t: Asserts, state: LabState, r: LabBootReport, node: { name: string; ip: string }, firmwarePxe: boolean): Promise<void> {
+export async function assertNodeBoot(t: Asserts, state: LabState, r: LabBootReport, node: { name: string; ip: string }, firmwarePxe: boolean, iscsiRoot = false): Promise<void> {
   const vm = r.timeline.filter((e) => e.where === 'vm');
   const at = (stage: string) => vm.find((e) => e.stage === stage)?.at;
-  for (const stage of nodeVmStages(firmwarePxe)) {
+  for (const stage of nodeVmStages(firmwarePxe, iscsiRoot)) {
     const skipped = r.skipped.find((s) => s.stage === stage);
     if (skipped) { t.pass(`VM stage ${stage}`, { skip: skipped.why }); continue; }
     const e = vm.find((x) => x.stage === stage);
     t.ok(e?.ok, `VM stage ${stage}${e ? ` at ${e.at.toFixed(1)} s: ${e.detail}` : ' missing'}`);
   }
-  const seen = nodeVmStages(firmwarePxe).map(at).filter((x): x is number => x !== undefined);
+  const seen = nodeVmStages(firmwarePxe, iscsiRoot).map(at).filter((x): x is number => x !== undefined);
   t.same(seen, [...seen].sort((a, b) => a - b), 'the VM reached its stages in boot order');
   t.equal(vm.find((e) => e.stage === 'ipxe-dhcp')?.detail, node.ip, 'iPXE got the node\'s reserved address');
   t.equal(vm.find((e) => e.stage === 'hostname')?.detail, node.name, 'the init\'s host name came from DHCP');

@@ -24,12 +24,12 @@ export function bootherd(args: readonly string[], timeoutMs: number): Promise<Cl
 
 interface Teardownable { teardown(fn: () => unknown): void }
 
-/** `bootherd lab up` under a unique name; `lab down` when the test ends. */
-export async function labUpForTest(t: Teardownable, tag: string, nodes = 2): Promise<LabState> {
+/** `bootherd lab up` under a unique name (more `lab up` options in `options`); `lab down` when the test ends. */
+export async function labUpForTest(t: Teardownable, tag: string, nodes = 2, options: readonly string[] = []): Promise<LabState> {
   // Lab names become namespace names bootherd-<name>-*: keep them short and unique per test process.
   const name = uniquePrefix(tag);
   t.teardown(() => bootherd(['lab', 'down', '--name', name], 60_000));
-  const up = await bootherd(['lab', 'up', '--name', name, '--nodes', String(nodes)], 15 * 60_000);
+  const up = await bootherd(['lab', 'up', '--name', name, '--nodes', String(nodes), ...options], 15 * 60_000);
   if (up.code !== 0) throw new Error(`bootherd lab up failed (${up.code}):\n${up.stderr}${up.stdout}`);
   return readLab(name)!;
 }

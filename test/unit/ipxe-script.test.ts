@@ -1,15 +1,19 @@
 /**
  * The iPXE script renderer: a known node's script, the unknown-MAC script,
- * several initrds (UEFI needs initrd=<name> for each), a broken template.
+ * several initrds (UEFI needs initrd=<name> for each), a broken template;
+ * nodes with a root disk (sanboot, kernel, the disk unavailable), and the
+ * server's wiring of the iSCSI service into the scripts it serves.
  */
 import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { renderNodeScript, renderTemplate, TemplateError } from '../../src/boot/ipxe-script.ts';
+import { renderNodeScript, renderTemplate, TemplateError, type RootDiskBoot, type RootDiskProvider } from '../../src/boot/ipxe-script.ts';
 import { ClusterModel } from '../../src/cluster/model.ts';
 import { parseConfig } from '../../src/config/load.ts';
+import { IpxeScripts } from '../../src/services/tftp/ipxe-scripts.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
+import { startHttpServer } from '../helpers/http-server.ts';
 
 const BASE = 'http://198.18.0.1';
 
@@ -65,4 +69,176 @@ t.test('an unknown placeholder is an error that names it', async (t) => {
   t.throws(() => renderTemplate('x.ipxe', 'kernel {{kernal_url}}', { kernel_url: 'u' }, []), /x\.ipxe: unknown placeholder \{\{kernal_url\}\}/);
   const m = model('http: { unknownTemplate: missing.ipxe }');
   t.throws(() => renderNodeScript(m, '52:54:00:00:00:99', BASE), /missing\.ipxe: cannot read the template/);
+});
+
+/**
+ * What iPXE runs when every command succeeds: from the top, following each
+ * `goto`, up to the command that hands over (boot, sanboot) or chains away.
+ * Comments, labels and `|| goto failed` tails are left out.
+ */
+function executed(script: string): string[] {
+  const lines = script.split('\n');
+  const out: string[] = [];
+  for (let i = 1, steps = 0; i < lines.length && steps < 200; i++, steps++) {
+    const line = lines[i]!.trim();
+    if (!line || line.startsWith('#') || line.startsWith(':')) continue;
+    const go = /^goto (\S+)$/.exec(line);
+    if (go) {
+      i = lines.indexOf(`:${go[1]}`);
+      if (i < 0) throw new Error(`goto ${go[1]}: no such label`);
+      continue;
+    }
+    const command = line.replace(/ \|\| goto failed$/, '');
+    out.push(command);
+    if (/^(boot|sanboot|chain)\b/.test(command)) break;
+  }
+  return out;
+}
+
+const IQN = 'iqn.2024-01.test.lab:n003';
+const ROOT_PATH = 'iscsi:198.18.0.1::3260:1:iqn.2024-01.test.lab.bootherd:n003';
+const KERNEL_ARGS = `ip=dhcp rd.iscsi.initiator=${IQN} netroot=${ROOT_PATH}`;
+const ISCSI_NODES = `
+  - { name: n003, macs: 52:54:00:00:00:03, ip: 198.18.0.13, profile: bare, root: { kind: iscsi, image: golden.img } }
+  - { name: n004, macs: 52:54:00:00:00:04, ip: 198.18.0.14, profile: bare, root: { kind: iscsi, image: golden.img, boot: kernel } }`;
+const available = (boot: 'sanboot' | 'kernel'): RootDiskBoot => ({ available: true, boot, initiatorIqn: IQN, rootPath: ROOT_PATH, kernelArgs: KERNEL_ARGS });
+const booted = (mac: string) => `bootherd_booted=${BASE}/boot/${mac}/booted`;
+const failedPath = (name: string, mac: string) => [
+  `echo bootherd: booting ${name} failed; retrying in 10 seconds (Ctrl-B for the iPXE shell)`,
+  'prompt --key 0x02 --timeout 10000 && shell ||',
+  `chain --replace ${BASE}/boot/${mac}.ipxe`,
+];
+
+t.test('root disks: what the node\'s script runs, case by case', async (t) => {
+  const m = model(ISCSI_NODES);
+  const cases: Array<{ name: string; mac: string; provider?: RootDiskProvider; runs: string[] }> = [
+    {
+      name: 'no root: the profile\'s kernel as before, no initiator name',
+      mac: '52:54:00:00:00:02',
+      provider: () => available('sanboot'),
+      runs: [
+        'echo bootherd: booting n002 (198.18.0.12, 52:54:00:00:00:02) with profile bare',
+        `kernel --name vmlinuz ${BASE}/files/vmlinuz ${booted('52-54-00-00-00-02')}`,
+        'boot',
+      ],
+    },
+    {
+      name: 'iSCSI, boot: sanboot: the initiator name, then sanboot of the root path; no kernel',
+      mac: '52:54:00:00:00:03',
+      provider: () => available('sanboot'),
+      runs: [
+        'echo bootherd: booting n003 (198.18.0.13, 52:54:00:00:00:03) with profile bare',
+        `set initiator-iqn ${IQN}`,
+        `echo bootherd: n003 boots from its iSCSI disk ${ROOT_PATH}`,
+        `sanboot ${ROOT_PATH}`,
+      ],
+    },
+    {
+      name: 'iSCSI, boot: kernel: the initiator name, and the root\'s kernel arguments on the kernel line',
+      mac: '52:54:00:00:00:04',
+      provider: () => available('kernel'),
+      runs: [
+        'echo bootherd: booting n004 (198.18.0.14, 52:54:00:00:00:04) with profile bare',
+        `set initiator-iqn ${IQN}`,
+        `kernel --name vmlinuz ${BASE}/files/vmlinuz ${KERNEL_ARGS} ${booted('52-54-00-00-00-04')}`,
+        'boot',
+      ],
+    },
+    {
+      name: 'iSCSI off: the script says why and takes the failed path; nothing boots',
+      mac: '52:54:00:00:00:03',
+      provider: () => ({ available: false, reason: 'iSCSI is off (tgt: tgtd is not answering)' }),
+      runs: [
+        'echo bootherd: booting n003 (198.18.0.13, 52:54:00:00:00:03) with profile bare',
+        'echo bootherd: not booting n003: its iSCSI root disk is not available: iSCSI is off (tgt: tgtd is not answering); it boots once the disk is there',
+        ...failedPath('n003', '52-54-00-00-00-03'),
+      ],
+    },
+    {
+      name: 'the node\'s disk in error: the same, with the disk\'s problem',
+      mac: '52:54:00:00:00:04',
+      provider: () => ({ available: false, reason: 'its disk could not be prepared (golden image missing)' }),
+      runs: [
+        'echo bootherd: booting n004 (198.18.0.14, 52:54:00:00:00:04) with profile bare',
+        'echo bootherd: not booting n004: its iSCSI root disk is not available: its disk could not be prepared (golden image missing); it boots once the disk is there',
+        ...failedPath('n004', '52-54-00-00-00-04'),
+      ],
+    },
+    {
+      name: 'no provider (a renderer without an iSCSI service): the same, never the kernel',
+      mac: '52:54:00:00:00:03',
+      runs: [
+        'echo bootherd: booting n003 (198.18.0.13, 52:54:00:00:00:03) with profile bare',
+        'echo bootherd: not booting n003: its iSCSI root disk is not available: no iSCSI service answers for it in this bootherd; it boots once the disk is there',
+        ...failedPath('n003', '52-54-00-00-00-03'),
+      ],
+    },
+    {
+      name: 'a provider with no answer for the node: the same',
+      mac: '52:54:00:00:00:04',
+      provider: () => undefined,
+      runs: [
+        'echo bootherd: booting n004 (198.18.0.14, 52:54:00:00:00:04) with profile bare',
+        'echo bootherd: not booting n004: its iSCSI root disk is not available: no iSCSI service answers for it in this bootherd; it boots once the disk is there',
+        ...failedPath('n004', '52-54-00-00-00-04'),
+      ],
+    },
+  ];
+  for (const c of cases) {
+    const s = renderNodeScript(m, c.mac, BASE, c.provider);
+    t.same(executed(s), c.runs, c.name);
+    t.notMatch(s, /\{\{/, `${c.name}: no placeholder left`);
+    // Not only not run: not there, so no path through the script (a failed command, an edited label) can run it.
+    for (const command of ['set initiator-iqn', 'kernel', 'initrd', 'sanboot']) {
+      if (!c.runs.some((l) => l.startsWith(`${command} `))) t.notMatch(s, new RegExp(`^${command} `, 'm'), `${c.name}: no ${command} line in the script`);
+    }
+  }
+});
+
+t.test('a node-level root on a profile without one; the provider is asked for that node only', async (t) => {
+  const m = model(ISCSI_NODES);
+  const asked: string[] = [];
+  const provider: RootDiskProvider = (n) => { asked.push(n.name); return available('kernel'); };
+  renderNodeScript(m, '52:54:00:00:00:02', BASE, provider);
+  renderNodeScript(m, '52:54:00:00:00:99', BASE, provider);
+  t.same(asked, [], 'not asked for a node without a root, nor for an unknown MAC');
+  t.match(renderNodeScript(m, '52:54:00:00:00:04', BASE, provider), `${KERNEL_ARGS} ${booted('52-54-00-00-00-04')}`);
+  t.same(asked, ['n004']);
+});
+
+t.test('an old custom template without {{boot_method}} cannot send a root-disk node to its kernel', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-tpl-'));
+  writeFileSync(path.join(dir, 'node.ipxe'), '#!ipxe\nkernel {{kernel_url}} {{kernel_args}}\nboot\n');
+  const m = model(`${ISCSI_NODES}
+http: { templates: ${dir} }`);
+  t.throws(() => renderNodeScript(m, '52:54:00:00:00:03', BASE, () => available('sanboot')), /node\.ipxe: n003 needs the sanboot path \(its root disk\), but the template has no \{\{boot_method\}\}/);
+  t.throws(() => renderNodeScript(m, '52:54:00:00:00:03', BASE), /n003 needs the no-root path/);
+  t.equal(renderNodeScript(m, '52:54:00:00:00:04', BASE, () => available('kernel')),
+    `#!ipxe\nkernel ${BASE}/files/vmlinuz ${KERNEL_ARGS} ${booted('52-54-00-00-00-04')}\nboot\n`, 'boot: kernel still works: its arguments are in kernel_args');
+  t.equal(renderNodeScript(m, '52:54:00:00:00:02', BASE), `#!ipxe\nkernel ${BASE}/files/vmlinuz ${booted('52-54-00-00-00-02')}\nboot\n`, 'and nodes without a root are as before');
+});
+
+t.test('lines whose placeholders have no value for this machine are dropped, kept where they have', async (t) => {
+  const text = 'a {{name}}\nset initiator-iqn {{initiator_iqn}}\nsanboot {{root_path}} || goto failed\necho {{root_problem}}\nz';
+  t.equal(renderTemplate('x.ipxe', text, { name: 'n1' }, [], new Set(['initiator_iqn', 'root_path', 'root_problem'])), 'a n1\nz');
+  t.equal(renderTemplate('x.ipxe', text, { name: 'n1', initiator_iqn: 'iqn.x', root_path: 'iscsi:h::3260:1:t' }, [], new Set(['root_problem'])), 'a n1\nset initiator-iqn iqn.x\nsanboot iscsi:h::3260:1:t || goto failed\nz');
+  t.throws(() => renderTemplate('x.ipxe', text, { name: 'n1' }, []), /unknown placeholder \{\{initiator_iqn\}\}/, 'a placeholder neither given nor omitted is still an error');
+});
+
+t.test('the server wires the iSCSI service into the scripts it serves (HTTP), and TFTP takes the same provider', async (t) => {
+  const s = await startHttpServer(t, { extra: `iscsi: { enabled: false }
+profiles:
+  diskless: { kernel: vmlinuz, root: { kind: iscsi, image: golden.img } }
+nodes:
+  - { name: n001, macs: [52:54:00:00:00:01], ip: 198.18.0.11, profile: diskless }
+  - { name: n002, macs: [52:54:00:00:00:02], ip: 198.18.0.12 }` });
+  await s.server.iscsi!.start();
+  const off = await (await fetch(`${s.base}/boot/52-54-00-00-00-01.ipxe`)).text();
+  t.match(off, 'goto no-root');
+  t.match(off, 'echo bootherd: not booting n001: its iSCSI root disk is not available: iSCSI is off (iscsi.enabled is false in the cluster file)');
+  t.notMatch(off, /^(kernel|sanboot) /m, 'the no-root script has no boot command at all');
+  t.match(await (await fetch(`${s.base}/boot/52-54-00-00-00-02.ipxe`)).text(), /^goto kernel$/m, 'a node without a root boots its kernel');
+
+  const tftp = new IpxeScripts(s.server.model, BASE, () => available('sanboot'));
+  t.same(executed(tftp.render('boot/52-54-00-00-00-01.ipxe')!.toString()).slice(-2), [`echo bootherd: n001 boots from its iSCSI disk ${ROOT_PATH}`, `sanboot ${ROOT_PATH}`], 'TFTP: the same script');
 });

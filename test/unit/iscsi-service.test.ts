@@ -35,6 +35,7 @@ interface Setup {
   readonly config: Config;
 }
 
+/** extraNodes: node lines added to the cluster file; {dir} in them is the test's directory (its golden.img). */
 async function setup(t: Test, opts: { backend: 'targetcli' | 'tgt'; run: Runner; configfs?: string; iscsi?: string; extraNodes?: string }): Promise<Setup> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-iscsi-svc-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,7 +57,7 @@ profiles:
 nodes:
   - { name: n001, macs: [52:54:00:00:00:01], ip: 198.18.0.11, profile: diskless }
   - { name: n002, macs: [52:54:00:00:00:02], ip: 198.18.0.12 }
-${opts.extraNodes ?? ''}`, '<test>');
+${(opts.extraNodes ?? '').replaceAll('{dir}', dir)}`, '<test>');
   const model = new ClusterModel(config, new MemoryStore());
   let out = '';
   const log = createLogger('debug', new Writable({ write(chunk, _enc, cb) { out += String(chunk); cb(); } }));
@@ -191,7 +192,7 @@ t.test('a node whose image is missing: that node is in error, the others are exp
   t.same(fake.lio.targets.map((x) => x.wwn), [`${P}n001`]);
 });
 
-t.test('boot parameters: root path, initiator name, iPXE lines', async (t) => {
+t.test('boot parameters: root path, initiator name, kernel arguments', async (t) => {
   const fake = fakeTargetcli();
   const s = await setup(t, { backend: 'targetcli', run: fake.run });
   await s.service.start();
@@ -203,23 +204,48 @@ t.test('boot parameters: root path, initiator name, iPXE lines', async (t) => {
     lun: 0,
     rootPath: `iscsi:198.18.0.1::3260:0:${P}n001`,
     boot: 'sanboot',
-    ipxe: [`set initiator-iqn ${I}n001`, `sanboot iscsi:198.18.0.1::3260:0:${P}n001`],
     kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n001 netroot=iscsi:198.18.0.1::3260:0:${P}n001`,
   });
   t.equal(s.service.rootPath(s.model.nodeByName('n002')!), undefined, 'a node without an iSCSI root has none');
 });
 
-t.test('DHCP option 17: the node\'s iSCSI root path, to clients that ask for it', async (t) => {
+t.test('what the iPXE script is told about a node\'s root disk, case by case', async (t) => {
+  const kernelNode = '  - { name: n005, macs: [52:54:00:00:00:05], ip: 198.18.0.15, root: { kind: iscsi, image: "{dir}/golden.img", boot: kernel } }';
+  const missingImage = '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: /nonexistent/golden.img } }';
+  const on = fakeTargetcli();
+  const off = fakeTargetcli();
+  off.missing = true;
+  const cases = [
+    { name: 'exported, boot: sanboot', run: on.run, node: 'n001',
+      want: { available: true, boot: 'sanboot', initiatorIqn: `${I}n001`, rootPath: `iscsi:198.18.0.1::3260:0:${P}n001`, kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n001 netroot=iscsi:198.18.0.1::3260:0:${P}n001` } },
+    { name: 'exported, boot: kernel (a node-level root)', run: on.run, node: 'n005',
+      want: { available: true, boot: 'kernel', initiatorIqn: `${I}n005`, rootPath: `iscsi:198.18.0.1::3260:0:${P}n005`, kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n005 netroot=iscsi:198.18.0.1::3260:0:${P}n005` } },
+    { name: 'no iSCSI root: nothing to say', run: on.run, node: 'n002', want: undefined },
+    { name: 'its disk in error', run: on.run, node: 'n004',
+      want: { available: false, reason: /^its disk could not be prepared \(golden image \/nonexistent\/golden\.img for node n004: ENOENT/ } },
+    { name: 'iSCSI off: targetcli missing', run: off.run, node: 'n001',
+      want: { available: false, reason: /^iSCSI is off \(targetcli: targetcli not found on PATH/ } },
+  ];
+  for (const c of cases) {
+    const s = await setup(t, { backend: 'targetcli', run: c.run, extraNodes: `${kernelNode}\n${missingImage}` });
+    await s.service.start();
+    const got = s.service.rootDiskBoot(s.model.nodeByName(c.node)!);
+    if (c.want === undefined) t.equal(got, undefined, c.name);
+    else t.match(got, c.want, c.name);
+  }
+});
+
+t.test('DHCP option 17: the node\'s iSCSI root path, to clients that ask for it, except iPXE', async (t) => {
   const fake = fakeTargetcli();
   const s = await setup(t, { backend: 'targetcli', run: fake.run });
   await s.service.start();
   const store = s.model.store;
   const dhcp = new DhcpService({ config: s.config, model: s.model, store, log: silentLogger, metrics: new Metrics(), httpBase: 'http://198.18.0.1', rootPath: (n) => s.service.rootPath(n) });
-  const discover = (mac: string, prl: number[]) => {
+  const discover = (mac: string, prl: number[], extra: Array<[number, Buffer]> = []) => {
     const chaddr = Buffer.alloc(16);
     Buffer.from(mac.replace(/:/g, ''), 'hex').copy(chaddr);
     const bytes = encode({ op: 1, htype: 1, hlen: 6, hops: 0, xid: 7, secs: 0, flags: 0, ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: 0, chaddr, sname: '', file: '',
-      options: new Map([[Opt.MESSAGE_TYPE, u8(MessageType.DISCOVER)], [Opt.PARAMETER_LIST, Buffer.from(prl)]]) }).bytes;
+      options: new Map([[Opt.MESSAGE_TYPE, u8(MessageType.DISCOVER)], [Opt.PARAMETER_LIST, Buffer.from(prl)], ...extra]) }).bytes;
     const ctx = dhcp.handle(bytes, 'eth0', Date.now(), true)!;
     return { reply: decode(buildReply(ctx).bytes), why: ctx.trace! };
   };
@@ -228,4 +254,9 @@ t.test('DHCP option 17: the node\'s iSCSI root path, to clients that ask for it'
   t.match(asked.why.join('\n'), /root-path: iscsi:/);
   t.notOk(discover('52:54:00:00:00:01', [1, 3]).reply.options.has(Opt.ROOT_PATH), 'not sent unasked');
   t.notOk(discover('52:54:00:00:00:02', [1, 3, 17]).reply.options.has(Opt.ROOT_PATH), 'a node without an iSCSI root gets none');
+  // iPXE would hook the path before fetching its script, with a default initiator name the ACL refuses.
+  const ipxe = discover('52:54:00:00:00:01', [1, 3, 17], [[Opt.USER_CLASS, Buffer.from('iPXE')]]);
+  t.notOk(ipxe.reply.options.has(Opt.ROOT_PATH), 'not to iPXE (user class), whose script sanboots it');
+  t.match(ipxe.why.join('\n'), /root-path: not to iPXE/);
+  t.notOk(discover('52:54:00:00:00:01', [1, 3, 17], [[Opt.IPXE, Buffer.from([1, 1, 1])]]).reply.options.has(Opt.ROOT_PATH), 'nor to iPXE known by its option 175');
 });

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { BootStage } from '../../src/cluster/types.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { checkHeadTimeline } from '../../src/lab/boot.ts';
-import { labClusterFile, labNode, LAB_MAX_NODES } from '../../src/lab/cluster.ts';
+import { labClusterFile, labNode, LAB_ISCSI_PROFILE, LAB_MAX_NODES } from '../../src/lab/cluster.ts';
 import { ConsoleReader, renderLine, type VmEvent } from '../../src/lab/console.ts';
 import { labDirOf } from '../../src/lab/running.ts';
 import { qemuArgs, usesFirmwarePxe } from '../../src/lab/vm.ts';
@@ -54,6 +54,18 @@ t.test('BIOS with e1000 (SeaBIOS, the NIC\'s iPXE ROM, the lab initrd): every st
   t.same(r.result, { ok: true, failed: [], at: r.result!.at });
   const times = r.events.map((e) => e.at);
   t.same(times, [...times].sort((a, b) => a - b), 'times only grow');
+});
+
+t.test('a node whose root is on iSCSI: login and root stages between DHCP and the host name', async (t) => {
+  const text = readFileSync(path.join(VECTORS, 'console-iscsi-bios-e1000.serial')).toString('latin1');
+  const r = new ConsoleReader({ kernel: 'vmlinuz', initrds: ['initrd.img', 'iscsi.img'] });
+  for (let i = 0, n = 1; i < text.length; i += n, n = (n * 5 + 3) % 89 + 1) r.feed(text.slice(i, i + n), (i + n) / 100);
+  r.end(text.length / 100);
+  t.same(stagesOf(r), ['ipxe', 'ipxe-dhcp', 'ipxe-script', 'kernel', 'initrd', 'linux', 'init', 'nic', 'dhcp', 'iscsi', 'root', 'hostname', 'dns', 'dns-self', 'srv', 'ntp', 'booted']);
+  t.equal(r.get('initrd')!.detail, 'http://198.18.0.1/files/iscsi.img', 'initrd: when the last of the profile\'s initrds is in');
+  t.equal(r.get('iscsi')!.detail, 'iqn.2024-01.test.lab.bootherd:n001 lun 1 /dev/sda from 198.18.0.1:3260 as iqn.2024-01.test.lab:n001');
+  t.match(r.get('root')!.detail, /^\/ is \/dev\/sda ext2, iSCSI session iqn\.2024-01\.test\.lab\.bootherd:n001; \/etc\/bootherd-golden: bootherd lab golden image [0-9a-f]{16}$/);
+  t.same(r.result, { ok: true, failed: [], at: r.result!.at });
 });
 
 t.test('a head without NTP: the init reports the failed stage and still boots', async (t) => {
@@ -126,6 +138,17 @@ t.test('the lab cluster file is a valid cluster file', async (t) => {
   t.same(c.srv, [{ name: '_slurmctld._tcp', target: 'head.lab.test', port: 6817, priority: 0, weight: 0 }]);
   t.equal(parseConfig(labClusterFile({ stateDir: '/s', filesDir: '/f', nodes: 0 }), '<lab>').nodes.length, 0);
   t.throws(() => labClusterFile({ stateDir: '/s', filesDir: '/f', nodes: LAB_MAX_NODES + 1 }), /0 to 89 nodes/);
+
+  // lab up --iscsi: every node's root is a copy of the golden disk on the lab's tgtd, booted with the kernel.
+  const i = parseConfig(labClusterFile({ stateDir: '/tmp/s', filesDir: '/tmp/f', nodes: 2, iscsi: { tgtControlPort: 4321 } }), '<lab>');
+  t.same(i.nodes.map((n) => n.profile), [LAB_ISCSI_PROFILE, LAB_ISCSI_PROFILE]);
+  const p = i.profiles[LAB_ISCSI_PROFILE]!;
+  t.same(p.initrd, ['initrd.img', 'iscsi.img'], 'the second initrd brings iscsistart');
+  t.same(p.root, { kind: 'iscsi', image: '/tmp/f/golden.img', disk: 'copy', boot: 'kernel' });
+  t.equal(p.cmdline, c.profiles['default']!.cmdline);
+  t.match(i.iscsi, { enabled: true, backend: 'tgt', tgt: { controlPort: 4321 } });
+  t.equal(c.nodes[0]!.root, undefined);
+  t.notOk(c.profiles[LAB_ISCSI_PROFILE], 'a lab without --iscsi has no iSCSI profile');
 });
 
 t.test('lab names become namespace and directory names: letters, digits, hyphens', async (t) => {

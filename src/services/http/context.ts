@@ -1,5 +1,6 @@
 import type { ClusterModel } from '../../cluster/model.ts';
 import type { BootTimelines } from '../../cluster/timeline.ts';
+import type { RootDiskProvider } from '../../boot/ipxe-script.ts';
 import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -20,6 +21,8 @@ export interface HttpServiceDeps {
   readonly leases: LeaseTable | undefined;
   /** Status of every service of the server, by name (GET /api/v1/status, /api/v1/ntp). */
   readonly serviceStatus: () => Record<string, object>;
+  /** How nodes with a `root:` reach their root disk (the iSCSI service), for their iPXE scripts. */
+  readonly rootDisk?: RootDiskProvider;
 }
 
 /** What kind of thing a route serves: labels the request metrics. */

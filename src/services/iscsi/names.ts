@@ -87,9 +87,8 @@ export interface IscsiBootParams {
   readonly lun: number;
   /** RFC 4173 root path, for DHCP option 17 and iPXE sanboot: iscsi:<server>:<protocol>:<port>:<lun>:<target>. */
   readonly rootPath: string;
+  /** sanboot: iPXE attaches the disk and boots it, leaving an iBFT for the OS; kernel: the profile's kernel with kernelArgs (the node's iPXE template has the lines). */
   readonly boot: RootDisk['boot'];
-  /** iPXE script lines: sanboot attaches the disk and boots it, leaving an iBFT for the OS. */
-  readonly ipxe: readonly string[];
   /** Kernel parameters for boot: kernel (dracut's iSCSI root); the profile's cmdline says which root= partition. */
   readonly kernelArgs: string;
 }
@@ -104,9 +103,6 @@ export function iscsiBootParams(model: ClusterModel, naming: IscsiNaming, node: 
   const e = exportOf(naming, node.name, root);
   // RFC 4173: protocol empty means TCP; the LUN is written in hex.
   const rootPath = `iscsi:${naming.portal.address}::${naming.portal.port}:${lun.toString(16)}:${e.iqn}`;
-  const ipxe = root.boot === 'sanboot'
-    ? [`set initiator-iqn ${e.initiator}`, `sanboot ${rootPath}`]
-    : [`set initiator-iqn ${e.initiator}`];
   return {
     targetIqn: e.iqn,
     initiatorIqn: e.initiator,
@@ -114,7 +110,6 @@ export function iscsiBootParams(model: ClusterModel, naming: IscsiNaming, node: 
     lun,
     rootPath,
     boot: root.boot,
-    ipxe,
     kernelArgs: `ip=dhcp rd.iscsi.initiator=${e.initiator} netroot=${rootPath}`,
   };
 }

@@ -74,6 +74,11 @@ export interface IscsiStatus {
   readonly warnings: readonly string[];
 }
 
+/** rootDiskBoot()'s answer; it has the shape of the iPXE renderer's RootDiskBoot. */
+export type IscsiRootDiskBoot =
+  | ({ readonly available: true } & Pick<IscsiBootParams, 'boot' | 'initiatorIqn' | 'rootPath' | 'kernelArgs'>)
+  | { readonly available: false; readonly reason: string };
+
 export interface ReconcileReport {
   readonly ok: boolean;
   readonly applied: readonly Op[];
@@ -246,6 +251,22 @@ export class IscsiService implements Service {
   bootParams(node: NodeRecord): IscsiBootParams | undefined {
     if (!this.backend) return undefined;
     return iscsiBootParams(this.deps.model, this.naming, node, this.backend.shape.lun);
+  }
+
+  /**
+   * What the node's iPXE script needs to reach its root disk (the renderer's
+   * RootDiskProvider, src/boot/ipxe-script.ts): the boot parameters, or why
+   * the disk cannot be had now, so the node is told instead of being sent to
+   * an export that is not there. undefined: the node has no iSCSI root.
+   */
+  rootDiskBoot(node: NodeRecord): IscsiRootDiskBoot | undefined {
+    if (rootOf(this.deps.model, node)?.kind !== 'iscsi') return undefined;
+    if (!this.backend) return { available: false, reason: `iSCSI is off (${this.reason ?? 'not started'})` };
+    const diskError = this.diskErrors.get(node.name);
+    if (diskError) return { available: false, reason: `its disk could not be prepared (${diskError})` };
+    const params = this.bootParams(node);
+    if (!params) return undefined;
+    return { available: true, boot: params.boot, initiatorIqn: params.initiatorIqn, rootPath: params.rootPath, kernelArgs: params.kernelArgs };
   }
 
   /** DHCP option 17 for the node (RFC 4173), or undefined. Asked per DHCP packet: remembered per node record. */

@@ -5,7 +5,7 @@
  * request, so it follows the cluster model at once.
  */
 import type { ClusterModel } from '../../cluster/model.ts';
-import { renderNodeScript } from '../../boot/ipxe-script.ts';
+import { renderNodeScript, type RootDiskProvider } from '../../boot/ipxe-script.ts';
 import type { RenderedFile } from './resolver.ts';
 
 const NAME = /^boot\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
@@ -13,7 +13,7 @@ const NAME = /^boot\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
 export class IpxeScripts implements RenderedFile {
   readonly label = 'ipxe-script';
 
-  constructor(private readonly model: ClusterModel, private readonly httpBase: string) {}
+  constructor(private readonly model: ClusterModel, private readonly httpBase: string, private readonly rootDisk?: RootDiskProvider) {}
 
   match(name: string): boolean {
     return NAME.test(name);
@@ -23,7 +23,7 @@ export class IpxeScripts implements RenderedFile {
     const m = NAME.exec(name);
     if (!m) return undefined;
     try {
-      return Buffer.from(renderNodeScript(this.model, m[1]!.replace(/-/g, ':'), this.httpBase));
+      return Buffer.from(renderNodeScript(this.model, m[1]!.replace(/-/g, ':'), this.httpBase, this.rootDisk));
     } catch {
       return undefined; // a broken template: "file not found" to the client; the HTTP service logs the error
     }

@@ -13,7 +13,7 @@ import { HttpError } from '../errors.ts';
 const SCRIPT = /^([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})\.ipxe$/;
 
 export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
-  const { model, timelines, httpBase } = deps;
+  const { model, timelines, httpBase, rootDisk } = deps;
 
   app.get<{ Params: { file: string } }>('/boot/:file', { config: { access: 'open', kind: 'boot' } }, async (req, reply) => {
     const m = SCRIPT.exec(req.params.file);
@@ -21,7 +21,7 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
     const mac = normalizeMac(m[1]!);
     let script: string;
     try {
-      script = renderNodeScript(model, mac, httpBase);
+      script = renderNodeScript(model, mac, httpBase, rootDisk);
     } catch (e) {
       if (e instanceof TemplateError) throw new HttpError(500, '', e.message);
       throw e;
