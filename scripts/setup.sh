@@ -42,7 +42,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >/dev/null
 fi
 
-# 3. native socket helpers: udp_socket (binding options dgram lacks), udp_batch (batched I/O for DNS)
+# 3. native socket helpers: udp_socket (binding options dgram lacks), udp_batch (batched I/O for DNS, DHCP, TFTP)
 for helper in udp_socket udp_batch; do
 out=native/build/$helper.node
 if [ ! -f "$out" ] || [ native/$helper.c -nt "$out" ]; then

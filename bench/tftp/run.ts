@@ -7,6 +7,8 @@
  *   npm run bench:tftp                 # everything
  *   npm run bench:tftp -- --quick      # fewer single-stream cases, storm of 100 only
  *   npm run bench:tftp -- --servers bootherd,tftpd-hpa
+ *   npm run bench:tftp -- --single 1432x16 --storms 500   # chosen cases only
+ *   npm run bench:tftp -- --single none --storms 500      # the storm alone
  *
  * 1. Single stream: one 32 MiB transfer for blksize 512/1432/1468/8192 x
  *    windowsize 1/4/16/64. A server that does not grant windowsize (neither
@@ -38,11 +40,19 @@ const CLIENT = '198.18.0.2';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const serversArg = args[args.indexOf('--servers') + 1];
-const SERVERS = args.includes('--servers') && serversArg ? serversArg.split(',') : ['bootherd', 'tftpd-hpa', 'dnsmasq'];
+/** The value after `--name`, if given. */
+const flag = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const SERVERS = flag('--servers')?.split(',') ?? ['bootherd', 'tftpd-hpa', 'dnsmasq'];
 const BLOCK_SIZES = quick ? [1432, 8192] : [512, 1432, 1468, 8192];
 const WINDOW_SIZES = quick ? [1, 16] : [1, 4, 16, 64];
-const STORMS = quick ? [100] : [100, 500];
+/** `--single 1432x16,512x1`: only these blksize x windowsize cases ("none": no single streams); default: every pair above. */
+const singleArg = flag('--single');
+const SINGLES: Array<[number, number]> = singleArg === undefined
+  ? BLOCK_SIZES.flatMap((b) => WINDOW_SIZES.map((w): [number, number] => [b, w]))
+  : singleArg === 'none' ? [] : singleArg.split(',').map((c) => { const [b, w] = c.split('x').map(Number); return [b!, w ?? 1]; });
+/** `--storms 500`: only these storm sizes ("none": no storm). */
+const stormsArg = flag('--storms');
+const STORMS = stormsArg === undefined ? (quick ? [100] : [100, 500]) : stormsArg === 'none' ? [] : stormsArg.split(',').map(Number);
 
 interface LoadResult {
   sessions: number; ok: number; failed: number; wall_ms: number; p50_ms: number; p99_ms: number; max_ms: number;
@@ -152,20 +162,20 @@ function load(server: Running, remote: string, local: string, n: number, blksize
 
 const rows: Row[] = [];
 const started = new Date();
+const loadAtStart = os.loadavg();
 for (const name of SERVERS) {
   const server = await startServer(name);
   process.stderr.write(`bench: ${name} running\n`);
   try {
-    for (const blksize of BLOCK_SIZES) {
-      let grantsWindows = true;
-      for (const windowsize of WINDOW_SIZES) {
-        if (windowsize > 1 && !grantsWindows) continue;
-        const r = load(server, 'big-32m.bin', files.big, 1, blksize, windowsize, 120);
-        if (windowsize > 1 && r.windowsize <= 1) grantsWindows = false;
-        const row: Row = { server: name, test: 'single', blksize, windowsize, sessions: 1, result: r, serverCpuMs: r.serverCpuMs, mibPerS: r.ok ? (r.bytes / (1 << 20)) / (r.max_ms / 1000) : 0 };
-        rows.push(row);
-        process.stderr.write(`bench: ${name} single blksize ${blksize} (granted ${r.blksize}) windowsize ${windowsize} (granted ${r.windowsize}): ${row.mibPerS.toFixed(1)} MiB/s${r.failed ? `, FAILED: ${r.error}` : ''}\n`);
-      }
+    const lockstepOnly = new Set<number>();
+    for (const [blksize, windowsize] of SINGLES) {
+      // A server that did not grant a window for this blksize runs lockstep: measured once (windowsize 1, or the first case asked).
+      if (windowsize > 1 && lockstepOnly.has(blksize)) continue;
+      const r = load(server, 'big-32m.bin', files.big, 1, blksize, windowsize, 120);
+      if (windowsize > 1 && r.windowsize <= 1) lockstepOnly.add(blksize);
+      const row: Row = { server: name, test: 'single', blksize, windowsize, sessions: 1, result: r, serverCpuMs: r.serverCpuMs, mibPerS: r.ok ? (r.bytes / (1 << 20)) / (r.max_ms / 1000) : 0 };
+      rows.push(row);
+      process.stderr.write(`bench: ${name} single blksize ${blksize} (granted ${r.blksize}) windowsize ${windowsize} (granted ${r.windowsize}): ${row.mibPerS.toFixed(1)} MiB/s${r.failed ? `, FAILED: ${r.error}` : ''}\n`);
     }
     for (const n of STORMS) {
       const r = load(server, 'storm-1m.bin', files.storm, n, 1432, 1, 180);
@@ -182,29 +192,27 @@ cleanup();
 
 const fmt = (v: number, d = 1) => v.toFixed(d);
 const lines: string[] = [];
-lines.push(`TFTP benchmark, ${started.toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+lines.push(`TFTP benchmark, ${started.toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} at the start, ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
 lines.push('');
 lines.push('Single 32 MiB transfer, MiB/s (granted blksize/windowsize in brackets when they differ from the request):');
 const header = ['blksize', 'window', ...SERVERS, ...(SERVERS.includes('tftpd-hpa') ? SERVERS.filter((s) => s !== 'tftpd-hpa').map((s) => `${s}/hpa`) : [])];
 const W = 19;
 lines.push(header.map((h, i) => h.padStart(i < 2 ? 8 : W)).join(''));
-for (const blksize of BLOCK_SIZES) {
-  for (const windowsize of WINDOW_SIZES) {
-    const cells = SERVERS.map((s) => rows.find((r) => r.server === s && r.test === 'single' && r.blksize === blksize && r.windowsize === windowsize)
-      ?? rows.find((r) => r.server === s && r.test === 'single' && r.blksize === blksize && r.windowsize === 1));
-    const show = (r: Row | undefined) => {
-      if (!r) return '-';
-      if (r.result.failed) return 'failed';
-      const granted = r.result.blksize !== blksize || Math.max(r.result.windowsize, 1) !== windowsize ? ` [${r.result.blksize}/${Math.max(r.result.windowsize, 1)}]` : '';
-      return `${fmt(r.mibPerS)}${granted}`;
-    };
-    const hpa = cells[SERVERS.indexOf('tftpd-hpa')];
-    const ratios = SERVERS.includes('tftpd-hpa') ? SERVERS.filter((s) => s !== 'tftpd-hpa').map((s) => {
-      const r = cells[SERVERS.indexOf(s)];
-      return r && hpa && !r.result.failed && hpa.mibPerS ? `${fmt(r.mibPerS / hpa.mibPerS, 2)}x` : '-';
-    }) : [];
-    lines.push([String(blksize), String(windowsize), ...cells.map(show), ...ratios].map((c, i) => c.padStart(i < 2 ? 8 : W)).join(''));
-  }
+for (const [blksize, windowsize] of SINGLES) {
+  const cells = SERVERS.map((s) => rows.find((r) => r.server === s && r.test === 'single' && r.blksize === blksize && r.windowsize === windowsize)
+    ?? rows.find((r) => r.server === s && r.test === 'single' && r.blksize === blksize));
+  const show = (r: Row | undefined) => {
+    if (!r) return '-';
+    if (r.result.failed) return 'failed';
+    const granted = r.result.blksize !== blksize || Math.max(r.result.windowsize, 1) !== windowsize ? ` [${r.result.blksize}/${Math.max(r.result.windowsize, 1)}]` : '';
+    return `${fmt(r.mibPerS)}${granted}`;
+  };
+  const hpa = cells[SERVERS.indexOf('tftpd-hpa')];
+  const ratios = SERVERS.includes('tftpd-hpa') ? SERVERS.filter((s) => s !== 'tftpd-hpa').map((s) => {
+    const r = cells[SERVERS.indexOf(s)];
+    return r && hpa && !r.result.failed && hpa.mibPerS ? `${fmt(r.mibPerS / hpa.mibPerS, 2)}x` : '-';
+  }) : [];
+  lines.push([String(blksize), String(windowsize), ...cells.map(show), ...ratios].map((c, i) => c.padStart(i < 2 ? 8 : W)).join(''));
 }
 lines.push('');
 lines.push('Storm: N lockstep clients (blksize 1432, windowsize 1) fetch 1 MiB at once:');

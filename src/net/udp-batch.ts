@@ -1,5 +1,5 @@
 /**
- * Batched UDP for request/response services at high rates (DNS, DHCP): the native
+ * Batched UDP for services at high packet rates (DNS, DHCP, TFTP transfers): the native
  * helper native/udp_batch.c reads up to `slots` datagrams per wake-up with
  * recvmmsg(2) into one shared buffer, calls JavaScript once for the batch,
  * and sends the replies written back with one sendmmsg(2). Through dgram the
@@ -17,10 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { openUdpFd, type UdpBinding } from './udp.ts';
 
 interface BatchNative {
-  open(fd: number, slots: number, slotSize: number, recvBufferSize: number, stampOffset: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer; rxStamps: ArrayBuffer };
-  start(handle: object, onBatch: (received: number) => number): void;
+  open(fd: number, slots: number, slotSize: number, recvBufferSize: number, sendBufferSize: number, peerErrors: boolean, stampOffset: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer; rxStamps: ArrayBuffer; port: number };
+  start(handle: object, onBatch: (received: number) => number, onPeerError?: PeerErrorHandler): void;
   sendSlots(handle: object, count: number): void;
   sendTo(handle: object, buf: Buffer, address: number, port: number): number;
+  sendParts(handle: object, parts: readonly Buffer[], address: number, port: number, segmentSize: number): number;
   close(handle: object, done: () => void): void;
 }
 
@@ -42,11 +43,26 @@ function batchNative(): BatchNative {
  */
 export type DatagramHandler = (msg: Buffer, address: number, port: number) => Buffer | undefined;
 
+/**
+ * An ICMP error about a datagram this socket sent to `address`:`port`, as an
+ * errno (os.constants.errno; ECONNREFUSED: port unreachable, nobody listens
+ * there any more).
+ */
+export type PeerErrorHandler = (address: number, port: number, errno: number) => void;
+
 export interface UdpBatchOptions extends UdpBinding {
   /** Datagrams read per system call (default 64). */
   readonly slots?: number;
   /** The largest datagram read or written through a slot (default 4096); larger replies go out on their own. */
   readonly slotSize?: number;
+  /** Kernel send buffer in bytes (best effort), for sockets that many transfers share. */
+  readonly sendBufferSize?: number;
+  /**
+   * Report ICMP errors about sent datagrams to `start`'s onPeerError
+   * (IP_RECVERR). A connected socket learns that its peer is gone for free;
+   * an unconnected one only this way.
+   */
+  readonly peerErrors?: boolean;
   /**
    * NTP: where a reply's transmit timestamp goes. The socket then records the
    * kernel's receive time of each datagram (lastReceiveTime), and a datagram
@@ -70,7 +86,7 @@ export class UdpBatchSocket {
   private inBatch = false;
   private flushPending = false;
 
-  private constructor(private readonly handle: object, parts: ReturnType<BatchNative['open']>, private readonly slotSize: number, private readonly slots: number) {
+  private constructor(private readonly handle: object, parts: ReturnType<BatchNative['open']>, private readonly slotSize: number, private readonly slots: number, private readonly boundPort: number) {
     this.rx = Buffer.from(parts.rx);
     this.tx = Buffer.from(parts.tx);
     this.rxMeta = new Uint32Array(parts.rxMeta);
@@ -83,12 +99,15 @@ export class UdpBatchSocket {
     const fd = openUdpFd(options);
     const slots = options.slots ?? 64;
     const slotSize = options.slotSize ?? 4096;
-    const parts = n.open(fd, slots, slotSize, options.recvBufferSize ?? 0, options.stampOffset ?? -1);
-    return new UdpBatchSocket(parts.handle, parts, slotSize, slots);
+    const parts = n.open(fd, slots, slotSize, options.recvBufferSize ?? 0, options.sendBufferSize ?? 0, options.peerErrors ?? false, options.stampOffset ?? -1);
+    return new UdpBatchSocket(parts.handle, parts, slotSize, slots, parts.port);
   }
 
-  /** Starts receiving; `onOversized` hears of each datagram longer than a slot, dropped unread. */
-  start(handler: DatagramHandler, onOversized: () => void = () => undefined): void {
+  /**
+   * Starts receiving; `onOversized` hears of each datagram longer than a
+   * slot, dropped unread; `onPeerError` of ICMP errors (with `peerErrors`).
+   */
+  start(handler: DatagramHandler, onOversized: () => void = () => undefined, onPeerError?: PeerErrorHandler): void {
     const { rx, rxMeta, slotSize } = this;
     batchNative().start(this.handle, (received) => {
       this.inBatch = true;
@@ -109,8 +128,11 @@ export class UdpBatchSocket {
       const out = this.out;
       this.out = 0;
       return out;
-    });
+    }, onPeerError);
   }
+
+  /** The bound port. */
+  get port(): number { return this.boundPort; }
 
   /**
    * Queues one datagram for the next sendmmsg: the one that ends the batch
@@ -119,12 +141,24 @@ export class UdpBatchSocket {
    * source, or later than the request's batch.
    */
   queue(buf: Buffer, address: number, port: number, stamp = false): void {
+    this.queueParts(buf, undefined, address, port, stamp);
+  }
+
+  /**
+   * `queue` for a datagram in two parts (a header and a view of a file),
+   * copied straight into the slot; a datagram larger than a slot is sent at
+   * once with `sendParts`, uncopied (and unstamped).
+   */
+  queueParts(head: Buffer, tail: Buffer | undefined, address: number, port: number, stamp = false): void {
     if (this.closed) return;
-    if (buf.length > this.slotSize) { this.sendTo(buf, address, port); return; }
+    const length = head.length + (tail?.length ?? 0);
+    if (length > this.slotSize) { this.sendParts(tail ? [head, tail] : [head], address, port); return; }
     if (this.out === this.slots) this.flush();
-    buf.copy(this.tx, this.out * this.slotSize);
+    const at = this.out * this.slotSize;
+    head.copy(this.tx, at);
+    if (tail) tail.copy(this.tx, at + head.length);
     const t = this.out * 4;
-    this.txMeta[t] = buf.length;
+    this.txMeta[t] = length;
     this.txMeta[t + 1] = address;
     this.txMeta[t + 2] = port;
     this.txMeta[t + 3] = stamp ? 1 : 0;
@@ -160,6 +194,18 @@ export class UdpBatchSocket {
   sendTo(buf: Buffer, address: number, port: number): number {
     if (this.closed) return 9; // EBADF
     return batchNative().sendTo(this.handle, buf, address, port);
+  }
+
+  /**
+   * Sends `parts` (at most 256 buffers) to address:port now, as one datagram
+   * without copying them; with `segmentSize`, as datagrams of that many bytes
+   * (UDP GSO: the kernel cuts them; at most 64 and 65,507 bytes in all).
+   * Returns 0 or the errno (EIO, EINVAL, EMSGSIZE: the device or the kernel
+   * refused the segmentation).
+   */
+  sendParts(parts: readonly Buffer[], address: number, port: number, segmentSize = 0): number {
+    if (this.closed) return 9; // EBADF
+    return batchNative().sendParts(this.handle, parts, address, port, segmentSize);
   }
 
   close(): Promise<void> {

@@ -2,7 +2,9 @@
  * The TFTP service on loopback, in process, with crafted datagrams for what
  * real clients cannot send: every traversal trick, 20,000 random and
  * truncated datagrams, a client that vanishes, one that falls silent, a
- * repeated request, the queue under the transfer cap, and the boot timeline.
+ * repeated request, the queue under the transfer cap, the boot timeline, and
+ * what the shared transfer socket must keep apart: a stranger's packet (an
+ * unknown transfer ID) and two transfers from one address.
  * (Real clients in namespaces: test/lab/tftp-clients.test.ts.)
  */
 import t from 'tap';
@@ -151,12 +153,56 @@ t.test('random and truncated datagrams never crash the listener or a transfer', 
   t.equal(sha((await after.fetch('big.bin', { blksize: '1468' })).data), sha(big), 'the listener still serves');
 });
 
+t.test('a packet from an unknown transfer ID gets ERROR 5 and disturbs no transfer', async (t) => {
+  const server = await startServer(t, 'retries: 2');
+  const c = await client(t, server);
+  const stranger = await client(t, server);
+  const first = await c.ask('big.bin');
+  t.match(first.packet, { op: Op.DATA, block: 1 });
+  t.equal(first.port, server.tftp!.transferPort, 'the transfer is served from the shared transfer socket');
+  // Same address, another port: not the transfer's client. Its ACK of the block in flight must not advance the transfer.
+  stranger.send(encodeAck(1), first.port);
+  const answer = await stranger.recv();
+  t.match(answer.packet, { op: Op.ERROR, code: ErrorCode.UNKNOWN_TRANSFER_ID, message: 'Unknown transfer ID' }, 'the stranger gets ERROR 5');
+  t.equal(answer.port, first.port, 'from the transfer port');
+  // An ERROR from a stranger is not answered (no ping-pong between two confused peers).
+  stranger.send(Buffer.from('\x00\x05\x00\x05Unknown transfer ID\x00', 'latin1'), first.port);
+  await t.rejects(stranger.recv(300), /no TFTP packet/, 'an ERROR from an unknown TID gets no answer');
+  t.equal(server.metrics.value('bootherd_tftp_dropped_total', { reason: 'unknown-tid' }), 2, 'both counted');
+  // The real client finishes its transfer as if nothing happened.
+  c.send(encodeAck(1), first.port);
+  const chunks = [(first.packet as { data: Buffer }).data];
+  for (;;) {
+    const { packet, port } = await c.recv();
+    if (packet.op !== Op.DATA) { t.fail(`unexpected packet ${packet.op}`); break; }
+    c.send(encodeAck(packet.block), port);
+    if (packet.block === chunks.length + 1) chunks.push(packet.data);
+    if (packet.data.length < 512) break;
+  }
+  t.equal(sha(Buffer.concat(chunks)), sha(big), 'the transfer completed with the right bytes');
+  await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'complete' }) === 1, 'completion');
+});
+
+t.test('two transfers from one address on different ports are kept apart', async (t) => {
+  const server = await startServer(t, 'retries: 2');
+  const a = await client(t, server);
+  const b = await client(t, server);
+  t.not(a.port, b.port);
+  // Interleaved: both run at once through the one transfer socket, with different block sizes.
+  const [fromA, fromB] = await Promise.all([a.fetch('big.bin'), b.fetch('big.bin', { blksize: '1432' })]);
+  t.equal(sha(fromA.data), sha(big), 'the first client got the file in 512-byte blocks');
+  t.equal(sha(fromB.data), sha(big), 'the second got it in 1432-byte blocks');
+  await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'complete' }) === 2, 'both completions');
+  t.equal(server.metrics.value('bootherd_tftp_dropped_total', { reason: 'unknown-tid' }), 0, 'no packet was taken for a stranger\'s');
+});
+
 t.test('a client that goes away: the transfer ends at the next retransmission', async (t) => {
   const server = await startServer(t, 'retries: 5');
   const c = await client(t, server);
   c.request('big.bin');
   await c.recv();
   c.close();
+  // Its port answers the next DATA with an ICMP port unreachable, which the transfer socket hears (IP_RECVERR).
   await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'client-gone' }) === 1, 'the transfer to end as client-gone');
   t.equal(server.metrics.value('bootherd_tftp_active_transfers'), 0, 'its slot is free');
 });

@@ -6,10 +6,11 @@
  * refreshes it. A waiting request not repeated for `staleMs` is dropped:
  * its client has given up or started over with a new port.
  */
-export class Admission<T> {
+/** `T`: what waits (a request); `K`: how a client is told apart (its address and port). */
+export class Admission<T, K extends string | number = string> {
   private active = 0;
   /** Map order is arrival order. */
-  private readonly waiting = new Map<string, { readonly item: T; heardAt: number }>();
+  private readonly waiting = new Map<K, { readonly item: T; heardAt: number }>();
 
   constructor(private readonly max: number, private readonly maxWaiting: number, private readonly staleMs: number) {}
 
@@ -21,7 +22,7 @@ export class Admission<T> {
    * requests. 'full': the queue is full too; drop the request (the client
    * will ask again).
    */
-  admit(key: string, item: T, now: number): 'start' | 'wait' | 'full' {
+  admit(key: K, item: T, now: number): 'start' | 'wait' | 'full' {
     if (this.active < this.max && this.waiting.size === 0) { this.active++; return 'start'; }
     if (this.waiting.size >= this.maxWaiting) return 'full';
     this.waiting.set(key, { item, heardAt: now });
@@ -29,7 +30,7 @@ export class Admission<T> {
   }
 
   /** Whether `key` is waiting; if so, its client was heard again now. */
-  touch(key: string, now: number): boolean {
+  touch(key: K, now: number): boolean {
     const w = this.waiting.get(key);
     if (w) w.heardAt = now;
     return w !== undefined;

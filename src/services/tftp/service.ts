@@ -5,22 +5,42 @@
  * A request arrives on the listening socket (port 69), goes through the
  * checks (writes refused, mode, name confinement), waits for a slot under
  * the cap on concurrent transfers, has its file resolved and its options
- * negotiated, and becomes a transfer with a socket of its own: a fresh
- * ephemeral port (the server's transfer ID, RFC 1350) connected to the
- * client's address and port. Connecting lets the kernel do the TID check
- * (datagrams from anyone else never reach the transfer), saves an address
- * lookup per send, and turns an ICMP port unreachable (the client is gone)
- * into an error on the socket, which ends the transfer at once.
+ * negotiated, and becomes a transfer.
+ *
+ * Every transfer is served from ONE shared transfer socket, bound to an
+ * ephemeral port: that port is the server's transfer ID (RFC 1350) for all
+ * of them, and a transfer is told apart by the client's address and port,
+ * which together with the server port is still unique, and is what the
+ * client checks. The socket is the native batch socket (src/net/udp-batch.ts):
+ * one wake-up reads up to TRANSFER_SLOTS ACKs with recvmmsg, ONE call into
+ * JavaScript handles them all, and the DATA they release leaves with one
+ * sendmmsg. With a connected dgram socket per transfer, each ACK was a
+ * crossing into JavaScript and each DATA a send system call: 27-33 µs of
+ * server CPU per block in a storm of 500, now about 13
+ * (docs/tftp.md#numbers). What the connected socket gave for free is done
+ * here instead:
+ * - the TID check: a datagram from an address and port with no transfer gets
+ *   ERROR 5 "Unknown transfer ID" and disturbs nothing (RFC 1350);
+ * - the client is gone: the socket has IP_RECVERR, so an ICMP port
+ *   unreachable about a DATA we sent names the client, whose transfer then
+ *   ends at once (other ICMP errors are left to the retransmission timer and
+ *   the deadline);
+ * - file descriptors: none per transfer any more, so `maxTransfers` is no
+ *   longer bounded by the open-file limit.
+ *
+ * Windows whose DATA packets each fit a frame leave in one sendmsg with a
+ * UDP_SEGMENT control message (UDP GSO) from the same socket: the kernel cuts
+ * the window into packets, so a window costs one trip through the stack.
  *
  * Refusals (missing file, access violation, writes) are answered from the
- * listening socket, so a flood of bad requests costs no sockets.
+ * listening socket.
  *
  * One timer for all transfers checks retransmissions and deadlines every
  * TICK_MS while any transfer runs; ACKs are handled as they arrive.
  */
 import type dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import type { RemoteInfo } from 'node:dgram';
+import { constants } from 'node:os';
 import { DATA_HEADER_LENGTH, decode, encodeError, encodeOack, ErrorCode, Op, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/codec.ts';
 import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
@@ -31,6 +51,7 @@ import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { intToIp, ipToInt } from '../../net/ipv4.ts';
 import { openUdp } from '../../net/udp.ts';
+import { UdpBatchSocket } from '../../net/udp-batch.ts';
 import type { Store } from '../../store/store.ts';
 import { Admission } from './admission.ts';
 import type { Handler, Refusal, TftpRequestContext } from './context.ts';
@@ -44,8 +65,18 @@ import { Transfer, type Send } from './transfer.ts';
 const TICK_MS = 10;
 /** A queued request not repeated for this long is forgotten. */
 const QUEUE_STALE_MS = 30_000;
-/** File descriptors kept free for everything else (store, HTTP, DNS, logs). */
-const SPARE_FDS = 256;
+/** Datagrams the transfer socket reads (and sends) per system call. */
+const TRANSFER_SLOTS = 128;
+/** A slot holds the largest DATA packet that fits a 1500-byte frame; larger DATA packets are sent on their own, uncopied. */
+const TRANSFER_SLOT_SIZE = 1472;
+/** Kernel buffers of the shared transfer socket: every transfer's packets pass through the one socket. */
+const TRANSFER_SOCKET_BUFFER = 4 << 20;
+const ERRNO = constants.errno;
+/** What a datagram from an address and port with no transfer gets (RFC 1350). */
+const UNKNOWN_TID = encodeError(ErrorCode.UNKNOWN_TRANSFER_ID, 'Unknown transfer ID');
+/** What a client that is given up on gets. */
+const TIMED_OUT = encodeError(ErrorCode.UNDEFINED, 'timed out waiting for an ACK');
+const DEADLINE_PASSED = encodeError(ErrorCode.UNDEFINED, 'transfer deadline passed');
 /** Largest DATA packet that fits one 1500-byte Ethernet frame unfragmented (IP and UDP headers off): the limit for GSO. */
 const GSO_MAX_PACKET = 1472;
 /** UDP GSO limits: 64 segments (UDP_MAX_SEGMENTS), and the whole send in one IP datagram's length. */
@@ -63,43 +94,39 @@ export interface TftpServiceDeps {
   readonly rendered?: readonly RenderedFile[];
 }
 
+/** A client's transfer ID as one number, the key of its session: IPv4 address x 65536 + port (below 2^48: exact). */
+function clientKey(address: number, port: number): number {
+  return address * 65536 + port;
+}
+
 /** Why a transfer ended. */
 type Outcome = 'complete' | 'timeout' | 'deadline' | 'client-error' | 'options-refused' | 'client-gone' | 'failed' | 'stopped';
 
-/** One client's read: its request, then its socket, file and engine once started. */
+/** One client's read: its request, then its file and engine once started. */
 interface Session {
-  readonly key: string;
+  /** clientKey of the client's address and port. */
+  readonly key: number;
   readonly ctx: TftpRequestContext;
-  socket: dgram.Socket | undefined;
   file: ResolvedFile | undefined;
   transfer: Transfer | undefined;
-  /** DATA packets (head, payload, head, payload, ...) the engine produced, sent by `flush` as one GSO send. */
-  readonly batch: Buffer[];
-  /** Whether the socket cuts a long send into DATA packets (UDP GSO); false after the kernel refused one. */
+  /** DATA packets (head, payload, head, payload, ...) of a window, sent by `flush` as one GSO send. */
+  readonly window: Buffer[];
+  /** Whether windows leave as GSO sends cut into packets of `packetSize`; false after the kernel refused one. */
   gso: boolean;
-  /** Given up: the final ERROR is on its way out, then the session ends. */
-  closing: boolean;
+  packetSize: number;
   ended: boolean;
-}
-
-/** The soft limit on open files, from /proc (Node has no getrlimit). */
-function openFileLimit(): number | undefined {
-  try {
-    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export class TftpService {
   readonly resolver: FileResolver;
   private readonly log: Logger;
   private readonly checks: readonly Handler[] = [refuseWrites, checkMode, confineName];
-  private readonly sessions = new Map<string, Session>();
-  private readonly admission: Admission<TftpRequestContext>;
+  private readonly sessions = new Map<number, Session>();
+  private readonly admission: Admission<TftpRequestContext, number>;
   private readonly maxTransfers: number;
   private listener: dgram.Socket | undefined;
+  /** The socket every transfer is served from; its port is the server's transfer ID. */
+  private transferSocket: UdpBatchSocket | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly requests;
@@ -122,11 +149,8 @@ export class TftpService {
       { label: 'loaders', dir: LOADERS_DIR },
     ];
     this.resolver = new FileResolver({ roots, rendered: deps.rendered ?? [], cacheBytes: c.cacheMiB * 1024 * 1024 });
-    const fds = openFileLimit();
-    this.maxTransfers = fds !== undefined && c.maxTransfers > fds - SPARE_FDS ? Math.max(1, fds - SPARE_FDS) : c.maxTransfers;
-    if (this.maxTransfers < c.maxTransfers) {
-      this.log.warn({ maxTransfers: c.maxTransfers, openFileLimit: fds, using: this.maxTransfers }, 'tftp.maxTransfers lowered: each transfer needs a socket and the open file limit is lower; raise it with ulimit -n');
-    }
+    // Transfers share one socket: the cap is about memory and fairness, not file descriptors.
+    this.maxTransfers = c.maxTransfers;
     this.admission = new Admission(this.maxTransfers, this.maxTransfers * 4, QUEUE_STALE_MS);
 
     this.requests = metrics.counter('bootherd_tftp_requests_total', 'TFTP requests received, by what became of them');
@@ -147,6 +171,9 @@ export class TftpService {
     return this.listener?.address().port ?? this.deps.config.tftp.port;
   }
 
+  /** The transfer socket's port: the server's transfer ID in every transfer. */
+  get transferPort(): number | undefined { return this.transferSocket?.port; }
+
   /** Transfers in progress (started or resolving). */
   get activeTransfers(): number { return this.admission.running; }
 
@@ -156,7 +183,13 @@ export class TftpService {
     this.listener = await openUdp({ address: c.address, port: c.port, recvBufferSize: 4 << 20 });
     this.listener.on('message', (buf, rinfo) => this.onRequest(buf, rinfo));
     this.listener.on('error', (e) => this.log.error({ err: e }, 'TFTP socket error'));
-    this.log.info({ address: c.address, port: this.port, maxTransfers: this.maxTransfers, maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize }, 'TFTP listening');
+    const transfers = UdpBatchSocket.open({
+      address: c.address, port: 0, slots: TRANSFER_SLOTS, slotSize: TRANSFER_SLOT_SIZE,
+      recvBufferSize: TRANSFER_SOCKET_BUFFER, sendBufferSize: TRANSFER_SOCKET_BUFFER, peerErrors: true,
+    });
+    transfers.start((msg, address, port) => this.onTransferDatagram(msg, address, port), () => this.drop('oversized'), (address, port, errno) => this.onPeerError(address, port, errno));
+    this.transferSocket = transfers;
+    this.log.info({ address: c.address, port: this.port, transferPort: transfers.port, maxTransfers: this.maxTransfers, maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize }, 'TFTP listening');
   }
 
   async stop(): Promise<void> {
@@ -167,6 +200,9 @@ export class TftpService {
     const l = this.listener;
     this.listener = undefined;
     if (l) await new Promise<void>((r) => l.close(() => r()));
+    const transfers = this.transferSocket;
+    this.transferSocket = undefined;
+    await transfers?.close();
   }
 
   private drop(reason: string): void {
@@ -191,18 +227,19 @@ export class TftpService {
     const packet = this.decodeOrDrop(buf);
     if (!packet) return;
     if (packet.op !== Op.RRQ && packet.op !== Op.WRQ) { this.drop('not-a-request'); return; }
-    const key = `${rinfo.address}:${rinfo.port}`;
+    const clientIp = ipToInt(rinfo.address);
+    const key = clientKey(clientIp, rinfo.port);
     const now = performance.now();
     const running = this.sessions.get(key);
     if (running || this.admission.touch(key, now)) {
       // The client repeated its request: our first packet (OACK or DATA 1) has not reached it.
       this.requests.with({ result: 'repeated' }).value++;
-      if (running?.transfer && !running.closing) { running.transfer.onRepeatedRequest(now); this.flush(running); }
+      if (running?.transfer) { running.transfer.onRepeatedRequest(now); this.flush(running); }
       return;
     }
     const ctx: TftpRequestContext = {
       req: packet,
-      clientIp: ipToInt(rinfo.address),
+      clientIp,
       clientAddress: rinfo.address,
       clientPort: rinfo.port,
       netascii: false,
@@ -231,10 +268,10 @@ export class TftpService {
     this.listener?.send(encodeError(r.code, r.message), ctx.clientPort, ctx.clientAddress);
   }
 
-  /** Resolves the file, negotiates, opens the transfer's socket and sends the first packet. Holds an admission slot. */
+  /** Resolves the file, negotiates and sends the first packet. Holds an admission slot. */
   private begin(ctx: TftpRequestContext): void {
-    const key = `${ctx.clientAddress}:${ctx.clientPort}`;
-    const session: Session = { key, ctx, socket: undefined, file: undefined, transfer: undefined, batch: [], gso: false, closing: false, ended: false };
+    const key = clientKey(ctx.clientIp, ctx.clientPort);
+    const session: Session = { key, ctx, file: undefined, transfer: undefined, window: [], gso: false, packetSize: 0, ended: false };
     this.sessions.set(key, session);
     if (!this.ticker) {
       this.ticker = setInterval(() => this.tick(), TICK_MS);
@@ -262,20 +299,15 @@ export class TftpService {
     const file = resolution.file;
     session.file = file;
     const n = negotiate(ctx.req.options, file.data.length, { maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize, timeoutMs: c.timeout * 1000 });
+    const socket = this.transferSocket;
+    if (!socket) { this.end(session, 'stopped'); return; }
     // A window of full blocks leaves in one system call (UDP GSO) when each DATA packet fits a frame.
-    const packetSize = n.blockSize + DATA_HEADER_LENGTH;
-    session.gso = n.windowSize > 1 && packetSize <= GSO_MAX_PACKET;
-    const socket = await openUdp({ address: c.address, port: 0, ...(session.gso ? { gsoSize: packetSize } : {}) });
-    if (session.ended) { socket.close(); return; }
-    session.socket = socket;
-    socket.on('error', (e: NodeJS.ErrnoException) => this.onSocketError(session, e));
-    await new Promise<void>((resolve) => socket.connect(ctx.clientPort, ctx.clientAddress, resolve));
-    if (session.ended) return;
-    socket.on('message', (buf) => this.onPacket(session, buf));
+    session.packetSize = n.blockSize + DATA_HEADER_LENGTH;
+    session.gso = n.windowSize > 1 && session.packetSize <= GSO_MAX_PACKET;
     const send: Send = (head, payload) => {
-      if (!payload) socket.send(head);
-      else if (session.gso) session.batch.push(head, payload);
-      else socket.send([head, payload]);
+      if (payload && session.gso) session.window.push(head, payload);
+      // Copied into a slot of the socket's next sendmmsg: the one ending the batch of ACKs being handled, or the next turn's.
+      else socket.queueParts(head, payload, ctx.clientIp, ctx.clientPort);
     };
     const now = performance.now();
     session.transfer = new Transfer(file.data, {
@@ -294,21 +326,39 @@ export class TftpService {
     this.flush(session);
   }
 
-  /** Sends the DATA packets the engine just produced: whole runs per system call, cut by the kernel (UDP GSO). */
+  /** Sends the window the engine just produced (GSO transfers): whole runs per system call, cut by the kernel. */
   private flush(session: Session): void {
-    const batch = session.batch;
-    if (!batch.length) return;
-    const socket = session.socket!;
-    const per = 2 * Math.min(GSO_MAX_SEGMENTS, Math.floor(GSO_MAX_BYTES / (batch[0]!.length + batch[1]!.length)));
-    for (let i = 0; i < batch.length; i += per) socket.send(batch.length <= per ? batch : batch.slice(i, i + per));
-    batch.length = 0;
+    const window = session.window;
+    if (!window.length) return;
+    const socket = this.transferSocket;
+    const { clientIp, clientPort } = session.ctx;
+    const per = 2 * Math.min(GSO_MAX_SEGMENTS, Math.floor(GSO_MAX_BYTES / session.packetSize));
+    for (let i = 0; socket && i < window.length; i += per) {
+      const run = window.length <= per ? window : window.slice(i, i + per);
+      const errno = session.gso ? socket.sendParts(run, clientIp, clientPort, session.packetSize) : ERRNO.EIO;
+      if (errno === 0 || errno === ERRNO.EAGAIN) continue; // EAGAIN: the socket's queue is full; the timer resends what was lost
+      if (errno === ERRNO.EIO || errno === ERRNO.EINVAL || errno === ERRNO.EMSGSIZE || errno === ERRNO.EOPNOTSUPP) {
+        // The route's device cannot take segmentation offload: packet by packet from now on, this run included.
+        if (session.gso && this.log.isLevelEnabled('debug')) this.log.debug({ errno, client: session.ctx.clientAddress }, 'TFTP: UDP GSO refused, sending packet by packet');
+        session.gso = false;
+        for (let k = 0; k < run.length; k += 2) socket.queueParts(run[k]!, run[k + 1], clientIp, clientPort);
+      }
+    }
+    window.length = 0;
   }
 
-  // ---- transfers (one connected socket each) ----
+  // ---- transfers (the shared transfer socket) ----
 
-  private onPacket(session: Session, buf: Buffer): void {
-    const t = session.transfer;
-    if (!t || session.closing || session.ended) return;
+  /** A datagram on the transfer socket, from `address`:`port`; returns a reply to send back in the batch's sendmmsg. */
+  private onTransferDatagram(buf: Buffer, address: number, port: number): Buffer | undefined {
+    const session = this.sessions.get(clientKey(address, port));
+    const t = session?.transfer;
+    if (!session || !t) {
+      if (session) { this.drop('unexpected-packet'); return undefined; } // its file is still being resolved: nothing sent to it yet
+      // RFC 1350: a packet from an unknown transfer ID is answered with ERROR 5 and disturbs no transfer. An ERROR is never answered (no ping-pong).
+      this.drop('unknown-tid');
+      return buf.length >= 2 && buf[0] === 0 && buf[1] === Op.ERROR ? undefined : UNKNOWN_TID;
+    }
     // ACKs are nearly every packet: read them without building a packet object.
     if (buf.length >= 4 && buf[0] === 0 && buf[1] === Op.ACK) {
       const r = t.onAck(buf.readUInt16BE(2), performance.now());
@@ -316,30 +366,30 @@ export class TftpService {
       if (r === 'complete') this.end(session, 'complete');
       else if (r === 'duplicate') this.duplicateAcks.value++;
       else if (r === 'stale') this.drop('stale-ack');
-      return;
+      return undefined;
     }
     const packet = this.decodeOrDrop(buf);
-    if (!packet) return;
+    if (!packet) return undefined;
     if (packet.op === Op.ERROR) {
       // Code 8 after an OACK: the client refused our options (PXE ROMs do this after a tsize probe).
       if (session.ctx.trace) this.log.debug({ client: session.ctx.clientAddress, file: session.ctx.name, code: packet.code, message: packet.message }, 'TFTP client ended the transfer');
       this.end(session, packet.code === ErrorCode.OPTION_REFUSED ? 'options-refused' : 'client-error');
-      return;
+      return undefined;
     }
     this.drop('unexpected-packet');
+    return undefined;
   }
 
-  private onSocketError(session: Session, e: NodeJS.ErrnoException): void {
-    if (session.ended) return;
-    if (e.code === 'ECONNREFUSED') { this.end(session, 'client-gone'); return; }
-    if (session.gso && (e.code === 'EIO' || e.code === 'EINVAL' || e.code === 'EMSGSIZE' || e.code === 'EOPNOTSUPP')) {
-      // The route's device cannot take segmentation offload: one packet per send from now on; the timer resends what was lost.
-      session.gso = false;
-      if (this.log.isLevelEnabled('debug')) this.log.debug({ err: e, client: session.ctx.clientAddress }, 'TFTP: UDP GSO refused, sending packet by packet');
-      return;
-    }
-    this.log.warn({ err: e, client: session.ctx.clientAddress, file: session.ctx.name }, 'TFTP transfer socket error');
-    this.end(session, 'failed');
+  /**
+   * An ICMP error about a packet we sent to `address`:`port`. Port
+   * unreachable means nobody listens there any more: that client's transfer
+   * ends at once. Host and network unreachable can be passing (a neighbour
+   * not resolved yet): the timer and the deadline decide those.
+   */
+  private onPeerError(address: number, port: number, errno: number): void {
+    if (errno !== ERRNO.ECONNREFUSED) return;
+    const session = this.sessions.get(clientKey(address, port));
+    if (session?.transfer) this.end(session, 'client-gone');
   }
 
   private tick(): void {
@@ -352,18 +402,17 @@ export class TftpService {
     const now = performance.now();
     for (const s of this.sessions.values()) {
       const t = s.transfer;
-      if (!t || s.closing) continue;
+      if (!t) continue;
       const r = t.onTick(now);
       if (r === 'resent') this.flush(s);
       if (r === 'waiting' || r === 'resent') continue;
-      const message = r === 'deadline' ? 'transfer deadline passed' : 'timed out waiting for an ACK';
-      s.closing = true;
-      // Close once the error has left, not before.
-      s.socket!.send(encodeError(ErrorCode.UNDEFINED, message), () => this.end(s, r === 'deadline' ? 'deadline' : 'timeout'));
+      // Given up: the client hears why (queued before the session ends; the shared socket stays open to send it).
+      this.transferSocket?.queue(r === 'deadline' ? DEADLINE_PASSED : TIMED_OUT, s.ctx.clientIp, s.ctx.clientPort);
+      this.end(s, r === 'deadline' ? 'deadline' : 'timeout');
     }
   }
 
-  /** Ends a session: closes its socket, gives its file back, frees its slot for the next waiting request. */
+  /** Ends a session: gives its file back, frees its slot for the next waiting request. */
   private end(session: Session, outcome: Outcome | undefined): void {
     if (session.ended) return;
     session.ended = true;
@@ -379,7 +428,6 @@ export class TftpService {
     if (session.ctx.trace && outcome) this.log.debug({ client: session.ctx.clientAddress, file: session.ctx.name, outcome, packets: t?.blocksSent, retransmitted: t?.retransmitted }, 'TFTP transfer ended');
     session.transfer = undefined;
     session.file?.release();
-    session.socket?.close();
     if (this.stopped) return;
     const next = this.admission.release(performance.now());
     if (next) this.begin(next);
