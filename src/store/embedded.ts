@@ -32,7 +32,7 @@ export interface EmbeddedStoreOptions {
   /** Compact when the journal has this many more lines than there are live records (default 50,000). */
   readonly compactSlack?: number;
   /**
-   * Least time between the starts of two journal flushes, in ms (default 2).
+   * Least time between the starts of two journal flushes, in ms (default 5).
    * Each fdatasync costs the kernel a journal commit and a disk flush whatever
    * it carries; on a fast disk, flushing as soon as the last one finished
    * means thousands of fdatasyncs a second with one or two records each. A
@@ -68,7 +68,7 @@ export class EmbeddedStore implements Store {
 
   constructor(readonly dir: string, options: EmbeddedStoreOptions = {}) {
     this.compactSlack = options.compactSlack ?? 50_000;
-    this.commitIntervalMs = options.commitIntervalMs ?? 2;
+    this.commitIntervalMs = options.commitIntervalMs ?? 5;
   }
 
   async open(): Promise<void> {
