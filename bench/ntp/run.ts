@@ -3,6 +3,7 @@
  * clock (every namespace shares the host's), inside lab namespaces.
  *
  *   sudo npm run bench:ntp            (node --import tsx bench/ntp/run.ts)
+ *   ... -- --profile DIR             bootherd writes V8 CPU profiles into DIR
  *
  * For each server: the highest request rate answered with < 0.1% loss
  * (open-loop load from bench/ntp/ntpload.c, compiled here with gcc), and the
@@ -33,6 +34,8 @@ const TRIAL_SECONDS = 2;
 const MAX_TRIALS = 16;
 const ATTEMPTS = 3;
 const CPUS = os.cpus().length;
+/** `--profile DIR`: bootherd writes a V8 CPU profile per run into DIR (open it in Chrome's DevTools). */
+const PROFILE = process.argv.includes('--profile') ? path.resolve(process.argv[process.argv.indexOf('--profile') + 1]!) : undefined;
 
 interface Trial { rate: number; sent: number; received: number; loss: number; cpu: number }
 
@@ -121,7 +124,8 @@ ntp:
   rateLimit: { enabled: false }   # chronyd has no rate limit unless configured
   workers: ${workers}
 `);
-  const { proc, log } = spawnLogged(lab.head.ns, 'taskset', ['-c', cpus, process.execPath, BIN, 'serve', '--config', file]);
+  const profile = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : [];
+  const { proc, log } = spawnLogged(lab.head.ns, 'taskset', ['-c', cpus, process.execPath, ...profile, BIN, 'serve', '--config', file]);
   proc.once('exit', (code) => { if (code) process.stderr.write(`bootherd exited ${code}:\n${log()}\n`); });
   await waitAnswering(BOOTHERD);
   return proc;
