@@ -35,7 +35,6 @@
  *   sendSlots(handle, count)  sends tx slots 0..count-1 with sendmmsg now (replies
  *     that were not ready when their request's batch was read, e.g. a DHCP ACK
  *     that waited for its lease to reach the disk).
- *   sendTo(handle, buffer, address, port) -> 0 or errno (one datagram, at once).
  *   sendParts(handle, buffers, address, port, segmentSize) -> 0 or errno: the
  *     buffers, in order, as one sendmsg(2) without copying; with segmentSize > 0
  *     a UDP_SEGMENT control message (UDP GSO, Linux 4.18) has the kernel cut
@@ -357,28 +356,6 @@ static napi_value batch_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value batch_send_to(napi_env env, napi_callback_info info) {
-  size_t argc = 4; napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  batch_t *b = argc == 4 ? get_batch(env, argv[0]) : NULL;
-  if (!b) return NULL;
-  void *data; size_t len; uint32_t addr, port;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || napi_get_value_uint32(env, argv[2], &addr) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &port) != napi_ok) {
-    napi_throw_type_error(env, NULL, "sendTo(handle, buffer, address, port)"); return NULL;
-  }
-  int err = 0;
-  if (b->closed) err = EBADF;
-  else {
-    struct sockaddr_in sa; memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET; sa.sin_addr.s_addr = htonl(addr); sa.sin_port = htons((uint16_t)port);
-    if (sendto(b->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof sa) < 0) err = errno;
-  }
-  napi_value result;
-  napi_create_int32(env, err, &result);
-  return result;
-}
-
 static napi_value batch_send_parts(napi_env env, napi_callback_info info) {
   size_t argc = 5; napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -495,7 +472,6 @@ static napi_value init(napi_env env, napi_value exports) {
     { "open", NULL, batch_open, NULL, NULL, NULL, napi_default, NULL },
     { "start", NULL, batch_start, NULL, NULL, NULL, napi_default, NULL },
     { "sendSlots", NULL, batch_send_slots, NULL, NULL, NULL, napi_default, NULL },
-    { "sendTo", NULL, batch_send_to, NULL, NULL, NULL, napi_default, NULL },
     { "sendParts", NULL, batch_send_parts, NULL, NULL, NULL, napi_default, NULL },
     { "close", NULL, batch_close, NULL, NULL, NULL, napi_default, NULL },
   };

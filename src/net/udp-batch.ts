@@ -20,7 +20,6 @@ interface BatchNative {
   open(fd: number, slots: number, slotSize: number, recvBufferSize: number, sendBufferSize: number, peerErrors: boolean, stampOffset: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer; rxStamps: ArrayBuffer; port: number };
   start(handle: object, onBatch: (received: number) => number, onPeerError?: PeerErrorHandler): void;
   sendSlots(handle: object, count: number): void;
-  sendTo(handle: object, buf: Buffer, address: number, port: number): number;
   sendParts(handle: object, parts: readonly Buffer[], address: number, port: number, segmentSize: number): number;
   close(handle: object, done: () => void): void;
 }
@@ -193,7 +192,7 @@ export class UdpBatchSocket {
   /** Sends one datagram now; returns 0 or the errno (EAGAIN when the socket's queue is full: dropped). */
   sendTo(buf: Buffer, address: number, port: number): number {
     if (this.closed) return 9; // EBADF
-    return batchNative().sendTo(this.handle, buf, address, port);
+    return this.sendParts([buf], address, port);
   }
 
   /**
