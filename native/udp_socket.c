@@ -6,8 +6,9 @@
  * Why: a DHCP server must receive broadcasts (so it binds 0.0.0.0:67) yet must
  * never answer on an interface the cluster file does not name. Linux offers
  * SO_BINDTODEVICE for exactly this; Node exposes no setsockopt. The same
- * socket(2)/setsockopt(2)/bind(2) path also sets SO_REUSEPORT (workers),
- * UDP_SEGMENT (TFTP windows in one send) and SO_TIMESTAMPNS (NTP). Two
+ * socket(2)/setsockopt(2)/bind(2) path also sets SO_REUSEPORT (workers)
+ * and SO_TIMESTAMPNS (NTP). (UDP GSO for TFTP windows lives in udp_batch.c,
+ * as a per-send UDP_SEGMENT control message.) Two
  * calls go further than setup, both for NTP: reading the kernel's receive
  * stamp of the last datagram, and a sendto(2) that writes the transmit
  * timestamp immediately before sending. Packet logic stays in TypeScript.
@@ -27,10 +28,6 @@
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
 #include <time.h>
-
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103 /* linux/udp.h, Linux 4.18 */
-#endif
 
 static napi_value fail(napi_env env, const char *what, int err) {
   char msg[256];
@@ -64,7 +61,7 @@ static int get_bool_prop(napi_env env, napi_value obj, const char *key) {
   return b;
 }
 
-/* openUdp4({ address, port, device?, broadcast?, reuseAddr?, reusePort?, gsoSize?, rxTimestamps? }) -> fd */
+/* openUdp4({ address, port, device?, broadcast?, reuseAddr?, reusePort?, rxTimestamps? }) -> fd */
 static napi_value open_udp4(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -99,11 +96,7 @@ static napi_value open_udp4(napi_env env, napi_callback_info info) {
   if (device[0] && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)strlen(device)) < 0) {
     int e = errno; close(fd); return fail(env, "setsockopt(SO_BINDTODEVICE)", e);
   }
-  /* UDP GSO: one send of several equal datagrams (a TFTP window) is cut into gsoSize-byte datagrams by the kernel. */
-  int32_t gso = 0;
-  if (get_int_prop(env, argv[0], "gsoSize", &gso) && gso > 0 && setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &gso, sizeof gso) < 0) {
-    int e = errno; close(fd); return fail(env, "setsockopt(UDP_SEGMENT)", e);
-  }
+
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     int e = errno; close(fd); return fail(env, "bind", e);
   }

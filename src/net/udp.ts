@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 interface NativeHelper {
-  openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean; rxTimestamps?: boolean; gsoSize?: number }): number;
+  openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean; rxTimestamps?: boolean }): number;
   rxTimestamp(fd: number, out: Float64Array): boolean;
   sendStamped(fd: number, bytes: Buffer, length: number, address: string, port: number, stampOffset: number, keepBits: number): number;
 }
@@ -40,12 +40,6 @@ export interface UdpBinding {
   readonly recvBufferSize?: number;
   /** Kernel receive timestamps, read with lastReceiveTime(); enables sendStamped() (NTP). */
   readonly rxTimestamps?: boolean;
-  /**
-   * UDP segmentation offload (Linux 4.18+): a send longer than this many
-   * bytes leaves as several datagrams of this size (the last may be
-   * shorter). One system call then carries a whole TFTP window.
-   */
-  readonly gsoSize?: number;
 }
 
 /** Sockets opened with rxTimestamps, and their descriptors. */
@@ -56,10 +50,10 @@ export async function openUdp(b: UdpBinding): Promise<dgram.Socket> {
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     const done = () => { socket.off('error', reject); resolve(); };
-    if (b.device || b.reusePort || b.rxTimestamps || b.gsoSize) {
+    if (b.device || b.reusePort || b.rxTimestamps) {
       let fd: number;
       try {
-        fd = nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort, rxTimestamps: b.rxTimestamps, gsoSize: b.gsoSize });
+        fd = nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort, rxTimestamps: b.rxTimestamps });
         if (b.rxTimestamps) timestamped.set(socket, fd);
       } catch (e) {
         reject(new Error(`cannot bind UDP ${b.address}:${b.port}${b.device ? ` on ${b.device}` : ''}: ${(e as Error).message}`));
