@@ -20,6 +20,20 @@ class Family {
     return s;
   }
 
+  /**
+   * The series for each value of one label, each looked up once: what a
+   * per-packet counter by message type or drop reason calls instead of
+   * `with()`, whose key is built per call.
+   */
+  by(label: string): (value: string) => Series {
+    const cache = new Map<string, Series>();
+    return (value) => {
+      let s = cache.get(value);
+      if (!s) cache.set(value, s = this.with({ [label]: value }));
+      return s;
+    };
+  }
+
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
     for (const s of this.series.values()) {

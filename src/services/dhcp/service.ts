@@ -12,7 +12,7 @@ import type { NodeRecord } from '../../cluster/types.ts';
 import type { BootTimelines } from '../../cluster/timeline.ts';
 import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics, Series as Counter } from '../../metrics.ts';
+import type { Metrics, Series } from '../../metrics.ts';
 import { cidrContains, intToIp, ipToInt } from '../../net/ipv4.ts';
 import { macFromBytes } from '../../net/mac.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
@@ -56,12 +56,9 @@ export class DhcpService {
   private readonly chain: Handler[];
   private readonly sockets: Array<{ socket: UdpBatchSocket; iface: string | undefined }> = [];
   private readonly serverIds = new Map<Subnet, number>();
-  private readonly received;
-  private readonly sent;
-  private readonly dropped;
-  /** Series per message type, looked up once instead of per packet. */
-  private readonly sentCounters = new Map<number, Counter>();
-  private readonly receivedCounters = new Map<number, Counter>();
+  private readonly received: (type: string) => Series;
+  private readonly sent: (type: string) => Series;
+  private readonly dropped: (reason: string) => Series;
   private durable: Reply[] = [];
   private readonly log: Logger;
 
@@ -79,9 +76,9 @@ export class DhcpService {
       ...(deps.rootPath ? [rootPathOption(deps.rootPath)] : []),
     ];
     const m = deps.metrics;
-    this.received = m.counter('bootherd_dhcp_received_total', 'DHCP requests received, by message type');
-    this.sent = m.counter('bootherd_dhcp_sent_total', 'DHCP replies sent, by message type');
-    this.dropped = m.counter('bootherd_dhcp_dropped_total', 'DHCP datagrams dropped, by reason');
+    this.received = m.counter('bootherd_dhcp_received_total', 'DHCP requests received, by message type').by('type');
+    this.sent = m.counter('bootherd_dhcp_sent_total', 'DHCP replies sent, by message type').by('type');
+    this.dropped = m.counter('bootherd_dhcp_dropped_total', 'DHCP datagrams dropped, by reason').by('reason');
     m.gaugeFn('bootherd_dhcp_leases', 'Lease records held (bound, released, declined)', () => store.size('leases'));
   }
 
@@ -152,7 +149,7 @@ export class DhcpService {
 
   private send(r: Reply): void {
     r.socket.queue(r.bytes, r.address, r.port);
-    this.sentByType(r.type).value++;
+    this.sent(MESSAGE_TYPE_NAMES[r.type] ?? String(r.type)).value++;
     for (const f of r.after) f();
   }
 
@@ -177,12 +174,6 @@ export class DhcpService {
     for (const { socket } of this.sockets) socket.flush();
   }
 
-  private sentByType(type: number): Counter {
-    let c = this.sentCounters.get(type);
-    if (!c) this.sentCounters.set(type, c = this.sent.with({ type: MESSAGE_TYPE_NAMES[type] ?? String(type) }));
-    return c;
-  }
-
   /**
    * Runs one datagram through decode and the handler chain. Returns undefined
    * for anything dropped (and counts why). Pure but for the lease table's
@@ -199,9 +190,7 @@ export class DhcpService {
     if (req.op !== 1) return this.drop('not-request');
     const type = readU8(req.options.get(Opt.MESSAGE_TYPE));
     if (type === undefined) return this.drop('bootp'); // plain BOOTP: not served
-    let received = this.receivedCounters.get(type);
-    if (!received) this.receivedCounters.set(type, received = this.received.with({ type: MESSAGE_TYPE_NAMES[type] ?? 'other' }));
-    received.value++;
+    this.received(MESSAGE_TYPE_NAMES[type] ?? 'other').value++;
     const mac = req.hlen > 0 && req.htype === 1 ? macFromBytes(hardwareAddress(req), 0, Math.min(req.hlen, 6)) : '';
     const clientId = req.options.get(Opt.CLIENT_ID);
     if (!mac && !clientId) return this.drop('no-client-identity');
@@ -220,7 +209,7 @@ export class DhcpService {
   }
 
   private drop(reason: string): undefined {
-    this.dropped.with({ reason }).value++;
+    this.dropped(reason).value++;
     return undefined;
   }
 

@@ -44,8 +44,7 @@ export class NtpService {
   private offsetWarned = false;
   private readonly receivedSeries: Series;
   private readonly repliedSeries: Record<ReplyKind, Series>;
-  private readonly droppedFamily;
-  private readonly droppedSeries = new Map<DropReason, Series>();
+  private readonly dropSeries: (reason: DropReason) => Series;
 
   constructor(private readonly deps: NtpServiceDeps) {
     const { config, metrics } = deps;
@@ -78,7 +77,7 @@ export class NtpService {
     this.receivedSeries = metrics.counter('bootherd_ntp_received_total', 'NTP datagrams received on the server port').with();
     const replies = metrics.counter('bootherd_ntp_replies_total', 'NTP replies sent, by kind (time, kiss-rate)');
     this.repliedSeries = { 'time': replies.with({ kind: 'time' }), 'kiss-rate': replies.with({ kind: 'kiss-rate' }) };
-    this.droppedFamily = metrics.counter('bootherd_ntp_dropped_total', 'NTP datagrams dropped unanswered, by reason');
+    this.dropSeries = metrics.counter('bootherd_ntp_dropped_total', 'NTP datagrams dropped unanswered, by reason').by('reason');
     this.responder = new Responder({
       clock: this.clock,
       served: this.sync.state,
@@ -100,12 +99,6 @@ export class NtpService {
       metrics.gaugeFn('bootherd_ntp_source_reachable', 'Whether a time source (upstream or head) answered one of its last 4 polls', () => (s.reachable ? 1 : 0), { source: s.name, kind: s.kind });
       metrics.gaugeFn('bootherd_ntp_source_offset_seconds', 'A time source\'s clock minus this head\'s (NaN before the first sample)', () => s.estimate(this.clock.read())?.offset ?? NaN, { source: s.name, kind: s.kind });
     }
-  }
-
-  private dropSeries(reason: DropReason): Series {
-    let s = this.droppedSeries.get(reason);
-    if (!s) { s = this.droppedFamily.with({ reason }); this.droppedSeries.set(reason, s); }
-    return s;
   }
 
   async start(): Promise<void> {

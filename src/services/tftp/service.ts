@@ -137,7 +137,6 @@ export class TftpService {
   private readonly retransmitted;
   private readonly bytesSent;
   private readonly duplicateAcks;
-  private readonly dropSeries = new Map<string, { value: number }>();
 
   constructor(private readonly deps: TftpServiceDeps) {
     const { config, metrics } = deps;
@@ -155,7 +154,7 @@ export class TftpService {
 
     this.requests = metrics.counter('bootherd_tftp_requests_total', 'TFTP requests received, by what became of them');
     this.refused = metrics.counter('bootherd_tftp_refused_total', 'TFTP requests answered with an error, by reason');
-    this.dropped = metrics.counter('bootherd_tftp_dropped_total', 'TFTP datagrams dropped, by reason');
+    this.dropped = metrics.counter('bootherd_tftp_dropped_total', 'TFTP datagrams dropped, by reason').by('reason');
     this.transfers = metrics.counter('bootherd_tftp_transfers_total', 'TFTP transfers ended, by outcome');
     this.dataSent = metrics.counter('bootherd_tftp_data_packets_total', 'DATA packets sent, retransmissions included').with();
     this.retransmitted = metrics.counter('bootherd_tftp_retransmitted_packets_total', 'DATA and OACK packets sent again after a timeout or a late duplicate ACK').with();
@@ -206,9 +205,7 @@ export class TftpService {
   }
 
   private drop(reason: string): void {
-    let s = this.dropSeries.get(reason);
-    if (!s) { s = this.dropped.with({ reason }); this.dropSeries.set(reason, s); }
-    s.value++;
+    this.dropped(reason).value++;
   }
 
   /** Decodes a datagram, or counts why it is malformed and returns undefined. */
