@@ -42,8 +42,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >/dev/null
 fi
 
-# 3. native socket helpers: udp_socket (binding options dgram lacks), udp_batch (batched I/O for DNS, DHCP, TFTP)
-for helper in udp_socket udp_batch; do
+# 3. native helpers: udp_socket (binding options dgram lacks), udp_batch (batched I/O for DNS, DHCP, TFTP),
+#    sendfile_pump (HTTP boot file bodies by sendfile(2) off the event loop)
+for helper in udp_socket udp_batch sendfile_pump; do
 out=native/build/$helper.node
 if [ ! -f "$out" ] || [ native/$helper.c -nt "$out" ]; then
   say "building the native helper $helper"

@@ -1,15 +1,12 @@
 /**
  * The small pure parts of the HTTP service: paths below a root, Range
- * headers, the file cache, the Apache log formats and the access policy.
+ * headers, the Apache log formats and the access policy.
  */
 import t from 'tap';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { ClusterModel } from '../../src/cluster/model.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { AccessPolicy, bearerOf, clientIpv4, cookieOf } from '../../src/services/http/auth.ts';
-import { FileCache, FilePathError, parseRange, resolveUnder } from '../../src/services/http/files.ts';
+import { FilePathError, parseRange, resolveUnder } from '../../src/services/http/files.ts';
 import { clfTime, combinedLine, errorLine } from '../../src/services/http/logs.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 
@@ -43,27 +40,6 @@ t.test('parseRange: single ranges, suffixes, open ends, what to ignore and what 
   t.equal(parseRange('bytes=0-1,5-6', 100), 'whole', 'several ranges: the whole file');
   t.equal(parseRange('items=0-1', 100), 'whole', 'other units: ignored');
   t.equal(parseRange('bytes=9-1', 100), 'whole', 'reversed: ignored');
-});
-
-t.test('FileCache loads a file once for concurrent readers and drops it when it changes', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-cache-'));
-  const f = path.join(dir, 'initrd');
-  writeFileSync(f, 'first version');
-  const cache = new FileCache(1024);
-  const st = statSync(f);
-  const a = cache.get(f, st)!;
-  t.equal(cache.get(f, st), a, 'the same load for a second reader');
-  t.equal((await a).toString(), 'first version');
-  t.equal(cache.cachedBytes, st.size);
-  await new Promise((r) => setTimeout(r, 20));
-  writeFileSync(f, 'second, longer version');
-  const st2 = statSync(f);
-  t.equal((await cache.get(f, st2)!).toString(), 'second, longer version', 'a changed file is read again');
-  t.equal(cache.cachedBytes, st2.size, 'and the old bytes are gone');
-  t.equal(cache.get(f, { ...st2, size: 4096 } as typeof st2), undefined, 'files larger than the cache are not cached');
-  writeFileSync(path.join(dir, 'big'), Buffer.alloc(1010));
-  await cache.get(path.join(dir, 'big'), statSync(path.join(dir, 'big')));
-  t.equal(cache.cachedBytes, 1010, 'the least recently used file made room');
 });
 
 t.test('access and error log lines in the Apache formats', async (t) => {

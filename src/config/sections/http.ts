@@ -8,7 +8,6 @@ const HTTP_DEFAULTS = {
   readOpenTo: 'cluster',
   unknownTemplate: 'discovery.ipxe',
   bodyLimit: 65536,
-  fileCacheBytes: 536870912,
 } as const;
 
 /** `http:` in the cluster file: the REST API, UI, iPXE scripts and boot file downloads. */
@@ -35,11 +34,8 @@ export const httpSection = z.strictObject({
   unknownTemplate: z.string().regex(/^[\w.-]+$/, { error: 'expected a template file name like discovery.ipxe' }).default('discovery.ipxe'),
   /** Largest API request body in bytes; larger ones get 413. */
   bodyLimit: z.number({ error: 'expected a size in bytes' }).int().min(1024).max(16 << 20).default(65536),
-  /**
-   * Bytes of boot files (kernels, initrds) kept in memory, so a cluster
-   * booting at once reads each file from disk once; 0 streams every request from disk.
-   */
-  fileCacheBytes: z.number({ error: 'expected a size in bytes' }).int().nonnegative().default(536870912),
+  /** Gone: boot files are sent by sendfile(2) from the kernel's page cache, which is the cache. */
+  fileCacheBytes: z.never({ error: 'no longer used: boot files are sent from the kernel\'s page cache with sendfile; remove the field' }).optional(),
   /** Serve HTTPS with this certificate and key (PEM files); iPXE needs HTTPS support built in to use it. */
   tls: z.strictObject({
     cert: z.string().min(1, { error: 'expected the path of a PEM certificate' }),

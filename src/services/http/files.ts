@@ -1,15 +1,12 @@
 /**
  * Boot file downloads: kernels, initrds and images from the boot file root,
  * iPXE loaders from boot-assets/ipxe. What a client may ask for (a path that
- * stays under its root), which bytes it gets (Range), and where the bytes come
- * from (a memory cache of whole files, or a read stream from disk).
- *
- * The cache is what makes a cluster boot fast: when hundreds of nodes fetch
- * the same initrd at once, it is read from disk once and every response is
- * written from the same buffer, with no copy per client.
+ * stays under its root) and which bytes it gets (Range). The bytes go out by
+ * sendfile(2) from the kernel's page cache (src/net/sendfile-pump.ts); only
+ * TLS connections read them through a stream.
  */
-import { createReadStream, type Stats } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -72,55 +69,7 @@ export function etagOf(st: Stats): string {
   return `"${st.ino.toString(36)}-${st.size.toString(36)}-${Math.floor(st.mtimeMs).toString(36)}"`;
 }
 
-interface CacheEntry {
-  readonly etag: string;
-  readonly size: number;
-  readonly data: Promise<Buffer>;
-}
-
-/** Whole files in memory, least recently used first out, validated by etag per request. */
-export class FileCache {
-  private entries = new Map<string, CacheEntry>();
-  private bytes = 0;
-
-  constructor(readonly maxBytes: number) {}
-
-  get cachedBytes(): number { return this.bytes; }
-
-  /** The file's bytes if it fits the cache (loading it once for all concurrent callers), else undefined. */
-  get(file: string, st: Stats): Promise<Buffer> | undefined {
-    if (st.size > this.maxBytes) return undefined;
-    const etag = etagOf(st);
-    const hit = this.entries.get(file);
-    if (hit && hit.etag === etag) {
-      this.entries.delete(file);
-      this.entries.set(file, hit); // most recently used
-      return hit.data;
-    }
-    if (hit) this.remove(file, hit);
-    const data = readFile(file).then((buf) => {
-      // The file changed while we read it: serve what we read, but do not keep it.
-      if (buf.length !== st.size) { const e = this.entries.get(file); if (e === entry) this.remove(file, entry); }
-      return buf;
-    });
-    const entry: CacheEntry = { etag, size: st.size, data };
-    data.catch(() => { if (this.entries.get(file) === entry) this.remove(file, entry); });
-    this.entries.set(file, entry);
-    this.bytes += st.size;
-    for (const [k, e] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      if (e !== entry) this.remove(k, e);
-    }
-    return data;
-  }
-
-  private remove(file: string, e: CacheEntry): void {
-    this.entries.delete(file);
-    this.bytes -= e.size;
-  }
-}
-
 /** A read stream for a range of a file; large reads so a 64 MiB initrd is a few hundred syscalls, not thousands. */
-export function fileStream(file: string, range: ByteRange): Readable {
-  return createReadStream(file, { start: range.start, end: range.end, highWaterMark: 1 << 20 });
+export function fileStream(file: FileHandle, range: ByteRange): Readable {
+  return file.createReadStream({ start: range.start, end: range.end, highWaterMark: 1 << 20 });
 }

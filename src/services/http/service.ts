@@ -12,7 +12,6 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { AccessPolicy, bearerOf, clientIpv4, cookieOf, ensureToken, TOKEN_COOKIE } from './auth.ts';
 import type { HttpServiceDeps, RouteKind } from './context.ts';
 import { HttpError, type ErrorBody } from './errors.ts';
-import { FileCache } from './files.ts';
 import { HttpLogs } from './logs.ts';
 import { apiRoutes } from './routes/api.ts';
 import { bootRoutes } from './routes/boot.ts';
@@ -21,6 +20,7 @@ import { fileRoutes } from './routes/files.ts';
 import { uiRoutes } from './routes/ui.ts';
 import { configPath } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
+import { SendfilePump } from '../../net/sendfile-pump.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -55,12 +55,15 @@ function readConfigFile(config: HttpServiceDeps['config'], field: string, p: str
   }
 }
 
+/** A client that takes nothing for this long is gone (a node that reset mid-download). */
+const CONNECTION_TIMEOUT_MS = 120_000;
+
 export class HttpService {
   readonly app: FastifyInstance;
   /** Method and URL of every route, as registered (the OpenAPI test compares them with the document). */
   readonly routes: Array<{ method: string; url: string }> = [];
   private readonly log: Logger;
-  private readonly cache: FileCache;
+  private readonly pump: SendfilePump;
   private readonly events: EventHub;
   private policy: AccessPolicy | undefined;
   private logs: HttpLogs | undefined;
@@ -72,12 +75,12 @@ export class HttpService {
   constructor(private readonly deps: HttpServiceDeps) {
     const { config, metrics } = deps;
     this.log = deps.log.child({ svc: 'http' });
-    this.cache = new FileCache(config.http.fileCacheBytes);
+    this.pump = new SendfilePump(CONNECTION_TIMEOUT_MS);
     this.events = new EventHub(deps);
     this.requestFamily = metrics.counter('bootherd_http_requests_total', 'HTTP requests answered, by kind of route and status code');
     this.dropped = metrics.counter('bootherd_http_dropped_total', 'HTTP requests refused as malformed, by reason');
     const sent = metrics.counter('bootherd_http_sent_bytes_total', 'Boot file bytes sent, by kind (files, loaders)');
-    metrics.gaugeFn('bootherd_http_file_cache_bytes', 'Bytes of boot files held in memory', () => this.cache.cachedBytes);
+    metrics.gaugeFn('bootherd_http_file_transfers', 'Boot file bodies being sent by sendfile', () => this.pump.activeTransfers);
     metrics.gaugeFn('bootherd_http_event_clients', 'Browsers following the live event stream', () => this.events.clientCount);
 
     const tls = config.http.tls;
@@ -87,7 +90,7 @@ export class HttpService {
       forceCloseConnections: true,
       // A client that reads nothing for two minutes is gone (a node that reset mid-download);
       // event streams send a keepalive every 25 s and stay open.
-      connectionTimeout: 120_000,
+      connectionTimeout: CONNECTION_TIMEOUT_MS,
       return503OnClosing: true,
       routerOptions: { maxParamLength: 1024 },
       ...(tls ? { https: { cert: readConfigFile(config, 'http.tls.cert', tls.cert), key: readConfigFile(config, 'http.tls.key', tls.key) } } : {}),
@@ -113,7 +116,7 @@ export class HttpService {
     });
 
     bootRoutes(app, deps);
-    fileRoutes(app, deps, this.cache, { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) });
+    fileRoutes(app, deps, this.pump, { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) });
     apiRoutes(app, deps, this.startedAt);
     eventRoutes(app, this.events);
     uiRoutes(app);
@@ -137,6 +140,7 @@ export class HttpService {
   async stop(): Promise<void> {
     this.events.close();
     await this.app.close();
+    this.pump.close();
     await this.logs?.close();
   }
 
@@ -146,7 +150,7 @@ export class HttpService {
       listening: bound ? `${bound.address}:${bound.port}` : null,
       baseUrl: this.deps.httpBase,
       readOpenTo: this.deps.config.http.readOpenTo,
-      fileCacheBytes: this.cache.cachedBytes,
+      fileTransfers: this.pump.activeTransfers,
       eventClients: this.events.clientCount,
     };
   }

@@ -6,24 +6,26 @@
  * file's last byte to a known node is a boot-timeline stage: loader, kernel
  * or initrd.
  */
-import { stat } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Stats } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BootStage } from '../../../cluster/types.ts';
 import { ipToInt } from '../../../net/ipv4.ts';
 import { clientIpv4 } from '../auth.ts';
 import type { HttpServiceDeps } from '../context.ts';
 import { HttpError } from '../errors.ts';
-import { etagOf, FileCache, FilePathError, fileStream, parseRange, resolveUnder, type ByteRange } from '../files.ts';
+import type { SendfilePump } from '../../../net/sendfile-pump.ts';
+import { plainSocketFd } from '../../../net/sendfile-pump.ts';
+import { etagOf, FilePathError, fileStream, parseRange, resolveUnder, type ByteRange } from '../files.ts';
 
 export const LOADERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../boot-assets/ipxe');
 
 /** Which boot stage a completed download is for the node at the client's address, if any. */
 type StageOf = (req: FastifyRequest, rel: string) => { node: string; stage: BootStage['stage']; detail: string } | undefined;
 
-export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, cache: FileCache, sentBytes: { files: { value: number }; loaders: { value: number } }): void {
+export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, sentBytes: { files: { value: number }; loaders: { value: number } }): void {
   const { model, timelines } = deps;
   const nodeAt = (req: FastifyRequest) => {
     const ip = clientIpv4(req.socket.remoteAddress);
@@ -54,45 +56,76 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, cache: F
         throw e;
       }
       const rel = path.relative(base, file).split(path.sep).join('/');
-      let st: Stats;
+      let fh: FileHandle;
       try {
-        st = await stat(file);
+        fh = await open(file, 'r');
       } catch {
         throw new HttpError(404, 'path', `no file ${rel} under ${req.routeOptions.url === '/loaders/*' ? 'the loaders directory' : 'the boot file root'}`);
       }
-      if (!st.isFile()) throw new HttpError(404, 'path', `${rel} is not a file`);
+      // The body comes from this open file, so what was stat'ed is what is sent even if the path is replaced meanwhile.
+      let keepOpen = false;
+      try {
+        const st = await fh.stat();
+        if (!st.isFile()) throw new HttpError(404, 'path', `${rel} is not a file`);
 
-      const etag = etagOf(st);
-      reply.header('accept-ranges', 'bytes').header('etag', etag).header('last-modified', st.mtime.toUTCString())
-        .type('application/octet-stream');
-      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+        const etag = etagOf(st);
+        reply.header('accept-ranges', 'bytes').header('etag', etag).header('last-modified', st.mtime.toUTCString())
+          .type('application/octet-stream');
+        if (req.headers['if-none-match'] === etag) return reply.code(304).send();
 
-      // If-Range: the client's copy is stale, so it gets the whole new file, not a piece of it.
-      const ifRange = req.headers['if-range'];
-      const rangeHeader = ifRange && ifRange !== etag && ifRange !== st.mtime.toUTCString() ? undefined : req.headers.range;
-      const asked = parseRange(rangeHeader, st.size);
-      if (asked === 'unsatisfiable') {
-        return reply.code(416).header('content-range', `bytes */${st.size}`).send();
-      }
-      const range: ByteRange = asked === 'whole' ? { start: 0, end: st.size - 1 } : asked;
-      const length = st.size === 0 ? 0 : range.end - range.start + 1;
-      if (asked !== 'whole') reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${st.size}`);
-      reply.header('content-length', length);
-      if (req.method === 'HEAD') return reply.send();
-
-      if (range.end === st.size - 1) {
-        const stage = stageOf(req, rel);
-        if (stage) {
-          reply.raw.once('finish', () => timelines.record(stage.node, stage.stage, Date.now(), stage.detail));
+        // If-Range: the client's copy is stale, so it gets the whole new file, not a piece of it.
+        const ifRange = req.headers['if-range'];
+        const rangeHeader = ifRange && ifRange !== etag && ifRange !== st.mtime.toUTCString() ? undefined : req.headers.range;
+        const asked = parseRange(rangeHeader, st.size);
+        if (asked === 'unsatisfiable') {
+          return reply.code(416).header('content-range', `bytes */${st.size}`).send();
         }
+        const range: ByteRange = asked === 'whole' ? { start: 0, end: st.size - 1 } : asked;
+        const length = st.size === 0 ? 0 : range.end - range.start + 1;
+        if (asked !== 'whole') reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${st.size}`);
+        reply.header('content-length', length);
+        if (req.method === 'HEAD') return reply.send();
+
+        if (range.end === st.size - 1) {
+          const stage = stageOf(req, rel);
+          if (stage) {
+            reply.raw.once('finish', () => timelines.record(stage.node, stage.stage, Date.now(), stage.detail));
+          }
+        }
+        reply.raw.once('finish', () => { counter.value += length; });
+        if (length === 0) return reply.send(Buffer.alloc(0));
+        const socketFd = plainSocketFd(req.socket);
+        if (socketFd === undefined) {
+          // TLS: the bytes must pass through Node to be encrypted; the stream owns the file from here.
+          keepOpen = true;
+          return reply.send(fileStream(fh, range));
+        }
+        reply.hijack();
+        await sendBody(req, reply, socketFd, fh, range.start, length);
+        return reply;
+      } finally {
+        if (!keepOpen) await fh.close();
       }
-      reply.raw.once('finish', () => { counter.value += length; });
-      if (length === 0) return reply.send(Buffer.alloc(0));
-      const cached = cache.get(file, st);
-      const whole = cached ? await cached.catch(() => undefined) : undefined;
-      if (whole && whole.length === st.size) return reply.send(whole.subarray(range.start, range.end + 1));
-      return reply.send(fileStream(file, range));
     };
+
+  /** The head through Node, the body by sendfile; a transfer that fails midway closes the connection, as the only honest way to say so. */
+  const sendBody = async (req: FastifyRequest, reply: FastifyReply, socketFd: number, fh: FileHandle, offset: number, length: number) => {
+    const res = reply.raw;
+    const socket = req.socket;
+    res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    res.flushHeaders();
+    // Node sees no traffic while the pump sends, so its idle timeout would cut a long download;
+    // the pump's own stall timeout (the same length) watches the transfer instead.
+    socket.setTimeout(0);
+    const end = await pump.send(socket, socketFd, fh.fd, offset, length);
+    if (end.ok) {
+      socket.setTimeout(app.server.timeout);
+      res.end();
+      return;
+    }
+    deps.log.debug({ url: req.url, client: req.socket.remoteAddress, sent: end.sent, of: length, why: end.reason }, 'boot file transfer ended early');
+    res.destroy();
+  };
 
   // HEAD is a route of its own, not fastify's automatic one: that one would set the length of the
   // (empty) body it discards instead of the file's.
