@@ -21,7 +21,7 @@ const kernel = randomBytes(300_001);
 
 interface Got { status: number; body: Buffer; reusedSocket: boolean }
 
-function get(url: string, opts: http.RequestOptions = {}): Promise<Got> {
+function get(url: string, opts: https.RequestOptions = {}): Promise<Got> {
   const client = url.startsWith('https:') ? https : http;
   return new Promise((resolve, reject) => {
     const req = client.get(url, opts, (res) => {
