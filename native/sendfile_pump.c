@@ -179,14 +179,19 @@ static void call_done(napi_env env, napi_value js_cb, void *context, void *data)
   free(r);
 }
 
+/* Asks the thread to end every transfer and stop; it acts on its next wake-up. */
+static void request_stop(pump *p) {
+  pthread_mutex_lock(&p->lock);
+  p->closing = 1;
+  pthread_mutex_unlock(&p->lock);
+  uint64_t one = 1;
+  (void)!write(p->wake, &one, sizeof one);
+}
+
 static void finalize_pump(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
   pump *p = data;
-  pthread_mutex_lock(&p->lock);
-  int running = !p->closing;
-  p->closing = 1;
-  pthread_mutex_unlock(&p->lock);
-  if (running) { uint64_t one = 1; (void)!write(p->wake, &one, sizeof one); }
+  request_stop(p);
   pthread_join(p->thread, NULL);
   close(p->epoll);
   close(p->wake);
@@ -194,9 +199,12 @@ static void finalize_pump(napi_env env, void *data, void *hint) {
   free(p);
 }
 
-static pump *unwrap(napi_env env, napi_value v) {
+/* Reads a call's `n` arguments into argv; returns the pump in argv[0], or NULL with an exception pending. */
+static pump *pump_call(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
   void *p = NULL;
-  if (napi_unwrap(env, v, &p) != napi_ok || p == NULL) { napi_throw_type_error(env, NULL, "not a sendfile pump"); return NULL; }
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) { napi_throw_type_error(env, NULL, "missing arguments"); return NULL; }
+  if (napi_unwrap(env, argv[0], &p) != napi_ok || p == NULL) { napi_throw_type_error(env, NULL, "not a sendfile pump"); return NULL; }
   return p;
 }
 
@@ -237,10 +245,8 @@ static napi_value create(napi_env env, napi_callback_info info) {
 }
 
 static napi_value send_file(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  pump *p = unwrap(env, argv[0]);
+  pump *p = pump_call(env, info, 6, argv);
   if (!p) return NULL;
   uint32_t id;
   int32_t sock, file;
@@ -271,10 +277,8 @@ static napi_value send_file(napi_env env, napi_callback_info info) {
 }
 
 static napi_value cancel(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  pump *p = unwrap(env, argv[0]);
+  pump *p = pump_call(env, info, 2, argv);
   if (!p) return NULL;
   transfer *t = calloc(1, sizeof *t);
   if (!t) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
@@ -285,10 +289,8 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
 }
 
 static napi_value keep_alive(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  pump *p = unwrap(env, argv[0]);
+  pump *p = pump_call(env, info, 2, argv);
   if (!p) return NULL;
   bool on = false;
   CHECK(napi_get_value_bool(env, argv[1], &on));
@@ -297,16 +299,9 @@ static napi_value keep_alive(napi_env env, napi_callback_info info) {
 }
 
 static napi_value close_pump(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  pump *p = unwrap(env, argv[0]);
-  if (!p) return NULL;
-  pthread_mutex_lock(&p->lock);
-  p->closing = 1;
-  pthread_mutex_unlock(&p->lock);
-  uint64_t one = 1;
-  (void)!write(p->wake, &one, sizeof one);
+  pump *p = pump_call(env, info, 1, argv);
+  if (p) request_stop(p);
   return NULL;
 }
 

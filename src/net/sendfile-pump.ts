@@ -7,12 +7,9 @@
  * ends; `send` waits for the head to reach the kernel before the helper
  * starts.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeHelper } from './native.ts';
 
 interface PumpNative {
   create(onDone: (id: number, errno: number, sent: number) => void, stallMs: number): object;
@@ -22,16 +19,7 @@ interface PumpNative {
   close(handle: object): void;
 }
 
-const NATIVE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/sendfile_pump.node');
-let native: PumpNative | undefined;
-
-function pumpNative(): PumpNative {
-  if (!native) {
-    if (!existsSync(NATIVE_PATH)) throw new Error(`the native sendfile helper is not built (${NATIVE_PATH}); run "npm run setup"`);
-    native = createRequire(import.meta.url)(NATIVE_PATH) as PumpNative;
-  }
-  return native;
-}
+const pumpNative = () => nativeHelper<PumpNative>('sendfile_pump', 'sendfile helper');
 
 /** How a transfer ended: every byte sent, or why not, with the bytes that did go. */
 export type TransferEnd = { readonly ok: true; readonly sent: number } | { readonly ok: false; readonly sent: number; readonly reason: string };

@@ -10,11 +10,8 @@
  * A received datagram is a view into the shared buffer, valid only during
  * the handler's call: keep a copy for anything answered later.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openUdpFd, type UdpBinding } from './udp.ts';
+import { nativeHelper } from './native.ts';
 
 interface BatchNative {
   open(fd: number, slots: number, slotSize: number, recvBufferSize: number, sendBufferSize: number, peerErrors: boolean, stampOffset: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer; rxStamps: ArrayBuffer; port: number };
@@ -24,16 +21,7 @@ interface BatchNative {
   close(handle: object, done: () => void): void;
 }
 
-const NATIVE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/udp_batch.node');
-let native: BatchNative | undefined;
-
-function batchNative(): BatchNative {
-  if (!native) {
-    if (!existsSync(NATIVE_PATH)) throw new Error(`the native batch UDP helper is not built (${NATIVE_PATH}); run "npm run setup"`);
-    native = createRequire(import.meta.url)(NATIVE_PATH) as BatchNative;
-  }
-  return native;
-}
+const batchNative = () => nativeHelper<BatchNative>('udp_batch', 'batch UDP helper');
 
 /**
  * Answers one datagram from `address` (IPv4 as an integer) and `port`: the

@@ -5,10 +5,7 @@
  * answer broadcasts on every interface of the host.
  */
 import dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeHelper } from './native.ts';
 
 interface NativeHelper {
   openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean; rxTimestamps?: boolean }): number;
@@ -16,16 +13,7 @@ interface NativeHelper {
   sendStamped(fd: number, bytes: Buffer, length: number, address: string, port: number, stampOffset: number, keepBits: number): number;
 }
 
-const NATIVE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/udp_socket.node');
-let native: NativeHelper | undefined;
-
-function nativeHelper(): NativeHelper {
-  if (!native) {
-    if (!existsSync(NATIVE_PATH)) throw new Error(`the native socket helper is not built (${NATIVE_PATH}); run "npm run setup"`);
-    native = createRequire(import.meta.url)(NATIVE_PATH) as NativeHelper;
-  }
-  return native;
-}
+const nativeSocket = () => nativeHelper<NativeHelper>('udp_socket', 'socket helper');
 
 export interface UdpBinding {
   readonly address: string;
@@ -53,7 +41,7 @@ export async function openUdp(b: UdpBinding): Promise<dgram.Socket> {
     if (b.device || b.reusePort || b.rxTimestamps) {
       let fd: number;
       try {
-        fd = nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort, rxTimestamps: b.rxTimestamps });
+        fd = nativeSocket().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort, rxTimestamps: b.rxTimestamps });
         if (b.rxTimestamps) timestamped.set(socket, fd);
       } catch (e) {
         reject(new Error(`cannot bind UDP ${b.address}:${b.port}${b.device ? ` on ${b.device}` : ''}: ${(e as Error).message}`));
@@ -77,7 +65,7 @@ export async function openUdp(b: UdpBinding): Promise<dgram.Socket> {
  */
 export function openUdpFd(b: UdpBinding): number {
   try {
-    return nativeHelper().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort });
+    return nativeSocket().openUdp4({ address: b.address, port: b.port, device: b.device, broadcast: b.broadcast, reuseAddr: b.reuseAddr, reusePort: b.reusePort });
   } catch (e) {
     throw new Error(`cannot bind UDP ${b.address}:${b.port}${b.device ? ` on ${b.device}` : ''}: ${(e as Error).message}`);
   }
@@ -92,7 +80,7 @@ export function openUdpFd(b: UdpBinding): number {
  */
 export function lastReceiveTime(socket: dgram.Socket, out: Float64Array): boolean {
   const fd = timestamped.get(socket);
-  return fd !== undefined && nativeHelper().rxTimestamp(fd, out);
+  return fd !== undefined && nativeSocket().rxTimestamp(fd, out);
 }
 
 /**
@@ -107,5 +95,5 @@ export function lastReceiveTime(socket: dgram.Socket, out: Float64Array): boolea
 export function sendStamped(socket: dgram.Socket, bytes: Buffer, length: number, address: string, port: number, stampOffset: number, keepBits = 0): number {
   const fd = timestamped.get(socket);
   if (fd === undefined) throw new Error('sendStamped needs a socket opened with rxTimestamps');
-  return nativeHelper().sendStamped(fd, bytes, length, address, port, stampOffset, keepBits);
+  return nativeSocket().sendStamped(fd, bytes, length, address, port, stampOffset, keepBits);
 }
