@@ -30,6 +30,12 @@ export interface LabTgtd {
   readonly log: string;
 }
 
+/** Whether the tgtd on `controlPort` answers and serves `portal`; else what tgtadm said. */
+export function tgtdServes(controlPort: number, portal: string): { ok: boolean; stderr: string } {
+  const r = spawnSync('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', '--mode', 'portal', '--op', 'show'], { encoding: 'utf8', timeout: 5000 });
+  return { ok: r.status === 0 && r.stdout.includes(portal), stderr: r.stderr ?? '' };
+}
+
 /** Starts tgtd in the namespace, detached, and waits until it answers on its control port with the portal. */
 export async function startLabTgtd(ns: string, portal: string, logFile: string): Promise<LabTgtd> {
   if (spawnSync('tgtd', ['--help'], { stdio: 'ignore' }).error) throw new Error('tgtd is missing: run scripts/setup.sh (Debian package tgt)');
@@ -46,8 +52,8 @@ export async function startLabTgtd(ns: string, portal: string, logFile: string):
   const tgtd: LabTgtd = { pid, controlPort, portal, log: logFile };
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const r = spawnSync('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', '--mode', 'portal', '--op', 'show'], { encoding: 'utf8', timeout: 5000 });
-    if (r.status === 0 && r.stdout.includes(portal)) return tgtd;
+    const r = tgtdServes(controlPort, portal);
+    if (r.ok) return tgtd;
     if (child.exitCode !== null || !existsSync(`/proc/${pid}`) || Date.now() > deadline) {
       stopLabTgtd(tgtd);
       throw new Error(`tgtd did not come up on control port ${controlPort} with portal ${portal}: ${r.stderr.trim()} ${readFileSync(logFile, 'utf8').trim()}`);

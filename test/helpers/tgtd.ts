@@ -4,18 +4,15 @@
  * filesystem, so tgtadm reaches it from any namespace; the port is unique to
  * the calling process so parallel tests never share a daemon.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import type { Lab } from '../../src/lab/netns.ts';
+import { freeTgtdControlPort, TGTD_SOCKET_DIR, tgtdServes } from '../../src/lab/tgtd.ts';
 
 let next = 0;
 /** A control port no other test process uses at the same time (none whose socket exists). */
 export function uniqueControlPort(): number {
-  for (;;) {
-    // tgtd takes 0-32767.
-    const port = 1000 + ((process.pid * 7 + next++) % 31000);
-    if (!existsSync(`/var/run/tgtd/socket.${port}`)) return port;
-  }
+  return freeTgtdControlPort(process.pid * 7 + next++);
 }
 
 export interface Tgtd {
@@ -34,8 +31,8 @@ export async function startTgtd(lab: Lab, ns: string, portal: string, controlPor
   const adm = (...args: string[]) => execFileSync('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', ...args], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
   const end = Date.now() + 10_000;
   for (;;) {
-    const r = spawnSync('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', '--mode', 'portal', '--op', 'show'], { encoding: 'utf8', timeout: 5000 });
-    if (r.status === 0 && r.stdout.includes(portal)) break;
+    const r = tgtdServes(controlPort, portal);
+    if (r.ok) break;
     if (child.exitCode !== null || Date.now() > end) throw new Error(`tgtd did not come up on control port ${controlPort}: ${err}${r.stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -45,7 +42,7 @@ export async function startTgtd(lab: Lab, ns: string, portal: string, controlPor
     show: () => adm('--mode', 'target', '--op', 'show'),
     cleanup() {
       child.kill('SIGKILL');
-      for (const f of [`socket.${controlPort}`, `socket.${controlPort}.lock`]) rmSync(`/var/run/tgtd/${f}`, { force: true });
+      for (const f of [`socket.${controlPort}`, `socket.${controlPort}.lock`]) rmSync(`${TGTD_SOCKET_DIR}/${f}`, { force: true });
     },
   };
 }
