@@ -29,6 +29,8 @@ const REASONS: Record<string, string> = {
   ETIMEDOUT: 'the client took nothing for the stall timeout',
   ECANCELED: 'cancelled (the connection closed)',
   EIO: 'the file ended before the range did (it shrank after stat)',
+  ECONNRESET: 'the client reset the connection',
+  EPIPE: 'the client closed the connection',
 };
 
 /** The socket's descriptor, when it is a plain TCP socket (not TLS, which sendfile cannot send through). */

@@ -70,6 +70,17 @@ t.test('a client that drops out midway: the transfer ends and the server goes on
     active = await transfersGauge(s);
   }
   t.equal(active, 0, 'no transfer left behind');
+  const logs = path.join(s.dir, 'state', 'logs');
+  let access = '';
+  let errors = '';
+  for (let i = 0; i < 50 && !/ended after/.test(errors); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    access = readFileSync(path.join(logs, 'api_access_log'), 'utf8');
+    errors = readFileSync(path.join(logs, 'api_error_log'), 'utf8');
+  }
+  const bytes = Number(/"GET \/files\/initrd\.img HTTP\/1\.1" 200 (\d+) /.exec(access)?.[1]);
+  t.ok(bytes > 0 && bytes < initrd.length, `the access log has the cut download with the bytes that went (${bytes})`);
+  t.match(errors, /GET \/files\/initrd\.img: the transfer ended after \d+ of 9437261 bytes: (the client reset the connection|the client closed the connection|cancelled)/, 'and the error log says why');
   const again = await get(`${s.base}/files/initrd.img`);
   t.ok(again.body.equals(initrd), 'and the next client gets the whole file');
 });

@@ -118,7 +118,7 @@ export class HttpService {
     });
 
     bootRoutes(app, deps);
-    fileRoutes(app, deps, this.pump, { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) });
+    fileRoutes(app, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) });
     apiRoutes(app, deps, this.startedAt);
     eventRoutes(app, this.events);
     uiRoutes(app);
@@ -206,7 +206,13 @@ export class HttpService {
     return reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, field && !message.startsWith(`${field}:`) ? `${field}: ${message}` : message, field));
   }
 
-  private finished(req: FastifyRequest, reply: FastifyReply): void {
+  /**
+   * Counts and logs an answered request. `cutAfter`: a download that ended
+   * early (client gone or stalled) after this many body bytes; it gets its
+   * access line with the bytes that went, as Apache's %b, and an error-log
+   * line, since a node that did not get its initrd is what an admin looks for.
+   */
+  private finished(req: FastifyRequest, reply: FastifyReply, cutAfter?: number): void {
     const kind: RouteKind | 'none' = req.routeOptions.config.kind ?? 'none';
     const status = reply.statusCode;
     const key = `${kind} ${status}`;
@@ -225,10 +231,10 @@ export class HttpService {
       url: req.url,
       httpVersion: req.raw.httpVersion,
       status,
-      bytes: req.method === 'HEAD' || length === undefined ? undefined : Number(length),
+      bytes: cutAfter ?? (req.method === 'HEAD' || length === undefined ? undefined : Number(length)),
       referer: req.headers.referer,
       userAgent: req.headers['user-agent'],
     });
-    if (status >= 400) logs.failed(status >= 500 ? 'error' : 'warn', `${clientIpv4(client) || client}:${req.socket.remotePort ?? 0}`, req.failure || `${req.method} ${req.url}: ${status}`);
+    if (status >= 400 || cutAfter !== undefined) logs.failed(status >= 500 ? 'error' : 'warn', `${clientIpv4(client) || client}:${req.socket.remotePort ?? 0}`, req.failure || `${req.method} ${req.url}: ${status}`);
   }
 }

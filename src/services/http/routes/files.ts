@@ -25,7 +25,10 @@ export const LOADERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.u
 /** Which boot stage a completed download is for the node at the client's address, if any. */
 type StageOf = (req: FastifyRequest, rel: string) => { node: string; stage: BootStage['stage']; detail: string } | undefined;
 
-export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, sentBytes: { files: { value: number }; loaders: { value: number } }): void {
+/** Logs a download that ended early, with the body bytes that went (the response never finishes, so no onResponse hook runs). */
+export type TransferCut = (req: FastifyRequest, reply: FastifyReply, sent: number) => void;
+
+export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, transferCut: TransferCut, sentBytes: { files: { value: number }; loaders: { value: number } }): void {
   const { model, timelines } = deps;
   const nodeAt = (req: FastifyRequest) => {
     const ip = clientIpv4(req.socket.remoteAddress);
@@ -124,6 +127,8 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
       return;
     }
     deps.log.debug({ url: req.url, client: req.socket.remoteAddress, sent: end.sent, of: length, why: end.reason }, 'boot file transfer ended early');
+    req.failure = `${req.method} ${req.url}: the transfer ended after ${end.sent} of ${length} bytes: ${end.reason}`;
+    transferCut(req, reply, end.sent);
     res.destroy();
   };
 
