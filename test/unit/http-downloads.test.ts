@@ -80,6 +80,8 @@ t.test('a client that drops out midway: the transfer ends and the server goes on
   }
   const bytes = Number(/"GET \/files\/initrd\.img HTTP\/1\.1" 200 (\d+) /.exec(access)?.[1]);
   t.ok(bytes > 0 && bytes < initrd.length, `the access log has the cut download with the bytes that went (${bytes})`);
+  const counted = Number(/^bootherd_http_sent_bytes_total\{kind="files"\} (\d+)$/m.exec(await (await s.authed('/metrics')).text())?.[1]);
+  t.equal(counted, bytes, 'the bytes counter has them too');
   t.match(errors, /GET \/files\/initrd\.img: the transfer ended after \d+ of 9437261 bytes: (the client reset the connection|the client closed the connection|cancelled)/, 'and the error log says why');
   const again = await get(`${s.base}/files/initrd.img`);
   t.ok(again.body.equals(initrd), 'and the next client gets the whole file');

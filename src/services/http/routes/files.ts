@@ -104,7 +104,7 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
           return reply.send(fileStream(fh, range));
         }
         reply.hijack();
-        await sendBody(req, reply, socketFd, fh, range.start, length);
+        await sendBody(req, reply, socketFd, fh, range.start, length, counter);
         return reply;
       } finally {
         if (!keepOpen) await fh.close();
@@ -112,7 +112,7 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
     };
 
   /** The head through Node, the body by sendfile; a transfer that fails midway closes the connection, as the only honest way to say so. */
-  const sendBody = async (req: FastifyRequest, reply: FastifyReply, socketFd: number, fh: FileHandle, offset: number, length: number) => {
+  const sendBody = async (req: FastifyRequest, reply: FastifyReply, socketFd: number, fh: FileHandle, offset: number, length: number, counter: { value: number }) => {
     const res = reply.raw;
     const socket = req.socket;
     res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
@@ -128,6 +128,7 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
     }
     deps.log.debug({ url: req.url, client: req.socket.remoteAddress, sent: end.sent, of: length, why: end.reason }, 'boot file transfer ended early');
     req.failure = `${req.method} ${req.url}: the transfer ended after ${end.sent} of ${length} bytes: ${end.reason}`;
+    counter.value += end.sent; // a whole transfer is counted on 'finish', which a cut one never reaches
     transferCut(req, reply, end.sent);
     res.destroy();
   };
