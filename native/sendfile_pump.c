@@ -58,10 +58,9 @@ typedef struct transfer {
   uint64_t sent;
   int64_t last_progress_ms;
   int cancel;
+  int err; /* how it ended, once finished */
   struct transfer *next; /* in the pump's list of live transfers */
 } transfer;
-
-typedef struct done_report { uint32_t id; int err; double sent; } done_report;
 
 typedef struct pump {
   pthread_t thread;
@@ -81,15 +80,11 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void report(pump *p, transfer *t, int err) {
-  done_report *r = malloc(sizeof *r);
-  if (r) {
-    r->id = t->id; r->err = err; r->sent = (double)t->sent;
-    napi_call_threadsafe_function(p->on_done, r, napi_tsfn_blocking);
-  }
-}
-
-/* Ends a transfer: off the epoll set and the live list, descriptors closed, JavaScript told. */
+/*
+ * Ends a transfer: off the epoll set and the live list, descriptors closed,
+ * and the transfer itself goes to JavaScript as the report (call_done frees
+ * it), so telling JavaScript needs no allocation that could fail.
+ */
 static void finish(pump *p, transfer *t, int err) {
   epoll_ctl(p->epoll, EPOLL_CTL_DEL, t->sock, NULL);
   transfer **at = &p->live;
@@ -97,8 +92,8 @@ static void finish(pump *p, transfer *t, int err) {
   if (*at) *at = t->next;
   close(t->sock);
   close(t->file);
-  report(p, t, err);
-  free(t);
+  t->err = err;
+  if (napi_call_threadsafe_function(p->on_done, t, napi_tsfn_blocking) != napi_ok) free(t);
 }
 
 /* Sends until the socket is full (EAGAIN: epoll says when it drains), the range is done, or an error. */
@@ -167,16 +162,16 @@ static void *run(void *arg) {
 
 static void call_done(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)context;
-  done_report *r = data;
+  transfer *t = data;
   if (env && js_cb) {
     napi_value args[3], undefined;
     napi_get_undefined(env, &undefined);
-    napi_create_uint32(env, r->id, &args[0]);
-    napi_create_int32(env, r->err, &args[1]);
-    napi_create_double(env, r->sent, &args[2]);
+    napi_create_uint32(env, t->id, &args[0]);
+    napi_create_int32(env, t->err, &args[1]);
+    napi_create_double(env, (double)t->sent, &args[2]);
     napi_call_function(env, undefined, js_cb, 3, args, NULL);
   }
-  free(r);
+  free(t);
 }
 
 /* Asks the thread to end every transfer and stop; it acts on its next wake-up. */

@@ -26,8 +26,8 @@
  *     (SO_TIMESTAMPNS), and a tx slot flagged 1 gets the current time as a
  *     64-bit NTP timestamp written at that offset immediately before its own
  *     sendmsg(2) — as late as a transmit timestamp can be taken, as chronyd
- *     takes it. A batch with stamped slots is sent one sendmsg per datagram,
- *     so no reply waits in a sendmmsg behind the others with a stale stamp.
+ *     takes it. Such a socket sends every datagram with a sendmsg of its
+ *     own, so no reply waits in a sendmmsg behind the others with a stale stamp.
  *     port: the bound port (the kernel's choice for port 0).
  *   start(handle, onBatch, onPeerError?)  onBatch(received) returns how many
  *     tx slots to send; onPeerError(address, port, errno) hears of each ICMP
@@ -54,6 +54,7 @@
 #include <unistd.h>
 #include <time.h>
 #include <stdint.h>
+#include "ntp_stamp.h"
 
 /* Batches read per readiness event before yielding to the event loop (fairness to other handles). */
 #define MAX_ROUNDS 8
@@ -193,16 +194,6 @@ static batch_t *get_batch(napi_env env, napi_value v) {
   return p;
 }
 
-/* Writes CLOCK_REALTIME as a 64-bit NTP timestamp (seconds since 1900, 32-bit fraction) at p. */
-static void stamp(unsigned char *p) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint32_t sec = (uint32_t)((uint64_t)ts.tv_sec + 2208988800ULL);
-  uint32_t frac = (uint32_t)(((uint64_t)ts.tv_nsec << 32) / 1000000000ULL);
-  p[0] = sec >> 24; p[1] = sec >> 16; p[2] = sec >> 8; p[3] = sec;
-  p[4] = frac >> 24; p[5] = frac >> 16; p[6] = frac >> 8; p[7] = frac;
-}
-
 /*
  * With IP_RECVERR, the first send after an ICMP error fails with that error
  * (the socket's pending error, cleared by the failure), though it is about
@@ -223,7 +214,7 @@ static void send_batch(batch_t *b, int count) {
   }
   if (b->stamp_offset >= 0) {
     for (int i = 0; i < count; i++) {
-      if (b->tx_meta[(size_t)i * 4 + 3] & 1) stamp(b->tx + (size_t)i * b->slot_size + b->stamp_offset);
+      if (b->tx_meta[(size_t)i * 4 + 3] & 1) write_ntp_now(b->tx + (size_t)i * b->slot_size + b->stamp_offset, 0);
       while (sendmsg(b->fd, &b->tx_msgs[i].msg_hdr, MSG_DONTWAIT) < 0 && errno == EINTR) {}
     }
     return;

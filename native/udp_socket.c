@@ -28,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
 #include <time.h>
+#include "ntp_stamp.h"
 
 static napi_value fail(napi_env env, const char *what, int err) {
   char msg[256];
@@ -96,7 +97,6 @@ static napi_value open_udp4(napi_env env, napi_callback_info info) {
   if (device[0] && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)strlen(device)) < 0) {
     int e = errno; close(fd); return fail(env, "setsockopt(SO_BINDTODEVICE)", e);
   }
-
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     int e = errno; close(fd); return fail(env, "bind", e);
   }
@@ -170,15 +170,7 @@ static napi_value send_stamped(napi_env env, napi_callback_info info) {
   napi_value result;
   if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) { napi_create_int32(env, -EINVAL, &result); return result; }
   unsigned char *b = (unsigned char *)data + offset;
-  uint32_t keepMask = keep == 32 ? 0xffffffffu : ((1u << keep) - 1u);
-  uint32_t old = ((uint32_t)b[4] << 24) | ((uint32_t)b[5] << 16) | ((uint32_t)b[6] << 8) | b[7];
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint32_t sec = (uint32_t)((uint64_t)ts.tv_sec + 2208988800ULL);
-  uint32_t frac = (uint32_t)(((uint64_t)ts.tv_nsec << 32) / 1000000000ULL);
-  frac = (frac & ~keepMask) | (old & keepMask);
-  b[0] = sec >> 24; b[1] = sec >> 16; b[2] = sec >> 8; b[3] = sec;
-  b[4] = frac >> 24; b[5] = frac >> 16; b[6] = frac >> 8; b[7] = frac;
+  write_ntp_now(b, keep == 32 ? 0xffffffffu : ((1u << keep) - 1u));
   ssize_t n = sendto(fd, data, (size_t)length, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof sa);
   napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &result);
   return result;

@@ -46,7 +46,9 @@ fi
 #    sendfile_pump (HTTP boot file bodies by sendfile(2) off the event loop)
 for helper in udp_socket udp_batch sendfile_pump; do
 out=native/build/$helper.node
-if [ ! -f "$out" ] || [ native/$helper.c -nt "$out" ]; then
+stale=0
+for src in native/$helper.c native/*.h; do [ "$src" -nt "$out" ] && stale=1; done
+if [ ! -f "$out" ] || [ $stale = 1 ]; then
   say "building the native helper $helper"
   nodeinc=""
   for d in "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node" /usr/include/node /usr/local/include/node; do

@@ -56,13 +56,16 @@ export class SendfilePump {
   /**
    * Sends `length` bytes of the open file `fileFd` from `offset` to the
    * socket, after whatever Node has already queued on it (the response
-   * head). The caller keeps the file open until the promise settles; the
+   * head). The socket must be plain TCP (plainSocketFd; TLS goes through
+   * Node). The caller keeps the file open until the promise settles; the
    * promise never rejects, it reports how the transfer ended.
    */
-  async send(socket: Socket, socketFd: number, fileFd: number, offset: number, length: number): Promise<TransferEnd> {
+  async send(socket: Socket, fileFd: number, offset: number, length: number): Promise<TransferEnd> {
     // An empty write completes after every earlier one, so the head is in the kernel before the body.
     await new Promise<void>((resolve) => socket.write(Buffer.alloc(0), () => resolve()));
     if (this.closed || socket.destroyed) return { ok: false, sent: 0, reason: 'the connection closed before the body' };
+    const socketFd = plainSocketFd(socket);
+    if (socketFd === undefined) return { ok: false, sent: 0, reason: 'not a plain TCP socket (TLS bodies go through Node)' };
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     const ended = new Promise<TransferEnd>((resolve) => this.pending.set(id, resolve));

@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { plainSocketFd, SendfilePump } from '../../src/net/sendfile-pump.ts';
+import { SendfilePump } from '../../src/net/sendfile-pump.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-sendfile-'));
 const file = path.join(dir, 'initrd');
@@ -30,6 +30,17 @@ async function connection(t: { teardown(fn: () => unknown): void }): Promise<{ s
   return { server, client };
 }
 
+/** The whole file to a client that reads nothing; `during` runs 100 ms in (or never). */
+async function stalledTransfer(t: { teardown(fn: () => unknown): void }, pump: SendfilePump, during?: (server: Socket) => void) {
+  const { server, client } = await connection(t);
+  client.pause();
+  const fh = await open(file, 'r');
+  if (during) setTimeout(() => during(server), 100);
+  const end = await pump.send(server, fh.fd, 0, body.length);
+  await fh.close();
+  return end;
+}
+
 t.test('a range arrives whole, after what Node wrote first', async (t) => {
   const pump = new SendfilePump(10_000);
   t.teardown(() => pump.close());
@@ -39,7 +50,7 @@ t.test('a range arrives whole, after what Node wrote first', async (t) => {
   client.on('data', (d: Buffer) => chunks.push(d));
   const fh = await open(file, 'r');
   server.write('HEAD\n');
-  const end = await pump.send(server, plainSocketFd(server)!, fh.fd, 1000, body.length - 1000);
+  const end = await pump.send(server, fh.fd, 1000, body.length - 1000);
   await fh.close();
   t.same(end, { ok: true, sent: body.length - 1000 });
   t.equal(openFds(), before, 'the pump kept no descriptor of the transfer');
@@ -54,11 +65,7 @@ t.test('a range arrives whole, after what Node wrote first', async (t) => {
 t.test('a client that reads nothing is cut after the stall timeout', async (t) => {
   const pump = new SendfilePump(300);
   t.teardown(() => pump.close());
-  const { server, client } = await connection(t);
-  client.pause();
-  const fh = await open(file, 'r');
-  const end = await pump.send(server, plainSocketFd(server)!, fh.fd, 0, body.length);
-  await fh.close();
+  const end = await stalledTransfer(t, pump);
   t.equal(end.ok, false);
   t.match(end, { reason: /took nothing for the stall timeout/ });
   t.ok(end.sent > 0 && end.sent < body.length, `some bytes went before the stall (${end.sent})`);
@@ -67,24 +74,12 @@ t.test('a client that reads nothing is cut after the stall timeout', async (t) =
 t.test('closing the connection midway cancels the transfer', async (t) => {
   const pump = new SendfilePump(10_000);
   t.teardown(() => pump.close());
-  const { server, client } = await connection(t);
-  client.pause();
-  const fh = await open(file, 'r');
-  const sending = pump.send(server, plainSocketFd(server)!, fh.fd, 0, body.length);
-  setTimeout(() => server.destroy(), 100);
-  const end = await sending;
-  await fh.close();
+  const end = await stalledTransfer(t, pump, (server) => server.destroy());
   t.match(end, { ok: false, reason: /cancelled/ });
   t.equal(pump.activeTransfers, 0);
 });
 
 t.test('closing the pump ends its transfers', async (t) => {
   const pump = new SendfilePump(10_000);
-  const { server, client } = await connection(t);
-  client.pause();
-  const fh = await open(file, 'r');
-  const sending = pump.send(server, plainSocketFd(server)!, fh.fd, 0, body.length);
-  setTimeout(() => pump.close(), 100);
-  t.match(await sending, { ok: false, reason: /cancelled/ });
-  await fh.close();
+  t.match(await stalledTransfer(t, pump, () => pump.close()), { ok: false, reason: /cancelled/ });
 });

@@ -97,14 +97,13 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
         }
         reply.raw.once('finish', () => { counter.value += length; });
         if (length === 0) return reply.send(Buffer.alloc(0));
-        const socketFd = plainSocketFd(req.socket);
-        if (socketFd === undefined) {
+        if (plainSocketFd(req.socket) === undefined) {
           // TLS: the bytes must pass through Node to be encrypted; the stream owns the file from here.
           keepOpen = true;
           return reply.send(fileStream(fh, range));
         }
         reply.hijack();
-        await sendBody(req, reply, socketFd, fh, range.start, length, counter);
+        await sendBody(req, reply, fh, range.start, length, counter);
         return reply;
       } finally {
         if (!keepOpen) await fh.close();
@@ -112,7 +111,7 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
     };
 
   /** The head through Node, the body by sendfile; a transfer that fails midway closes the connection, as the only honest way to say so. */
-  const sendBody = async (req: FastifyRequest, reply: FastifyReply, socketFd: number, fh: FileHandle, offset: number, length: number, counter: { value: number }) => {
+  const sendBody = async (req: FastifyRequest, reply: FastifyReply, fh: FileHandle, offset: number, length: number, counter: { value: number }) => {
     const res = reply.raw;
     const socket = req.socket;
     res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
@@ -120,7 +119,7 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
     // Node sees no traffic while the pump sends, so its idle timeout would cut a long download;
     // the pump's own stall timeout (the same length) watches the transfer instead.
     socket.setTimeout(0);
-    const end = await pump.send(socket, socketFd, fh.fd, offset, length);
+    const end = await pump.send(socket, fh.fd, offset, length);
     if (end.ok) {
       socket.setTimeout(app.server.timeout);
       res.end();
