@@ -39,23 +39,20 @@ export class LeaseTable {
   private pruneAt = 4096;
   /** Next pool position to try, per subnet, so allocation does not rescan from the start. */
   private cursors = new Map<Subnet, number>();
-  /** The address of the write this table is making: its change event then needs no parsing of the key. */
-  private writing: number | undefined;
 
   constructor(private readonly model: ClusterModel, private readonly store: Store, private readonly times: LeaseTimes) {
     for (const lease of store.values('leases')) this.index(lease);
     store.onChange((c) => {
       if (c.collection !== 'leases') return;
-      const ip = this.writing ?? ipToInt(c.key);
+      const ip = ipToInt(c.key);
       const old = this.byIp.get(ip);
       if (old && this.byClient.get(clientKeyOf(old)) === ip) this.byClient.delete(clientKeyOf(old));
       this.byIp.delete(ip);
-      if (c.value) this.index(c.value as LeaseRecord);
+      if (c.value) this.index(c.value as LeaseRecord, ip);
     });
   }
 
-  private index(lease: LeaseRecord): void {
-    const ip = ipToInt(lease.ip);
+  private index(lease: LeaseRecord, ip = ipToInt(lease.ip)): void {
     this.byIp.set(ip, lease);
     if (lease.state !== 'declined') this.byClient.set(clientKeyOf(lease), ip);
   }
@@ -177,29 +174,24 @@ export class LeaseTable {
   /** Writes a bound lease; resolves when it is durable (then the ACK may leave). */
   bind(ip: number, lease: Omit<LeaseRecord, 'ip' | 'state' | 'updatedAt'>, now: number): Promise<void> {
     this.withdrawOffer(clientKeyOf(lease));
-    return this.write(ip, { ip: intToIp(ip), ...lease, state: 'bound', updatedAt: now });
+    return this.write({ ip: intToIp(ip), ...lease, state: 'bound', updatedAt: now });
   }
 
   release(ip: number, now: number): Promise<void> {
     const lease = this.byIp.get(ip);
     if (!lease) return Promise.resolve();
-    return this.write(ip, { ...lease, state: 'released', expiresAt: now, updatedAt: now });
+    return this.write({ ...lease, state: 'released', expiresAt: now, updatedAt: now });
   }
 
   /** Stores a lease record; the store's change event (synchronous) re-indexes it. */
-  private write(ip: number, lease: LeaseRecord): Promise<void> {
-    this.writing = ip;
-    try {
-      return this.store.put('leases', lease.ip, lease);
-    } finally {
-      this.writing = undefined;
-    }
+  private write(lease: LeaseRecord): Promise<void> {
+    return this.store.put('leases', lease.ip, lease);
   }
 
   /** The client found the address in use: keep it out of the pool for a while. */
   decline(ip: number, clientKey: string, mac: string, subnet: Subnet, now: number): Promise<void> {
     this.withdrawOffer(clientKey);
-    return this.write(ip, { ip: intToIp(ip), mac, subnet: subnet.cidr.text, state: 'declined', expiresAt: now + this.times.declineMs, updatedAt: now });
+    return this.write({ ip: intToIp(ip), mac, subnet: subnet.cidr.text, state: 'declined', expiresAt: now + this.times.declineMs, updatedAt: now });
   }
 
   /** All lease records (API, DNS of dynamic clients). */

@@ -11,6 +11,7 @@
  *           one at a time, and one that fails is retried after iscsi.retry
  */
 import { existsSync } from 'node:fs';
+import type { RootDiskBoot } from '../../boot/ipxe-script.ts';
 import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
 import type { Config } from '../../config/load.ts';
@@ -73,11 +74,6 @@ export interface IscsiStatus {
   readonly foreign: readonly string[];
   readonly warnings: readonly string[];
 }
-
-/** rootDiskBoot()'s answer; it has the shape of the iPXE renderer's RootDiskBoot. */
-export type IscsiRootDiskBoot =
-  | ({ readonly available: true } & Pick<IscsiBootParams, 'boot' | 'initiatorIqn' | 'rootPath' | 'kernelArgs'>)
-  | { readonly available: false; readonly reason: string };
 
 export interface ReconcileReport {
   readonly ok: boolean;
@@ -259,7 +255,7 @@ export class IscsiService implements Service {
    * the disk cannot be had now, so the node is told instead of being sent to
    * an export that is not there. undefined: the node has no iSCSI root.
    */
-  rootDiskBoot(node: NodeRecord): IscsiRootDiskBoot | undefined {
+  rootDiskBoot(node: NodeRecord): RootDiskBoot | undefined {
     if (rootOf(this.deps.model, node)?.kind !== 'iscsi') return undefined;
     if (!this.backend) return { available: false, reason: `iSCSI is off (${this.reason ?? 'not started'})` };
     const diskError = this.diskErrors.get(node.name);

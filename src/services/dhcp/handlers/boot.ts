@@ -8,12 +8,17 @@ import type { DhcpContext, Handler } from '../context.ts';
 /** PXE vendor options (option 43): discovery control = 8, "boot from the file name, skip boot server discovery". */
 const PXE_VENDOR_OPTIONS = Buffer.from([6, 1, 8, 255]);
 
+/** Whether the request comes from iPXE: its own option 175, or user class "iPXE" (RFC 3004). */
+export function fromIpxe(options: ReadonlyMap<number, Buffer>): boolean {
+  return options.has(Opt.IPXE) || readUserClasses(options.get(Opt.USER_CLASS)).includes('iPXE');
+}
+
 export function bootRequestOf(ctx: Pick<DhcpContext, 'req' | 'mac'>): BootRequest {
   const o = ctx.req.options;
   return {
     vendorClass: readText(o.get(Opt.VENDOR_CLASS)),
     arch: readU16List(o.get(Opt.CLIENT_ARCH))[0],
-    isIpxe: o.has(Opt.IPXE) || readUserClasses(o.get(Opt.USER_CLASS)).includes('iPXE'),
+    isIpxe: fromIpxe(o),
     mac: ctx.mac,
   };
 }

@@ -1,6 +1,7 @@
-import { Opt, readUserClasses, text } from '../../../../protocols/dhcp/options.ts';
+import { Opt, text } from '../../../../protocols/dhcp/options.ts';
 import type { NodeRecord } from '../../../cluster/types.ts';
 import type { Handler } from '../context.ts';
+import { fromIpxe } from './boot.ts';
 
 /**
  * Option 17 (root path, RFC 2132) for nodes whose root disk the head serves
@@ -20,8 +21,7 @@ export function rootPathOption(rootPath: (node: NodeRecord) => string | undefine
     if (!ctx.node) return true;
     const p = rootPath(ctx.node);
     if (!p) return true;
-    const o = ctx.req.options;
-    if (o.has(Opt.IPXE) || readUserClasses(o.get(Opt.USER_CLASS)).includes('iPXE')) {
+    if (fromIpxe(ctx.req.options)) {
       ctx.trace?.push(`root-path: not to iPXE (its script sanboots ${p} with the node's initiator name)`);
       return true;
     }
