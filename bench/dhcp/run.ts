@@ -38,6 +38,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
+import { cpuSeconds } from '../lib/proc.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bootherd.mjs');
 const args = process.argv.slice(2);
@@ -97,16 +98,6 @@ subnets:
 
 interface Trial { rate: number; achieved: number; drops: number; /** Server CPU seconds (user + system) during the trial. */ cpu: number }
 
-/** CPU seconds a process has used, user + system, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
-}
 
 function parsePerfdhcp(out: string): { achieved: number; drops: number; avalancheSeconds?: number } {
   // Leases per second: ACKs received over the trial (perfdhcp's own "Rate" counts its ramp-up too).

@@ -14,13 +14,14 @@
  * unpinned, so dnsperf shares the cores with the server. Needs root.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
 import { intToIp, ipToInt, reverseName } from '../../src/net/ipv4.ts';
 import { writeNsdConfig } from '../lib/reference-servers.ts';
+import { cpuSeconds } from '../lib/proc.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : fallback; };
@@ -141,14 +142,7 @@ function parsePerf(out: string): Perf {
 /** CPU seconds used so far by every process in a namespace (utime + stime, all threads). */
 function namespaceCpu(ns: string): number {
   const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch { /* exited */ }
-  }
-  return ticks / 100; // USER_HZ
+  return pids.reduce((sum, pid) => sum + cpuSeconds(Number(pid)), 0);
 }
 
 async function main(): Promise<void> {

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
 import { writeNginxConfig } from '../lib/reference-servers.ts';
+import { cpuSeconds } from '../lib/proc.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/bootherd.mjs');
@@ -37,15 +38,6 @@ function arg(name: string, fallback: string): string {
 
 const clientCounts = arg('clients', '100,500').split(',').map(Number);
 const sizeMiB = Number(arg('size-mib', '64'));
-
-/** utime+stime of a process and its threads, in seconds (from /proc). */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; 100 Hz on Debian kernels
-  } catch { return 0; }
-}
 
 function childrenOf(pid: number): number[] {
   try {

@@ -29,12 +29,13 @@
  * Results go to stdout (a table) and bench/results/tftp-<time>.json.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
+import { cpuSeconds } from '../lib/proc.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
@@ -89,13 +90,6 @@ writeFileSync(files.storm, randomBytes(1 << 20), { mode: 0o644 });
 const lab = Lab.create({ prefix: `btbench${process.pid.toString(36)}`, clients: 1, clientCidr: () => `${CLIENT}/24` });
 const cleanup = () => { lab.destroy(); rmSync(dir, { recursive: true, force: true }); };
 process.once('SIGINT', () => { cleanup(); process.exit(130); });
-
-/** CPU time (user+system, children included) of a process, ms. */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // Fields after the command: state is [0]; utime [11], stime [12], cutime [13], cstime [14].
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * (1000 / 100);
-}
 
 interface Running { readonly name: string; readonly proc: ChildProcess; stop(): Promise<void> }
 
@@ -157,11 +151,11 @@ async function startServer(name: string): Promise<Running> {
 }
 
 function load(server: Running, remote: string, local: string, n: number, blksize: number, windowsize: number, limitS: number): Row['result'] & { serverCpuMs: number } {
-  const before = cpuMs(server.proc.pid!);
+  const before = cpuSeconds(server.proc.pid, true);
   const r = lab.run(lab.clients[0]!.ns, loadgen, ['-s', HEAD, '-r', remote, '-l', local, '-n', String(n), '-b', String(blksize), '-w', String(windowsize), '-T', String(limitS), '-B', CLIENT], (limitS + 30) * 1000);
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   if (!line.startsWith('{')) throw new Error(`load generator failed (${r.code}): ${r.stderr}`);
-  return { ...(JSON.parse(line) as LoadResult), serverCpuMs: cpuMs(server.proc.pid!) - before };
+  return { ...(JSON.parse(line) as LoadResult), serverCpuMs: (cpuSeconds(server.proc.pid, true) - before) * 1000 };
 }
 
 // ---- runs ----

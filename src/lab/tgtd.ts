@@ -71,10 +71,15 @@ export function labTgtdRunning(tgtd: LabTgtd): boolean {
   }
 }
 
+/** Removes the control socket (and its lock) a killed tgtd leaves behind, so its port counts as free again. */
+export function removeTgtdSocket(controlPort: number): void {
+  for (const f of [`socket.${controlPort}`, `socket.${controlPort}.lock`]) rmSync(`${TGTD_SOCKET_DIR}/${f}`, { force: true });
+}
+
 /** Kills tgtd (its exports are bootherd's, nothing to save) and removes its control socket. */
 export function stopLabTgtd(tgtd: LabTgtd): void {
   if (labTgtdRunning(tgtd)) {
     try { process.kill(tgtd.pid, 'SIGKILL'); } catch { /* gone */ }
   }
-  for (const f of [`socket.${tgtd.controlPort}`, `socket.${tgtd.controlPort}.lock`]) rmSync(`${TGTD_SOCKET_DIR}/${f}`, { force: true });
+  removeTgtdSocket(tgtd.controlPort);
 }

@@ -5,9 +5,8 @@
  * the calling process so parallel tests never share a daemon.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import type { Lab } from '../../src/lab/netns.ts';
-import { freeTgtdControlPort, TGTD_SOCKET_DIR, tgtdServes } from '../../src/lab/tgtd.ts';
+import { freeTgtdControlPort, removeTgtdSocket, tgtdServes } from '../../src/lab/tgtd.ts';
 
 let next = 0;
 /** A control port no other test process uses at the same time (none whose socket exists). */
@@ -42,7 +41,7 @@ export async function startTgtd(lab: Lab, ns: string, portal: string, controlPor
     show: () => adm('--mode', 'target', '--op', 'show'),
     cleanup() {
       child.kill('SIGKILL');
-      for (const f of [`socket.${controlPort}`, `socket.${controlPort}.lock`]) rmSync(`${TGTD_SOCKET_DIR}/${f}`, { force: true });
+      removeTgtdSocket(controlPort);
     },
   };
 }

@@ -72,6 +72,8 @@ const TRANSFER_SLOT_SIZE = 1472;
 /** Kernel buffers of the shared transfer socket: every transfer's packets pass through the one socket. */
 const TRANSFER_SOCKET_BUFFER = 4 << 20;
 const ERRNO = constants.errno;
+/** What a send with UDP_SEGMENT fails with when the route's device or the kernel cannot segment it. */
+const GSO_REFUSED = new Set([ERRNO.EIO, ERRNO.EINVAL, ERRNO.EMSGSIZE, ERRNO.EOPNOTSUPP]);
 /** What a datagram from an address and port with no transfer gets (RFC 1350). */
 const UNKNOWN_TID = encodeError(ErrorCode.UNKNOWN_TRANSFER_ID, 'Unknown transfer ID');
 /** What a client that is given up on gets. */
@@ -323,23 +325,28 @@ export class TftpService {
     this.flush(session);
   }
 
-  /** Sends the window the engine just produced (GSO transfers): whole runs per system call, cut by the kernel. */
+  /**
+   * Sends the window the engine just produced (GSO transfers): whole runs per
+   * system call, cut by the kernel. When the route's device refuses
+   * segmentation offload, the transfer goes packet by packet from then on,
+   * starting with the refused run.
+   */
   private flush(session: Session): void {
     const window = session.window;
-    if (!window.length) return;
     const socket = this.transferSocket;
+    if (!window.length || !socket) { window.length = 0; return; }
     const { clientIp, clientPort } = session.ctx;
     const per = 2 * Math.min(GSO_MAX_SEGMENTS, Math.floor(GSO_MAX_BYTES / session.packetSize));
-    for (let i = 0; socket && i < window.length; i += per) {
+    for (let i = 0; i < window.length; i += per) {
       const run = window.length <= per ? window : window.slice(i, i + per);
-      const errno = session.gso ? socket.sendParts(run, clientIp, clientPort, session.packetSize) : ERRNO.EIO;
-      if (errno === 0 || errno === ERRNO.EAGAIN) continue; // EAGAIN: the socket's queue is full; the timer resends what was lost
-      if (errno === ERRNO.EIO || errno === ERRNO.EINVAL || errno === ERRNO.EMSGSIZE || errno === ERRNO.EOPNOTSUPP) {
-        // The route's device cannot take segmentation offload: packet by packet from now on, this run included.
-        if (session.gso && this.log.isLevelEnabled('debug')) this.log.debug({ errno, client: session.ctx.clientAddress }, 'TFTP: UDP GSO refused, sending packet by packet');
+      if (session.gso) {
+        // EAGAIN (the socket's queue is full) and a peer's errors: the timer resends what was lost.
+        const errno = socket.sendParts(run, clientIp, clientPort, session.packetSize);
+        if (!GSO_REFUSED.has(errno)) continue;
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ errno, client: session.ctx.clientAddress }, 'TFTP: UDP GSO refused, sending packet by packet');
         session.gso = false;
-        for (let k = 0; k < run.length; k += 2) socket.queueParts(run[k]!, run[k + 1], clientIp, clientPort);
       }
+      for (let k = 0; k < run.length; k += 2) socket.queueParts(run[k]!, run[k + 1], clientIp, clientPort);
     }
     window.length = 0;
   }
