@@ -146,8 +146,11 @@ echo "$marker" > "$g/etc/bootherd-golden"
 mke2fs -q -F -t ext2 -L bootherd-golden -E root_owner=0:0 -d "$g" "$work/golden.img" 16M
 
 cp "$x"/boot/vmlinuz-* "$work/vmlinuz"
-(cd "$r" && find . | sort | "$root/$work/x/bin/busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -9 -n > "$work/initrd.img"
-(cd "$s" && find . | sort | "$root/$work/x/bin/busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -9 -n > "$work/iscsi.img"
+pack() { # pack TREE IMAGE: a gzipped newc cpio archive, owned by root, in a stable order
+  (cd "$1" && find . | sort | "$root/$work/x/bin/busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -9 -n > "$2"
+}
+pack "$r" "$work/initrd.img"
+pack "$s" "$work/iscsi.img"
 echo "$marker" > "$work/golden.marker"
 printf '%s' "$versions" > "$work/versions.txt"
 echo "$nic_order" | sed 's/^ /modules: /' >> "$work/versions.txt"
