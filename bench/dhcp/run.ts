@@ -5,7 +5,7 @@
  * rate with at most 2.5% drops, then runs an avalanche of 10,000 clients, and
  * prints a table with ratios to Kea.
  *
- *   npm run bench:dhcp [-- --quick] [-- --servers bootherd,kea] [-- --rates 3000,6000]
+ *   npm run bench:dhcp [-- --quick] [-- --servers bootherd,kea] [-- --rates 3000,6000] [-- --profile DIR]
  *
  * --rates runs one trial per listed rate and prints each (for profiling a
  * server at a known load) instead of the search and the avalanche.
@@ -44,6 +44,8 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bi
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--servers') ? args[args.indexOf('--servers') + 1]!.split(',') : ['bootherd', 'kea', 'dnsmasq'];
+/** `--profile DIR`: bootherd writes V8 CPU profiles there (one per run of the server). */
+const PROFILE = args.includes('--profile') ? path.resolve(args[args.indexOf('--profile') + 1]!) : undefined;
 const TRIAL_SECONDS = quick ? 3 : 6;
 const MAX_DROPS = 2.5;
 const AVALANCHE = 10_000;
@@ -69,7 +71,7 @@ http: { enabled: false }
 subnets:
   - { network: 198.18.0.0/16, interface: eth0, pool: ${POOL.join('-')}, leaseTime: 1h }
 `);
-      return lab.spawn(lab.head.ns, 'taskset', ['-c', '1', process.execPath, BIN, 'serve', '--config', path.join(dir, 'cluster.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      return lab.spawn(lab.head.ns, 'taskset', ['-c', '1', process.execPath, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []), BIN, 'serve', '--config', path.join(dir, 'cluster.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     },
   },
   {
@@ -115,14 +117,15 @@ function parsePerfdhcp(out: string): { achieved: number; drops: number; avalanch
 async function withServer<T>(server: Server, fn: (lab: Lab, pid: number | undefined) => Promise<T>): Promise<T> {
   const lab = Lab.create({ prefix: `bhb${server.name.slice(0, 3)}`, headCidr: '198.18.0.1/16', clients: 1, clientCidr: () => '198.18.0.9/16' });
   const dir = mkdtempSync(path.join(os.tmpdir(), `bench-dhcp-${server.name}-`));
+  let proc: ChildProcess | undefined;
   try {
-    const proc = server.start(lab, dir);
+    proc = server.start(lab, dir);
     if (proc.stderr) {
       // bootherd says when it listens (info level: startup lines only, nothing per packet).
       await new Promise<void>((resolve, reject) => {
         let log = '';
         const timer = setTimeout(() => reject(new Error(`${server.name} did not start:\n${log}`)), 30_000);
-        proc.stderr!.on('data', (d: Buffer) => { log += d; if (log.includes('"msg":"bootherd started"')) { clearTimeout(timer); resolve(); } });
+        proc!.stderr!.on('data', (d: Buffer) => { log += d; if (log.includes('"msg":"bootherd started"')) { clearTimeout(timer); resolve(); } });
       });
     } else {
       await sleep(1500);
@@ -131,6 +134,12 @@ async function withServer<T>(server: Server, fn: (lab: Lab, pid: number | undefi
     // ip netns exec and taskset both exec: the child's pid is the server's.
     return await fn(lab, proc.pid);
   } finally {
+    // A server stopped by SIGTERM exits on its own (bootherd then writes its --profile); destroying the lab kills what is left.
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((r) => proc!.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+    }
     lab.destroy();
   }
 }
