@@ -38,7 +38,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
-import { cpuSeconds } from '../lib/proc.ts';
+import { cpuProfileFlags, cpuSeconds, stopProcess } from '../lib/proc.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bootherd.mjs');
 const args = process.argv.slice(2);
@@ -71,7 +71,7 @@ http: { enabled: false }
 subnets:
   - { network: 198.18.0.0/16, interface: eth0, pool: ${POOL.join('-')}, leaseTime: 1h }
 `);
-      return lab.spawn(lab.head.ns, 'taskset', ['-c', '1', process.execPath, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []), BIN, 'serve', '--config', path.join(dir, 'cluster.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      return lab.spawn(lab.head.ns, 'taskset', ['-c', '1', process.execPath, ...cpuProfileFlags(PROFILE), BIN, 'serve', '--config', path.join(dir, 'cluster.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     },
   },
   {
@@ -134,12 +134,7 @@ async function withServer<T>(server: Server, fn: (lab: Lab, pid: number | undefi
     // ip netns exec and taskset both exec: the child's pid is the server's.
     return await fn(lab, proc.pid);
   } finally {
-    // A server stopped by SIGTERM exits on its own (bootherd then writes its --profile); destroying the lab kills what is left.
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((r) => proc!.once('exit', r));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-    }
+    if (proc) await stopProcess(proc); // before the lab goes, so bootherd can write its --profile
     lab.destroy();
   }
 }

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
 import { intToIp, ipToInt, reverseName } from '../../src/net/ipv4.ts';
 import { writeNsdConfig } from '../lib/reference-servers.ts';
-import { cpuSeconds } from '../lib/proc.ts';
+import { cpuSeconds, stopProcess } from '../lib/proc.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : fallback; };
@@ -196,9 +196,7 @@ async function main(): Promise<void> {
         rows.push([s.label, String(s.cores), qps.toFixed(0), '', pct(0.5).toFixed(3), pct(0.99).toFixed(3), cpuPerQuery.toFixed(1)]);
         process.stderr.write(`${s.label}: ${qps.toFixed(0)} qps\n`);
       } finally {
-        proc.kill('SIGTERM');
-        await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(5000)]);
-        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+        await stopProcess(proc);
         spawnSync('sh', ['-c', `kill $(ip netns pids ${lab.head.ns}) 2>/dev/null`]);
         await sleep(300);
       }

@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
+import { cpuProfileFlags, stopProcess } from '../lib/proc.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(HERE, '../../bin/bootherd.mjs');
@@ -124,17 +125,13 @@ ntp:
   rateLimit: { enabled: false }   # chronyd has no rate limit unless configured
   workers: ${workers}
 `);
-  const profile = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : [];
+  const profile = cpuProfileFlags(PROFILE);
   const { proc, log } = spawnLogged(lab.head.ns, 'taskset', ['-c', cpus, process.execPath, ...profile, BIN, 'serve', '--config', file]);
   proc.once('exit', (code) => { if (code) process.stderr.write(`bootherd exited ${code}:\n${log()}\n`); });
   await waitAnswering(BOOTHERD);
   return proc;
 }
 
-function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); });
-}
 
 interface Row { name: string; cores: string; best: Trial | undefined; offset: number | undefined }
 const rows: Row[] = [];
@@ -148,20 +145,20 @@ try {
   process.stderr.write('chronyd, 1 core:\n');
   const chronydOffset = offset(CHRONYD);
   rows.push({ name: 'chronyd 4.3', cores: '1', best: maxRate(CHRONYD, true).best, offset: chronydOffset });
-  await stop(chronyd.proc);
+  await stopProcess(chronyd.proc);
 
   process.stderr.write('bootherd, 1 thread, 1 core:\n');
   let b = await startBootherd(1, '0');
   const bootherdOffset = offset(BOOTHERD);
   rows.push({ name: 'bootherd', cores: '1', best: maxRate(BOOTHERD, true).best, offset: bootherdOffset });
-  await stop(b);
+  await stopProcess(b);
 
   if (CPUS > 1) {
     process.stderr.write('bootherd, 2 threads, both cores (shared with the generator):\n');
     b = await startBootherd(2, '0,1');
     const offset2 = offset(BOOTHERD);
     rows.push({ name: 'bootherd, workers: 2', cores: '2*', best: maxRate(BOOTHERD, false).best, offset: offset2 });
-    await stop(b);
+    await stopProcess(b);
   }
 } finally {
   cleanup();

@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../src/lab/netns.ts';
-import { cpuSeconds } from '../lib/proc.ts';
+import { cpuSeconds, stopProcess } from '../lib/proc.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
@@ -141,12 +141,7 @@ async function startServer(name: string): Promise<Running> {
   await waitForPort();
   return {
     name, proc,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => stopProcess(proc),
   };
 }
 
