@@ -28,20 +28,30 @@ export async function stopProcess(proc: ChildProcess, graceMs = 5000): Promise<v
 /** Clock ticks per second in /proc/<pid>/stat (USER_HZ: 100 on Debian's kernels). */
 const USER_HZ = 100;
 
+/** CPU seconds a process has used so far, split: user (its own code) and system (the kernel working for it). */
+export interface CpuTimes { readonly user: number; readonly system: number }
+
 /**
- * CPU seconds (user + system, all threads) a process has used so far;
- * `withChildren` adds its waited-for children's. 0 for a process that is
+ * CPU seconds (all threads) a process has used so far, user and system apart;
+ * `withChildren` adds its waited-for children's. Zeros for a process that is
  * gone (or never was).
  */
-export function cpuSeconds(pid: number | undefined, withChildren = false): number {
-  if (!pid) return 0;
+export function cpuTimes(pid: number | undefined, withChildren = false): CpuTimes {
+  if (!pid) return { user: 0, system: 0 };
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // After the command name (in parentheses, and it may hold spaces): state is [0]; utime [11], stime [12], cutime [13], cstime [14].
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
-    return ticks / USER_HZ;
+    const user = Number(f[11]) + (withChildren ? Number(f[13]) : 0);
+    const system = Number(f[12]) + (withChildren ? Number(f[14]) : 0);
+    return { user: user / USER_HZ, system: system / USER_HZ };
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
+}
+
+/** User + system CPU seconds (see cpuTimes). */
+export function cpuSeconds(pid: number | undefined, withChildren = false): number {
+  const t = cpuTimes(pid, withChildren);
+  return t.user + t.system;
 }
