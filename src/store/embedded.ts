@@ -23,9 +23,23 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { COLLECTIONS, type ChangeListener, type CollectionName, type Collections, type Store } from './store.ts';
 
+/**
+ * The lines of one group commit and the one promise every write in it gets:
+ * under load a write costs an array slot, not a promise and two closures of
+ * its own, and a flush resolves one promise, not hundreds.
+ */
 interface Pending {
   readonly lines: string[];
-  readonly waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
+function newPending(): Pending {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const done = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  return { lines: [], done, resolve, reject };
 }
 
 export interface EmbeddedStoreOptions {
@@ -56,7 +70,7 @@ export class EmbeddedStore implements Store {
   private journal: FileHandle | undefined;
   private generation = 0;
   private journalLines = 0;
-  private pending: Pending = { lines: [], waiters: [] };
+  private pending: Pending = newPending();
   private io: Promise<void> = Promise.resolve();
   private flushQueued = false;
   private lastFlushStart = -Infinity;
@@ -175,20 +189,18 @@ export class EmbeddedStore implements Store {
 
   private append(line: string): Promise<void> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
-    return new Promise((resolve, reject) => {
-      this.pending.lines.push(line);
-      this.pending.waiters.push({ resolve, reject });
-      if (!this.flushQueued) {
-        this.flushQueued = true;
-        // Every put made while handling this round of I/O joins the batch; the
-        // flush then waits for the commit interval and behind a write already
-        // in flight, gathering more.
-        const flush = () => void this.serial(() => this.flushBatch());
-        const wait = this.lastFlushStart + this.commitIntervalMs - performance.now();
-        if (wait > 0) setTimeout(flush, wait);
-        else setImmediate(flush);
-      }
-    });
+    this.pending.lines.push(line);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // Every put made while handling this round of I/O joins the batch; the
+      // flush then waits for the commit interval and behind a write already
+      // in flight, gathering more.
+      const flush = () => void this.serial(() => this.flushBatch());
+      const wait = this.lastFlushStart + this.commitIntervalMs - performance.now();
+      if (wait > 0) setTimeout(flush, wait);
+      else setImmediate(flush);
+    }
+    return this.pending.done;
   }
 
   /** Journal writes and journal switches run one at a time, in order. */
@@ -203,16 +215,16 @@ export class EmbeddedStore implements Store {
     const batch = this.pending;
     if (!batch.lines.length) return;
     this.lastFlushStart = performance.now();
-    this.pending = { lines: [], waiters: [] };
+    this.pending = newPending();
     try {
       const journal = this.journal!;
       await journal.write(batch.lines.join('\n') + '\n');
       await journal.datasync();
       this.flushes++;
       this.journalLines += batch.lines.length;
-      for (const w of batch.waiters) w.resolve();
+      batch.resolve();
     } catch (e) {
-      for (const w of batch.waiters) w.reject(e as Error);
+      batch.reject(e as Error);
       return;
     }
     if (!this.snapshotting && this.journalLines >= this.liveRecords() + this.compactSlack) await this.switchJournal();
