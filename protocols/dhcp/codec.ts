@@ -155,30 +155,28 @@ export interface EncodeOptions {
  */
 export function encode(msg: DhcpMessage, opts: EncodeOptions = {}): { bytes: Buffer; dropped: number[] } {
   const maxLength = Math.max(opts.maxLength ?? MIN_MAX_MESSAGE_SIZE - IP_UDP_OVERHEAD, MIN_MAX_MESSAGE_SIZE - IP_UDP_OVERHEAD);
-  const entries: Array<[number, Buffer]> = [];
   let total = 0;
-  for (const [code, value] of msg.options) {
-    if (code === Opt.PAD || code === Opt.END || code === Opt.OVERLOAD) continue;
-    entries.push([code, value]);
-    total += optionWireLength(value);
-  }
+  for (const [code, value] of msg.options) if (!notWritten(code)) total += optionWireLength(value);
 
   // Which options go where: main area first, then file, then sname (overload).
+  // The common case, everything in the main area, needs no lists at all.
   const mainRoom = maxLength - HEADER_LENGTH - 1; // 1 for END
-  const main: Array<[number, Buffer]> = [];
+  let main: Array<[number, Buffer]> | undefined;
   const inFile: Array<[number, Buffer]> = [];
   const inSname: Array<[number, Buffer]> = [];
   const dropped: number[] = [];
-  if (total <= mainRoom) {
-    main.push(...entries);
-  } else {
+  let mainLength = total;
+  if (total > mainRoom) {
+    main = [];
+    mainLength = 0;
     // Overload: 3 bytes of option 52 in the main area; file/sname each keep 1 byte for END.
     let mainLeft = mainRoom - 3;
     let fileLeft = msg.file ? 0 : FILE_LENGTH - 1;
     let snameLeft = msg.sname ? 0 : SNAME_LENGTH - 1;
-    for (const e of entries) {
+    for (const e of msg.options) {
+      if (notWritten(e[0])) continue;
       const len = optionWireLength(e[1]);
-      if (len <= mainLeft) { main.push(e); mainLeft -= len; }
+      if (len <= mainLeft) { main.push(e); mainLeft -= len; mainLength += len; }
       else if (len <= fileLeft) { inFile.push(e); fileLeft -= len; }
       else if (len <= snameLeft) { inSname.push(e); snameLeft -= len; }
       else dropped.push(e[0]);
@@ -186,10 +184,9 @@ export function encode(msg: DhcpMessage, opts: EncodeOptions = {}): { bytes: Buf
   }
   const overload = (inFile.length ? 1 : 0) | (inSname.length ? 2 : 0);
 
-  let mainLength = 0;
-  for (const [, v] of main) mainLength += optionWireLength(v);
   const length = Math.max(MIN_MESSAGE_LENGTH, HEADER_LENGTH + mainLength + (overload ? 3 : 0) + 1);
-  const buf = Buffer.alloc(length);
+  // From Node's shared pool (a reply is copied into a send slot and dropped), zeroed for the unused header fields.
+  const buf = Buffer.allocUnsafe(length).fill(0);
   buf[0] = msg.op;
   buf[1] = msg.htype;
   buf[2] = msg.hlen;
@@ -206,23 +203,29 @@ export function encode(msg: DhcpMessage, opts: EncodeOptions = {}): { bytes: Buf
     let at = SNAME_OFFSET;
     for (const [c, v] of inSname) at = writeOption(buf, at, c, v);
     buf[at] = Opt.END;
-  } else {
+  } else if (msg.sname) {
     buf.write(msg.sname, SNAME_OFFSET, SNAME_LENGTH - 1, 'latin1');
   }
   if (overload & 1) {
     let at = FILE_OFFSET;
     for (const [c, v] of inFile) at = writeOption(buf, at, c, v);
     buf[at] = Opt.END;
-  } else {
+  } else if (msg.file) {
     buf.write(msg.file, FILE_OFFSET, FILE_LENGTH - 1, 'latin1');
   }
   buf.writeUInt32BE(MAGIC_COOKIE, 236);
   let at = HEADER_LENGTH;
-  // The message type leads, as every implementation expects it early.
+  // Options go out in map order; the caller puts the message type first, where every implementation looks for it.
   if (overload) { buf[at++] = Opt.OVERLOAD; buf[at++] = 1; buf[at++] = overload; }
-  for (const [c, v] of main) at = writeOption(buf, at, c, v);
+  if (main) for (const [c, v] of main) at = writeOption(buf, at, c, v);
+  else for (const [c, v] of msg.options) if (!notWritten(c)) at = writeOption(buf, at, c, v);
   buf[at] = Opt.END;
   return { bytes: buf, dropped };
+}
+
+/** Codes the encoder writes itself (overload, END) or never (PAD), whatever the map holds. */
+function notWritten(code: number): boolean {
+  return code === Opt.PAD || code === Opt.END || code === Opt.OVERLOAD;
 }
 
 /** The hardware address, canonical text, for Ethernet-like `hlen` (6) and others. */
