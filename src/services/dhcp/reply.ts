@@ -20,11 +20,18 @@ const DEFAULT_MAX = 576 - IP_UDP_OVERHEAD;
 /** The largest reply we send even when a client allows more: an Ethernet frame. */
 const CEILING = 1500 - IP_UDP_OVERHEAD;
 
+/** Option 53's bytes for each reply type, made once: option values are never written to after they are made. */
+const MESSAGE_TYPE_BYTES = new Map<number, Buffer>([MessageType.OFFER, MessageType.ACK, MessageType.NAK].map((t) => [t, u8(t)]));
+/** Option 54's bytes per server address (one per subnet at most). */
+const serverIdBytes = new Map<number, Buffer>();
+
 export function orderOptions(ctx: DhcpContext): Map<number, Buffer> {
   const have = ctx.options;
   const out = new Map<number, Buffer>();
-  out.set(Opt.MESSAGE_TYPE, u8(ctx.replyType!));
-  out.set(Opt.SERVER_ID, ipList([ctx.serverId]));
+  out.set(Opt.MESSAGE_TYPE, MESSAGE_TYPE_BYTES.get(ctx.replyType!) ?? u8(ctx.replyType!));
+  let serverId = serverIdBytes.get(ctx.serverId);
+  if (!serverId) { serverId = ipList([ctx.serverId]); serverIdBytes.set(ctx.serverId, serverId); }
+  out.set(Opt.SERVER_ID, serverId);
   if (ctx.replyType !== MessageType.NAK) {
     for (const code of LEADING) { const v = have.get(code); if (v) out.set(code, v); }
     const prl = ctx.req.options.get(Opt.PARAMETER_LIST);

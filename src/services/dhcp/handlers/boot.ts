@@ -7,6 +7,26 @@ import type { DhcpContext, Handler } from '../context.ts';
 
 /** PXE vendor options (option 43): discovery control = 8, "boot from the file name, skip boot server discovery". */
 const PXE_VENDOR_OPTIONS = Buffer.from([6, 1, 8, 255]);
+const PXE_CLIENT = text('PXEClient');
+const HTTP_CLIENT = text('HTTPClient');
+
+/**
+ * Option bytes of the few strings every boot reply repeats (a profile's
+ * loader name, the next server's address), made once each. Bounded: a
+ * cluster has a handful; past the bound it starts over.
+ */
+class TextOptions {
+  private readonly made = new Map<string, Buffer>();
+  of(value: string): Buffer {
+    let b = this.made.get(value);
+    if (!b) {
+      if (this.made.size >= 256) this.made.clear();
+      b = text(value);
+      this.made.set(value, b);
+    }
+    return b;
+  }
+}
 
 /** Whether the request comes from iPXE: its own option 175, or user class "iPXE" (RFC 3004). */
 export function fromIpxe(options: ReadonlyMap<number, Buffer>): boolean {
@@ -25,6 +45,7 @@ export function bootRequestOf(ctx: Pick<DhcpContext, 'req' | 'mac'>): BootReques
 
 /** Fills next-server, boot file and the PXE options from the boot decision; records the boot timeline. */
 export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: boolean, timelines: BootTimelines | undefined): Handler {
+  const texts = new TextOptions();
   return (ctx) => {
     if (ctx.type === MessageType.INFORM) return true;
     const request = bootRequestOf(ctx);
@@ -39,15 +60,15 @@ export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: 
       case 'tftp':
         ctx.siaddr = ctx.serverId;
         ctx.file = decision.file;
-        o.set(Opt.TFTP_SERVER, text(intToIp(ctx.serverId)));
-        o.set(Opt.BOOTFILE, text(decision.file));
-        o.set(Opt.VENDOR_CLASS, text('PXEClient'));
+        o.set(Opt.TFTP_SERVER, texts.of(intToIp(ctx.serverId)));
+        o.set(Opt.BOOTFILE, texts.of(decision.file));
+        o.set(Opt.VENDOR_CLASS, PXE_CLIENT);
         o.set(Opt.VENDOR_SPECIFIC, PXE_VENDOR_OPTIONS);
         break;
       case 'http':
         ctx.file = decision.url;
         o.set(Opt.BOOTFILE, text(decision.url));
-        o.set(Opt.VENDOR_CLASS, text('HTTPClient'));
+        o.set(Opt.VENDOR_CLASS, HTTP_CLIENT);
         break;
       case 'script':
         ctx.siaddr = ctx.serverId;
