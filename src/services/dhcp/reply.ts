@@ -5,6 +5,7 @@
 import { encode, IP_UDP_OVERHEAD, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
 import { MessageType, Opt, readU16, u8, ipList } from '../../../protocols/dhcp/options.ts';
 import type { DhcpContext } from './context.ts';
+import { OptionBytes } from './option-bytes.ts';
 
 /** Options sent whether or not the client listed them in option 55: what any client needs, and PXE's. */
 const ALWAYS = new Set<number>([
@@ -20,18 +21,16 @@ const DEFAULT_MAX = 576 - IP_UDP_OVERHEAD;
 /** The largest reply we send even when a client allows more: an Ethernet frame. */
 const CEILING = 1500 - IP_UDP_OVERHEAD;
 
-/** Option 53's bytes for each reply type, made once: option values are never written to after they are made. */
-const MESSAGE_TYPE_BYTES = new Map<number, Buffer>([MessageType.OFFER, MessageType.ACK, MessageType.NAK].map((t) => [t, u8(t)]));
-/** Option 54's bytes per server address (one per subnet at most). */
-const serverIdBytes = new Map<number, Buffer>();
+/** Option 53, per reply type. */
+const messageTypeBytes = new OptionBytes(u8);
+/** Option 54, per server address (one per subnet at most). */
+const serverIdBytes = new OptionBytes((ip: number) => ipList([ip]));
 
 export function orderOptions(ctx: DhcpContext): Map<number, Buffer> {
   const have = ctx.options;
   const out = new Map<number, Buffer>();
-  out.set(Opt.MESSAGE_TYPE, MESSAGE_TYPE_BYTES.get(ctx.replyType!) ?? u8(ctx.replyType!));
-  let serverId = serverIdBytes.get(ctx.serverId);
-  if (!serverId) { serverId = ipList([ctx.serverId]); serverIdBytes.set(ctx.serverId, serverId); }
-  out.set(Opt.SERVER_ID, serverId);
+  out.set(Opt.MESSAGE_TYPE, messageTypeBytes.of(ctx.replyType!));
+  out.set(Opt.SERVER_ID, serverIdBytes.of(ctx.serverId));
   if (ctx.replyType !== MessageType.NAK) {
     for (const code of LEADING) { const v = have.get(code); if (v) out.set(code, v); }
     const prl = ctx.req.options.get(Opt.PARAMETER_LIST);

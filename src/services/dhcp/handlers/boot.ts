@@ -4,29 +4,12 @@ import type { BootTimelines } from '../../../cluster/timeline.ts';
 import { intToIp } from '../../../net/ipv4.ts';
 import { decideBoot, type BootDecision, type BootRequest } from '../boot.ts';
 import type { DhcpContext, Handler } from '../context.ts';
+import { OptionBytes } from '../option-bytes.ts';
 
 /** PXE vendor options (option 43): discovery control = 8, "boot from the file name, skip boot server discovery". */
 const PXE_VENDOR_OPTIONS = Buffer.from([6, 1, 8, 255]);
 const PXE_CLIENT = text('PXEClient');
 const HTTP_CLIENT = text('HTTPClient');
-
-/**
- * Option bytes of the few strings every boot reply repeats (a profile's
- * loader name, the next server's address), made once each. Bounded: a
- * cluster has a handful; past the bound it starts over.
- */
-class TextOptions {
-  private readonly made = new Map<string, Buffer>();
-  of(value: string): Buffer {
-    let b = this.made.get(value);
-    if (!b) {
-      if (this.made.size >= 256) this.made.clear();
-      b = text(value);
-      this.made.set(value, b);
-    }
-    return b;
-  }
-}
 
 /** Whether the request comes from iPXE: its own option 175, or user class "iPXE" (RFC 3004). */
 export function fromIpxe(options: ReadonlyMap<number, Buffer>): boolean {
@@ -45,7 +28,9 @@ export function bootRequestOf(ctx: Pick<DhcpContext, 'req' | 'mac'>): BootReques
 
 /** Fills next-server, boot file and the PXE options from the boot decision; records the boot timeline. */
 export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: boolean, timelines: BootTimelines | undefined): Handler {
-  const texts = new TextOptions();
+  // Option 66 by server address, and option 67 of the TFTP loaders: the same few values in every reply.
+  const tftpServer = new OptionBytes((ip: number) => text(intToIp(ip)));
+  const loaderFile = new OptionBytes(text);
   return (ctx) => {
     if (ctx.type === MessageType.INFORM) return true;
     const request = bootRequestOf(ctx);
@@ -60,8 +45,8 @@ export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: 
       case 'tftp':
         ctx.siaddr = ctx.serverId;
         ctx.file = decision.file;
-        o.set(Opt.TFTP_SERVER, texts.of(intToIp(ctx.serverId)));
-        o.set(Opt.BOOTFILE, texts.of(decision.file));
+        o.set(Opt.TFTP_SERVER, tftpServer.of(ctx.serverId));
+        o.set(Opt.BOOTFILE, loaderFile.of(decision.file));
         o.set(Opt.VENDOR_CLASS, PXE_CLIENT);
         o.set(Opt.VENDOR_SPECIFIC, PXE_VENDOR_OPTIONS);
         break;
