@@ -84,7 +84,9 @@ const request = (i: number, ip: number) => message(i, MessageType.REQUEST, [[Opt
   const discovers = Array.from({ length: N }, (_, i) => discover(N + i));
   // Each REQUEST is made before the clock starts and given its offered address in place.
   const requests = Array.from({ length: N }, (_, i) => request(N + i, 0));
-  const requestedAt = requests[0]!.indexOf(Buffer.from([Opt.REQUESTED_IP, 4]), 240) + 2;
+  const option50 = requests[0]!.indexOf(Buffer.from([Opt.REQUESTED_IP, 4]), 240);
+  if (option50 < 0) throw new Error('the REQUEST template has no option 50 to fill in');
+  const requestedAt = option50 + 2;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let start = 0; start < N; start += ROUND) {

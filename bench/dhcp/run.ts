@@ -100,15 +100,22 @@ subnets:
 
 interface Trial {
   rate: number; achieved: number; drops: number;
-  /** Server CPU seconds (user + system) during the trial. */
-  cpu: number;
   /**
-   * The same, apart: the server's own code, and the kernel working for it
-   * (receiving, sending across veth and the bridge, fsync). The split moves
-   * from run to run more than the sum does: the network's softirq work is
-   * charged to whichever task the CPU was running at the time.
+   * Server CPU seconds during the trial: its own code, and the kernel working
+   * for it (receiving, sending across veth and the bridge, fsync). The split
+   * moves from run to run more than the sum does: the network's softirq work
+   * is charged to whichever task the CPU was running at the time.
    */
   user: number; system: number;
+}
+
+/** Server CPU seconds of a trial, user + system. */
+const cpuOf = (t: Trial) => t.user + t.system;
+
+/** CPU per lease in µs, user and system. */
+function perLeaseUs(t: Trial): string {
+  const leases = t.achieved * TRIAL_SECONDS;
+  return leases ? `${((t.user * 1e6) / leases).toFixed(0)} + ${((t.system * 1e6) / leases).toFixed(0)} µs a lease` : 'no leases';
 }
 
 
@@ -163,7 +170,7 @@ async function trial(server: Server, rate: number): Promise<Trial> {
     const user = after.user - before.user;
     const system = after.system - before.system;
     const { achieved, drops } = parsePerfdhcp(out);
-    return { rate, achieved, drops, cpu: user + system, user, system };
+    return { rate, achieved, drops, user, system };
   });
 }
 
@@ -218,7 +225,7 @@ if (args.includes('--rates')) {
   for (const server of servers.filter((s) => only.includes(s.name))) {
     for (const rate of rates) {
       const t = await trial(server, rate);
-      console.log(`${server.name} @ ${rate}/s: achieved ${t.achieved.toFixed(0)}/s, drops ${t.drops.toFixed(2)}%, server CPU ${t.cpu.toFixed(2)} s (user ${t.user.toFixed(2)}, system ${t.system.toFixed(2)}; ${perLeaseUs(t)})`);
+      console.log(`${server.name} @ ${rate}/s: achieved ${t.achieved.toFixed(0)}/s, drops ${t.drops.toFixed(2)}%, server CPU ${cpuOf(t).toFixed(2)} s (user ${t.user.toFixed(2)}, system ${t.system.toFixed(2)}; ${perLeaseUs(t)})`);
     }
   }
   process.exit(0);
@@ -235,18 +242,13 @@ const commonRate = Math.min(...searched.map((s) => (s.generatorLimited ? Math.fl
 const results: Array<{ name: string; rate: number; generatorLimited: boolean; p?: Trial; common: Trial; avalanche: { seconds: number | undefined; leases: number } }> = [];
 for (const { server, best, generatorLimited } of searched) {
   const common = await trial(server, commonRate);
-  process.stderr.write(`  ${server.name} @ ${commonRate}/s: ${common.achieved.toFixed(0)} leases/s, drops ${common.drops.toFixed(2)}%, server CPU ${common.cpu.toFixed(2)} s\n`);
+  process.stderr.write(`  ${server.name} @ ${commonRate}/s: ${common.achieved.toFixed(0)} leases/s, drops ${common.drops.toFixed(2)}%, server CPU ${cpuOf(common).toFixed(2)} s\n`);
   const av = await avalanche(server);
   process.stderr.write(`  ${server.name} avalanche of ${AVALANCHE}: ${av.leases} leases in ${av.seconds?.toFixed(1)} s\n`);
   results.push({ name: server.name, rate: best?.achieved ?? 0, generatorLimited, ...(best ? { p: best } : {}), common, avalanche: av });
 }
 /** Leases one CPU-second of the server grants, at the common rate. */
-/** CPU per lease in µs, user + system. */
-function perLeaseUs(t: Trial): string {
-  const leases = t.achieved * TRIAL_SECONDS;
-  return leases ? `${((t.user * 1e6) / leases).toFixed(0)} + ${((t.system * 1e6) / leases).toFixed(0)} µs a lease` : 'no leases';
-}
-const perCpuSecond = (t: Trial) => (t.achieved * TRIAL_SECONDS) / t.cpu;
+const perCpuSecond = (t: Trial) => (t.achieved * TRIAL_SECONDS) / cpuOf(t);
 
 const kea = results.find((r) => r.name === 'kea');
 console.log(`\nDHCP DORA, perfdhcp relayed, pool /16, ${TRIAL_SECONDS}s trials, server on 1 core (${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'})`);

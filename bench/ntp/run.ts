@@ -132,7 +132,6 @@ ntp:
   return proc;
 }
 
-
 interface Row { name: string; cores: string; best: Trial | undefined; offset: number | undefined }
 const rows: Row[] = [];
 
