@@ -83,7 +83,9 @@ export interface LeaseRecord {
   /** The subnet (CIDR text) the address belongs to. */
   readonly subnet: string;
   readonly state: LeaseState;
-  /** Milliseconds since the epoch; for `declined`, the end of quarantine. */
+  /** Server identifier (dotted) of the head that wrote it, with a shared store: whose OFFER or ACK it was. */
+  readonly server?: string;
+  /** Milliseconds since the epoch; for `declined`, the end of quarantine; for `offered`, the end of the offer. */
   readonly expiresAt: number;
   readonly updatedAt: number;
 }

@@ -67,6 +67,7 @@ function emptyTables(): Tables {
 }
 
 export class EmbeddedStore implements Store {
+  readonly shared = false;
   private tables: Tables = emptyTables();
   private listeners = new Set<ChangeListener>();
   private journal: FileHandle | undefined;

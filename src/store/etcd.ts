@@ -77,6 +77,8 @@ const emptyCommitted = (): Record<CollectionName, Map<string, Committed>> =>
   ({ nodes: new Map(), hosts: new Map(), srv: new Map(), leases: new Map(), boots: new Map() });
 
 export class EtcdStore implements Store {
+  /** Every head writes the same records. */
+  readonly shared = true;
   readonly root: string;
   private readonly client: EtcdClient;
   private readonly dirOf = new Map<string, CollectionName>();

@@ -7,6 +7,9 @@ import { LocalGuards } from './local-guards.ts';
 import type { ChangeListener, ClaimExpect, ClaimOutcome, CollectionName, Collections, Store, StoreGuard, StoreOp } from './store.ts';
 
 export class MemoryStore implements Store {
+  /** `shared: true` makes the services take the several-heads path (tests of it without etcd). */
+  constructor(readonly options: { readonly shared?: boolean } = {}) {}
+  get shared(): boolean { return this.options.shared === true; }
   private tables = new Map<CollectionName, Map<string, unknown>>();
   private listeners = new Set<ChangeListener>();
   private guards = new LocalGuards((c, k) => this.table(c).has(k));

@@ -88,6 +88,12 @@ export class StoreUnavailableError extends Error {
 }
 
 export interface Store {
+  /**
+   * Other processes (heads) write the same records: a record another head
+   * can take must be claimed through `claim` (decided by the store), never
+   * picked from the cache alone. False for the single-process stores.
+   */
+  readonly shared: boolean;
   /** Loads the state; call once before anything else. */
   open(): Promise<void>;
   get<C extends CollectionName>(collection: C, key: string): Collections[C] | undefined;

@@ -30,6 +30,12 @@ export interface DhcpContext {
   file: string;
   /** Durable write that must complete before the reply leaves (ACK of a lease). */
   commit?: () => Promise<void>;
+  /**
+   * Shared store: the claim that must win before the OFFER leaves; resolves
+   * to the address the store holds for the client (the reply's yiaddr
+   * becomes it), undefined for no OFFER.
+   */
+  claim?: () => Promise<number | undefined>;
   /** Side effects after the reply is sent (boot timeline). */
   readonly after: Array<() => void>;
   /** When set (debug logging, `bootherd explain`), handlers record why they decided. */

@@ -7,12 +7,16 @@
  * three. Clients without a hardware address (InfiniBand, hlen 0) are
  * identified by their client identifier instead (RFC 4390).
  *
- * Offers live in memory only (an OFFER promises nothing durable); a lease is
- * written to the store, and so to disk, before its ACK leaves.
+ * With a single-process store, offers live in memory only (an OFFER promises
+ * nothing durable); a lease is written to the store, and so to disk, before
+ * its ACK leaves. With a shared store (several heads), the cache only
+ * proposes: an address is claimed in the store (one guarded write of the
+ * address and the client's index) before the OFFER leaves, and the ACK's
+ * binding is a claim too, so two heads never give one address to two clients.
  */
 import type { ClusterModel, Subnet } from '../../cluster/model.ts';
 import type { LeaseRecord } from '../../cluster/types.ts';
-import { cidrContains, intToIp, ipToInt } from '../../net/ipv4.ts';
+import { cidrContains, intToIp, ipToInt, isIpv4 } from '../../net/ipv4.ts';
 import type { Store } from '../../store/store.ts';
 
 export interface Offer {
@@ -24,6 +28,33 @@ export interface Offer {
 export interface LeaseTimes {
   readonly offerMs: number;
   readonly declineMs: number;
+  /** Counts claims by outcome (`won`, `lost`), shared store only. */
+  readonly claimed?: (outcome: 'won' | 'lost') => void;
+}
+
+/** The fields of a lease that come from the request (the table adds address, state and times). */
+export type LeaseFields = Omit<LeaseRecord, 'ip' | 'state' | 'expiresAt' | 'updatedAt'>;
+
+/** The store refused a claim: another client (through another head) holds the address now. */
+export class ClaimLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClaimLostError';
+  }
+}
+
+/** Claims one request may make before it gives up (each lost one means another head took the address first). */
+export const CLAIM_TRIES = 4;
+
+/** Whether a lease record gives its address to `clientKey` at `now` (its unexpired offer or binding). */
+function holds(lease: LeaseRecord, clientKey: string, now: number): boolean {
+  return (lease.state === 'bound' || lease.state === 'offered') && lease.expiresAt > now && clientKeyOf(lease) === clientKey;
+}
+
+/** Whether a lease record keeps `clientKey` off its address at `now`. */
+function blocks(lease: LeaseRecord, clientKey: string, now: number): boolean {
+  if (lease.expiresAt <= now || lease.state === 'released') return false;
+  return lease.state === 'declined' || clientKeyOf(lease) !== clientKey;
 }
 
 /** Why an address is not available to a client; undefined when it is. */
@@ -39,8 +70,11 @@ export class LeaseTable {
   private pruneAt = 4096;
   /** Next pool position to try, per subnet, so allocation does not rescan from the start. */
   private cursors = new Map<Subnet, number>();
+  /** The store is shared by several heads: the store decides every claim. */
+  readonly shared: boolean;
 
   constructor(private readonly model: ClusterModel, private readonly store: Store, private readonly times: LeaseTimes) {
+    this.shared = store.shared;
     for (const lease of store.values('leases')) this.index(lease);
     store.onChange((c) => {
       if (c.collection !== 'leases') return;
@@ -81,6 +115,8 @@ export class LeaseTable {
     if (lease && lease.expiresAt > now) {
       if (lease.state === 'declined') return 'declined';
       if (lease.state === 'bound' && clientKeyOf(lease) !== clientKey) return 'leased-to-other';
+      // Another head's claim for its OFFER (shared store).
+      if (lease.state === 'offered' && clientKeyOf(lease) !== clientKey) return 'offered-to-other';
     }
     const offer = this.offers.get(ip);
     if (offer && offer.clientKey !== clientKey && offer.expiresAt > now) return 'offered-to-other';
@@ -126,8 +162,9 @@ export class LeaseTable {
     for (let n = 0; n < size; n++, cursor = cursor >= pool.end ? pool.start : cursor + 1) {
       const why = this.check(cursor, clientKey, subnet, undefined, now);
       if (why === 'offered-to-other') {
-        const o = this.offers.get(cursor)!;
-        if (o.expiresAt < offeredUntil) { offeredUntil = o.expiresAt; offered = cursor; }
+        // Only this head's own offers may be taken back; another head's claim stands until it expires.
+        const o = this.offers.get(cursor);
+        if (o && o.expiresAt < offeredUntil) { offeredUntil = o.expiresAt; offered = cursor; }
         continue;
       }
       if (why) continue;
@@ -171,10 +208,71 @@ export class LeaseTable {
     }
   }
 
-  /** Writes a bound lease; resolves when it is durable (then the ACK may leave). */
+  /**
+   * Writes a bound lease; resolves when it is durable (then the ACK may
+   * leave). Shared store: a claim, retried while the store's record still
+   * lets the client have the address (another head's offer to the same
+   * client, a cache behind the store); rejects with ClaimLostError if not.
+   */
   bind(ip: number, lease: Omit<LeaseRecord, 'ip' | 'state' | 'updatedAt'>, now: number): Promise<void> {
     this.withdrawOffer(clientKeyOf(lease));
-    return this.write({ ip: intToIp(ip), ...lease, state: 'bound', updatedAt: now });
+    const record: LeaseRecord = { ip: intToIp(ip), ...lease, state: 'bound', updatedAt: now };
+    return this.shared ? this.bindClaimed(record, now) : this.write(record);
+  }
+
+  private async bindClaimed(record: LeaseRecord, now: number): Promise<void> {
+    const clientKey = clientKeyOf(record);
+    let expect = this.store.claimRevisions(record.ip, clientKey);
+    for (let n = 0; n < CLAIM_TRIES; n++) {
+      const outcome = await this.store.claim(clientKey, record, expect);
+      this.times.claimed?.(outcome.claimed ? 'won' : 'lost');
+      if (outcome.claimed) return;
+      const held = outcome.address.lease;
+      if (held && blocks(held, clientKey, now)) throw new ClaimLostError(`${record.ip} is ${held.state} to ${clientKeyOf(held)}${held.server ? ` by head ${held.server}` : ''}`);
+      expect = { address: outcome.address.revision, client: outcome.client.revision };
+    }
+    throw new ClaimLostError(`${record.ip}: ${CLAIM_TRIES} claims refused (the records moved under each one)`);
+  }
+
+  /**
+   * Shared store: whether the store already holds `ip` for this client (its
+   * own unexpired offer or binding, by any head): an OFFER of it needs no write.
+   */
+  heldBy(ip: number, clientKey: string, now: number): boolean {
+    const l = this.byIp.get(ip);
+    return l !== undefined && holds(l, clientKey, now);
+  }
+
+  /**
+   * Shared store: claims an address for an OFFER before it leaves, starting
+   * with `ip`, the cache's proposal. A lost claim brings the store's record
+   * into the cache; the next candidate is the address the client's index
+   * now names (another head claimed for it), else the cache's next choice;
+   * at most CLAIM_TRIES claims. Resolves to the address held for the
+   * client, undefined when none was won (no OFFER).
+   */
+  async claimOffer(ip: number, fields: LeaseFields, subnet: Subnet, requested: number | undefined, now: number): Promise<number | undefined> {
+    const clientKey = clientKeyOf(fields);
+    let candidate: number | undefined = ip;
+    let clientRevision: number | undefined;
+    for (let n = 0; n < CLAIM_TRIES && candidate !== undefined; n++) {
+      if (this.heldBy(candidate, clientKey, now)) return candidate;
+      const text = intToIp(candidate);
+      const seen = this.store.claimRevisions(text, clientKey);
+      const expect = clientRevision === undefined ? seen : { address: seen.address, client: clientRevision };
+      const record: LeaseRecord = { ...fields, ip: text, state: 'offered', expiresAt: now + this.times.offerMs, updatedAt: now };
+      const outcome = await this.store.claim(clientKey, record, expect);
+      this.times.claimed?.(outcome.claimed ? 'won' : 'lost');
+      if (outcome.claimed) return candidate;
+      const held = outcome.address.lease;
+      if (held && holds(held, clientKey, now)) return candidate;
+      clientRevision = outcome.client.revision;
+      this.withdrawOffer(clientKey);
+      const named = outcome.client.ip !== undefined && isIpv4(outcome.client.ip) ? ipToInt(outcome.client.ip) : undefined;
+      candidate = named !== undefined && named !== candidate && !this.check(named, clientKey, subnet, undefined, now) ? named : this.choose(clientKey, subnet, undefined, requested, now);
+      if (candidate !== undefined) this.offer(candidate, clientKey, now);
+    }
+    return undefined;
   }
 
   release(ip: number, now: number): Promise<void> {
@@ -183,9 +281,17 @@ export class LeaseTable {
     return this.write({ ...lease, state: 'released', expiresAt: now, updatedAt: now });
   }
 
-  /** Stores a lease record; the store's change event (synchronous) re-indexes it. */
+  /**
+   * Stores a lease record; the store's change event (synchronous) re-indexes
+   * it. Shared store: only if the record is still the one this head saw, so a
+   * RELEASE or DECLINE never overwrites another head's newer claim.
+   */
   private write(lease: LeaseRecord): Promise<void> {
-    return this.store.put('leases', lease.ip, lease);
+    if (!this.shared) return this.store.put('leases', lease.ip, lease);
+    const guard = { collection: 'leases' as const, key: lease.ip, revision: this.store.revision('leases', lease.ip) };
+    return this.store.transact([guard], [{ op: 'put', collection: 'leases', key: lease.ip, value: lease }]).then((ok) => {
+      if (!ok) throw new ClaimLostError(`${lease.ip} changed in the store before this ${lease.state} was written`);
+    });
   }
 
   /** The client found the address in use: keep it out of the pool for a while. */

@@ -18,13 +18,15 @@ import { macFromBytes } from '../../net/mac.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
 import type { Store } from '../../store/store.ts';
 import type { DhcpContext, Handler } from './context.ts';
+import { answerOnlyAsChosen } from './handlers/answer.ts';
 import { bootOptions } from './handlers/boot.ts';
 import { leaseHandler } from './handlers/lease.ts';
 import { networkOptions } from './handlers/network.ts';
 import { matchNode } from './handlers/node.ts';
 import { rootPathOption } from './handlers/root-path.ts';
 import { selectSubnet } from './handlers/subnet.ts';
-import { LeaseTable } from './leases.ts';
+import type { DhcpHeads } from './heads.ts';
+import { ClaimLostError, LeaseTable } from './leases.ts';
 import { buildReply, replyDestination } from './reply.ts';
 
 export interface DhcpServiceDeps {
@@ -38,7 +40,16 @@ export interface DhcpServiceDeps {
   readonly httpBase: string;
   /** A node's iSCSI root path (option 17), from the iSCSI service. */
   readonly rootPath?: (node: NodeRecord) => string | undefined;
+  /**
+   * Several heads: the live heads, from the server's head registry; then
+   * only the head a client's MAC hashes to answers its broadcasts. Without
+   * it every head answers (the store's claims still decide every address).
+   */
+  readonly heads?: DhcpHeads;
 }
+
+/** Where yiaddr sits in a DHCP message (op, htype, hlen, hops, xid, secs, flags, ciaddr before it). */
+const YIADDR_OFFSET = 16;
 
 const RECEIVE_BUFFER = 16 << 20;
 
@@ -59,25 +70,32 @@ export class DhcpService {
   private readonly received: (type: string) => Series;
   private readonly sent: (type: string) => Series;
   private readonly dropped: (reason: string) => Series;
+  private readonly unanswered: (reason: string) => Series;
   private readonly log: Logger;
 
   constructor(private readonly deps: DhcpServiceDeps) {
     const { config, model, store } = deps;
     this.log = deps.log.child({ svc: 'dhcp' });
-    this.leases = new LeaseTable(model, store, { offerMs: config.dhcp.offerTime * 1000, declineMs: config.dhcp.declineTime * 1000 });
-    const onError = (e: Error) => this.log.error({ err: e }, 'lease write failed');
+    const m = deps.metrics;
+    const claims = m.counter('bootherd_dhcp_claims_total', 'Address claims in the shared store (several heads), by outcome').by('outcome');
+    this.leases = new LeaseTable(model, store, {
+      offerMs: config.dhcp.offerTime * 1000, declineMs: config.dhcp.declineTime * 1000,
+      claimed: (outcome) => { claims(outcome).value++; },
+    });
+    const onError = (e: Error) => (e instanceof ClaimLostError ? this.log.debug({ err: e }, 'lease write refused by the store') : this.log.error({ err: e }, 'lease write failed'));
     this.chain = [
       selectSubnet(model, (s) => this.serverIdOf(s)),
       matchNode(model),
+      ...(deps.heads ? [answerOnlyAsChosen(deps.heads)] : []),
       leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError }),
       networkOptions(model.domain),
       bootOptions(model, deps.httpBase, config.dhcp.bootUnknown, deps.timelines),
       ...(deps.rootPath ? [rootPathOption(deps.rootPath)] : []),
     ];
-    const m = deps.metrics;
     this.received = m.counter('bootherd_dhcp_received_total', 'DHCP requests received, by message type').by('type');
     this.sent = m.counter('bootherd_dhcp_sent_total', 'DHCP replies sent, by message type').by('type');
     this.dropped = m.counter('bootherd_dhcp_dropped_total', 'DHCP datagrams dropped, by reason').by('reason');
+    this.unanswered = m.counter('bootherd_dhcp_unanswered_total', 'Decided replies not sent because the store did not give the address, by reason').by('reason');
     m.gaugeFn('bootherd_dhcp_leases', 'Lease records held (bound, released, declined)', () => store.size('leases'));
   }
 
@@ -143,6 +161,7 @@ export class DhcpService {
     if (dropped.length) this.log.warn({ mac: ctx.mac, dropped }, 'reply options did not fit the client\'s size limit');
     const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);
     const reply: Reply = { socket, bytes, address: to.address, port: to.port, type: ctx.replyType, after: ctx.after };
+    if (ctx.claim) { this.sendOnceClaimed(ctx.claim, reply, ctx.mac); return; }
     if (!ctx.commit) { this.send(reply); return; }
     // Every waiter of one group commit resolves in the same turn: their ACKs
     // fill the socket's send slots together and leave one sendmmsg per 64.
@@ -151,7 +170,31 @@ export class DhcpService {
     // and perfdhcp's 10,000-client avalanche took 3.6 and 14 s with 18k and
     // 31k retransmissions, against 4.5 and 4.0 s with 13k and 12k sending
     // them at once.)
-    ctx.commit().then(() => this.send(reply), (e: Error) => this.log.error({ err: e, mac: ctx.mac }, 'lease write failed; no ACK sent'));
+    ctx.commit().then(() => this.send(reply), (e: Error) => {
+      if (e instanceof ClaimLostError) {
+        this.unanswered('claim-lost').value++;
+        this.log.debug({ err: e, mac: ctx.mac }, 'the store gave the address to another client; no ACK sent');
+      } else {
+        this.unanswered('store-error').value++;
+        this.log.error({ err: e, mac: ctx.mac }, 'lease write failed; no ACK sent');
+      }
+    });
+  }
+
+  /**
+   * Shared store: the OFFER leaves only for the address the store holds for
+   * the client; the claim may have moved on to another candidate, so the
+   * built reply's yiaddr is set to the one won (no other option names it).
+   */
+  private sendOnceClaimed(claim: () => Promise<number | undefined>, reply: Reply, mac: string): void {
+    claim().then((ip) => {
+      if (ip === undefined) { this.unanswered('no-address-claimed').value++; return; }
+      reply.bytes.writeUInt32BE(ip, YIADDR_OFFSET);
+      this.send(reply);
+    }, (e: Error) => {
+      this.unanswered('store-error').value++;
+      this.log.warn({ err: e, mac }, 'address claim failed; no OFFER sent');
+    });
   }
 
   private send(r: Reply): void {

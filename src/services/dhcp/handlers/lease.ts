@@ -42,6 +42,7 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
       ...(clientId ? { clientId: clientId.toString('hex') } : {}),
       ...(hostname ? { hostname } : {}),
       ...(ctx.node ? { node: ctx.node.name } : {}),
+      ...(leases.shared ? { server: intToIp(ctx.serverId) } : {}),
     };
     ctx.commit = () => leases.bind(ip, lease, ctx.now);
     ctx.trace?.push(`ACK ${intToIp(ip)} for ${subnet.leaseTime}s`);
@@ -64,6 +65,13 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
         ctx.yiaddr = ip;
         ctx.leaseTime = subnet.leaseTime;
         ctx.trace?.push(`OFFER ${intToIp(ip)}${reserved !== undefined ? ' (reservation)' : ''}`);
+        // Shared store: a pool address is the store's to give, so it is claimed first (a reservation is one node's by the model).
+        if (leases.shared && reserved === undefined && !leases.heldBy(ip, ctx.clientKey, ctx.now)) {
+          const clientId = ctx.req.options.get(Opt.CLIENT_ID);
+          const fields = { mac: ctx.mac, subnet: subnet.cidr.text, server: intToIp(ctx.serverId), ...(clientId ? { clientId: clientId.toString('hex') } : {}) };
+          ctx.claim = () => leases.claimOffer(ip, fields, subnet, requested, ctx.now);
+          ctx.trace?.push(`claiming ${intToIp(ip)} in the shared store before the OFFER leaves`);
+        }
         return true;
       }
       case MessageType.REQUEST: {
@@ -72,7 +80,8 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
           // SELECTING: the client answers an OFFER; only the chosen server replies.
           if (serverId !== ctx.serverId) {
             leases.withdrawOffer(ctx.clientKey);
-            ctx.trace?.push(`client chose server ${intToIp(serverId)}, not us: offer withdrawn`);
+            const held = ctx.trace && leases.shared ? leases.leaseOfClient(ctx.clientKey) : undefined;
+            ctx.trace?.push(`client chose server ${intToIp(serverId)}, not us: offer withdrawn${held?.server ? ` (the store: ${held.ip} ${held.state} by head ${held.server})` : ''}`);
             return false;
           }
           if (requested === undefined) return nak(ctx, 'REQUEST names our server but no requested address (option 50)');
