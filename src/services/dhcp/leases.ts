@@ -222,6 +222,9 @@ export class LeaseTable {
 
   private async bindClaimed(record: LeaseRecord, now: number): Promise<void> {
     const clientKey = clientKeyOf(record);
+    // The guard's revisions are read together with the record they vouch for: a claim never overwrites a record it did not judge.
+    const cached = this.store.get('leases', record.ip);
+    if (cached && blocks(cached, clientKey, now)) throw new ClaimLostError(`${record.ip} is ${cached.state} to ${clientKeyOf(cached)}${cached.server ? ` by head ${cached.server}` : ''}`);
     let expect = this.store.claimRevisions(record.ip, clientKey);
     for (let n = 0; n < CLAIM_TRIES; n++) {
       const outcome = await this.store.claim(clientKey, record, expect);
@@ -258,6 +261,14 @@ export class LeaseTable {
     for (let n = 0; n < CLAIM_TRIES && candidate !== undefined; n++) {
       if (this.heldBy(candidate, clientKey, now)) return candidate;
       const text = intToIp(candidate);
+      // Judged free from the record at the revision the claim is guarded on (not the one seen when the request was decided).
+      const cached = this.store.get('leases', text);
+      if (cached && blocks(cached, clientKey, now)) {
+        this.withdrawOffer(clientKey);
+        candidate = this.choose(clientKey, subnet, undefined, requested, now);
+        if (candidate !== undefined) this.offer(candidate, clientKey, now);
+        continue;
+      }
       const seen = this.store.claimRevisions(text, clientKey);
       const expect = clientRevision === undefined ? seen : { address: seen.address, client: clientRevision };
       const record: LeaseRecord = { ...fields, ip: text, state: 'offered', expiresAt: now + this.times.offerMs, updatedAt: now };
