@@ -63,6 +63,18 @@ export interface StartEtcdOptions {
   readonly dir?: string;
   /** How long to wait for the cluster to become healthy (default 30 s). */
   readonly startTimeoutMs?: number;
+  /** Runs the members inside this network namespace (a lab's), on its own loopback; ctl and health checks run there too. */
+  readonly netns?: string;
+}
+
+/** etcd's /health from inside a namespace (the test process cannot reach that namespace's loopback). */
+function healthyIn(netns: string, clientUrl: string): boolean {
+  try {
+    const out = execFileSync('ip', ['netns', 'exec', netns, 'curl', '-s', '--max-time', '1', `${clientUrl}/health`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return (JSON.parse(out) as { health?: string }).health === 'true';
+  } catch {
+    return false;
+  }
 }
 
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdCluster> {
@@ -90,12 +102,14 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     ];
     const launch = () => {
       log = '';
-      child = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      child = options.netns
+        ? spawn('ip', ['netns', 'exec', options.netns, 'etcd', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+        : spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr?.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
     };
     const waitHealthy = async () => {
       const end = Date.now() + startTimeoutMs;
-      while (!(await healthy(clientUrl))) {
+      while (!(options.netns ? healthyIn(options.netns, clientUrl) : await healthy(clientUrl))) {
         if (child?.exitCode !== null && child?.exitCode !== undefined) throw new Error(`etcd ${s.name} exited with ${child.exitCode}: ${log}`);
         if (Date.now() > end) throw new Error(`etcd ${s.name} not healthy on ${clientUrl} within ${startTimeoutMs} ms: ${log}`);
         await new Promise((r) => setTimeout(r, 100));
@@ -136,7 +150,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   return {
     members,
     endpoints,
-    ctl: (...args: string[]) => execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...args], {
+    ctl: (...args: string[]) => execFileSync(options.netns ? 'ip' : 'etcdctl', [...(options.netns ? ['netns', 'exec', options.netns, 'etcdctl'] : []), '--endpoints', endpoints.join(','), ...args], {
       encoding: 'utf8', timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'],
     }),
     close,
