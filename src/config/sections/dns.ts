@@ -74,6 +74,16 @@ export const dnsSection = z.strictObject({
   ednsUdpSize: z.number({ error: 'expected a size in bytes like 1232' }).int().min(512).max(65535).default(1232),
   /** A TCP connection with no query for this long is closed (RFC 7766). */
   tcpIdleTimeout: duration.default(10),
+  /**
+   * A TCP query must arrive whole within this long of its first byte: a
+   * client trickling a byte at a time cannot hold a connection by keeping
+   * the idle timer busy.
+   */
+  tcpMessageTimeout: duration.refine((v) => v >= 1, { error: 'expected tcpMessageTimeout of at least 1s, like 5' }).default(5),
+  /** TCP connections served at once; more are closed as they arrive. */
+  tcpConnections: z.number({ error: 'expected a number of TCP connections like 512' }).int({ error: 'expected a whole number of TCP connections like 512' }).min(1, { error: 'tcpConnections must be at least 1' }).max(65536, { error: 'tcpConnections is at most 65536' }).default(512),
+  /** TCP connections one client address may hold at once, so one host cannot take every connection. */
+  tcpConnectionsPerClient: z.number({ error: 'expected a number of TCP connections like 16' }).int({ error: 'expected a whole number of TCP connections like 16' }).min(1, { error: 'tcpConnectionsPerClient must be at least 1' }).max(65536, { error: 'tcpConnectionsPerClient is at most 65536' }).default(16),
   /** Aliases: `name` answers as a CNAME for `target`. Relative names are in the cluster domain. */
   aliases: z.array(z.strictObject({ name: ownerName, target: ownerName })).default([]),
   txt: z.array(z.strictObject({ name: ownerName, text: txtText })).default([]),
@@ -89,7 +99,7 @@ export const dnsSection = z.strictObject({
 }).default({
   enabled: true, address: '0.0.0.0', port: 53, ttl: 60, negativeTtl: 60, upstreams: [], upstreamTimeout: 2,
   cache: { size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }, allowRecursion: [], workers: 1, ednsUdpSize: 1232,
-  tcpIdleTimeout: 10, aliases: [], txt: [],
+  tcpIdleTimeout: 10, tcpMessageTimeout: 5, tcpConnections: 512, tcpConnectionsPerClient: 16, aliases: [], txt: [],
 });
 
 export type DnsConfig = z.output<typeof dnsSection>;

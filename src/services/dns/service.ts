@@ -52,7 +52,13 @@ export class DnsService {
       counters: this.counters,
       log: this.log,
     });
-    this.tcp = new TcpListener((raw, client, transport) => this.responder.respond(raw, client, transport), dns.tcpIdleTimeout * 1000, this.log);
+    const tcpClosed = metrics.counter('bootherd_dns_tcp_closed_total', 'DNS TCP connections closed by the server, by reason').by('reason');
+    this.tcp = new TcpListener((raw, client, transport) => this.responder.respond(raw, client, transport), {
+      idleMs: dns.tcpIdleTimeout * 1000,
+      messageMs: dns.tcpMessageTimeout * 1000,
+      connections: dns.tcpConnections,
+      perClient: dns.tcpConnectionsPerClient,
+    }, (reason) => { tcpClosed(reason).value++; }, this.log);
   }
 
   private responderOptions(): Pick<ResponderOptions, 'upstreams' | 'upstreamTimeoutMs' | 'cache' | 'ednsUdpSize'> {
