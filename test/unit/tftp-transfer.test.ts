@@ -12,7 +12,7 @@ interface Sent { readonly wire: number; readonly length: number }
 function make(size: number, p: Partial<TransferParams> = {}, oack = false) {
   const sent: Array<Sent | 'oack'> = [];
   const data = Buffer.alloc(size, 7);
-  const params: TransferParams = { blockSize: 512, windowSize: 1, timeoutMs: 1000, patienceMs: 63_000, deadlineMs: 600_000, ...p };
+  const params: TransferParams = { blockSize: 512, windowSize: 1, timeoutMs: 1000, patienceMs: 63_000, deadlineMs: 600_000, ...p, startPatienceMs: p.startPatienceMs ?? p.patienceMs ?? 63_000 };
   const tr = new Transfer(data, params, (head, payload) => {
     if (head.readUInt16BE(0) === 6) sent.push('oack');
     else sent.push({ wire: head.readUInt16BE(2), length: payload?.length ?? 0 });
@@ -216,4 +216,17 @@ t.test('the deadline ends even a progressing transfer', async (t) => {
   for (let b = 1; b <= 10; b++) tr.onAck(b, b * 400);
   t.not(tr.onTick(4999), 'deadline');
   t.equal(tr.onTick(5000), 'deadline');
+});
+
+t.test('a first packet never acknowledged holds the transfer only startPatienceMs, whatever timeout the client asked', async (t) => {
+  for (const oack of [true, false]) {
+    const { tr } = make(5000, { timeoutMs: 255_000, patienceMs: 255_000 * 63, startPatienceMs: 5000 }, oack);
+    tr.start(0);
+    t.equal(tr.onTick(4990), 'waiting', `${oack ? 'OACK' : 'DATA 1'}: waiting before the bound`);
+    t.equal(tr.onTick(5000), 'timed-out', `${oack ? 'OACK' : 'DATA 1'}: given up at the bound, not after 255 s`);
+  }
+  const { tr } = make(5000, { timeoutMs: 255_000, patienceMs: 255_000 * 63, startPatienceMs: 5000 }, true);
+  tr.start(0);
+  tr.onAck(0, 100);
+  t.not(tr.onTick(10_000), 'timed-out', 'once the OACK is acknowledged the full patience applies');
 });

@@ -20,6 +20,7 @@ export const TFTP_DEFAULTS = {
   maxBlockSize: ETHERNET_BLOCK_SIZE,
   maxWindowSize: 64,
   maxTransfers: 2000,
+  maxTransfersPerClient: 8,
   timeout: 1,
   retries: 5,
   deadline: 600,
@@ -54,6 +55,12 @@ export const tftpSection = z.strictObject({
    * start as transfers finish (firmware retries its request meanwhile).
    */
   maxTransfers: int('a number of transfers', 1, 100_000).default(TFTP_DEFAULTS.maxTransfers),
+  /**
+   * Transfers one client address may have running or waiting at once; its
+   * further requests are dropped (and repeated by the client), so one host
+   * cannot take every slot. A booting node needs one at a time.
+   */
+  maxTransfersPerClient: int('a number of transfers per client address', 1, 100_000).default(TFTP_DEFAULTS.maxTransfersPerClient),
   /**
    * Longest wait before a retransmission, in seconds, for clients that do
    * not ask for their own (RFC 2349 timeout; if they do, theirs is the

@@ -65,6 +65,12 @@ import { Transfer, type Send } from './transfer.ts';
 const TICK_MS = 10;
 /** A queued request not repeated for this long is forgotten. */
 const QUEUE_STALE_MS = 30_000;
+/**
+ * Longest a transfer whose first packet (OACK or DATA 1) is never
+ * acknowledged holds its slot, whatever timeout the client asked for (at
+ * least three of our own timeouts): a client that lost it asks again.
+ */
+const START_PATIENCE_MS = 5_000;
 /** Datagrams the transfer socket reads (and sends) per system call. */
 const TRANSFER_SLOTS = 128;
 /** A slot holds the largest DATA packet that fits a 1500-byte frame; larger DATA packets are sent on their own, uncopied. */
@@ -126,6 +132,8 @@ export class TftpService {
   private readonly sessions = new Map<number, Session>();
   private readonly admission: Admission<TftpRequestContext, number>;
   private readonly maxTransfers: number;
+  /** Transfers running or waiting, per client address: at most tftp.maxTransfersPerClient. */
+  private readonly perClient = new Map<number, number>();
   private listener: dgram.Socket | undefined;
   /** The socket every transfer is served from; its port is the server's transfer ID. */
   private transferSocket: UdpBatchSocket | undefined;
@@ -152,7 +160,7 @@ export class TftpService {
     this.resolver = new FileResolver({ roots, rendered: deps.rendered ?? [], cacheBytes: c.cacheMiB * 1024 * 1024 });
     // Transfers share one socket: the cap is about memory and fairness, not file descriptors.
     this.maxTransfers = c.maxTransfers;
-    this.admission = new Admission(this.maxTransfers, this.maxTransfers * 4, QUEUE_STALE_MS);
+    this.admission = new Admission(this.maxTransfers, this.maxTransfers * 4, QUEUE_STALE_MS, (ctx) => this.unclaim(ctx.clientIp));
 
     this.requests = metrics.counter('bootherd_tftp_requests_total', 'TFTP requests received, by what became of them');
     this.refused = metrics.counter('bootherd_tftp_refused_total', 'TFTP requests answered with an error, by reason');
@@ -247,11 +255,16 @@ export class TftpService {
     };
     for (const h of this.checks) if (!h(ctx)) break;
     if (ctx.refusal) { this.refuse(ctx, ctx.refusal); return; }
+    // One address cannot take every slot (or every place in the queue); its client asks again later.
+    const held = this.perClient.get(clientIp) ?? 0;
+    if (held >= this.deps.config.tftp.maxTransfersPerClient) { this.drop('client-limit'); return; }
     switch (this.admission.admit(key, ctx, now)) {
       case 'start':
+        this.perClient.set(clientIp, held + 1);
         this.begin(ctx);
         break;
       case 'wait':
+        this.perClient.set(clientIp, held + 1);
         this.requests.with({ result: 'queued' }).value++;
         ctx.trace?.push(`waiting for a transfer slot (${this.admission.running} running, ${this.admission.queued} waiting)`);
         break;
@@ -309,12 +322,14 @@ export class TftpService {
       else socket.queueParts(head, payload, ctx.clientIp, ctx.clientPort);
     };
     const now = performance.now();
+    // As long as `retries` retransmissions with doubling waits would take.
+    const patienceMs = n.timeoutMs * (2 ** (c.retries + 1) - 1);
     session.transfer = new Transfer(file.data, {
       blockSize: n.blockSize,
       windowSize: n.windowSize,
       timeoutMs: n.timeoutMs,
-      // As long as `retries` retransmissions with doubling waits would take.
-      patienceMs: n.timeoutMs * (2 ** (c.retries + 1) - 1),
+      patienceMs,
+      startPatienceMs: Math.min(patienceMs, Math.max(START_PATIENCE_MS, 3 * c.timeout * 1000)),
       deadlineMs: c.deadline * 1000,
     }, send, n.granted.size ? encodeOack(n.granted) : undefined, now);
     if (ctx.trace) {
@@ -421,6 +436,7 @@ export class TftpService {
     if (session.ended) return;
     session.ended = true;
     this.sessions.delete(session.key);
+    this.unclaim(session.ctx.clientIp);
     const t = session.transfer;
     if (t) {
       this.dataSent.value += t.blocksSent;
@@ -435,6 +451,12 @@ export class TftpService {
     if (this.stopped) return;
     const next = this.admission.release(performance.now());
     if (next) this.begin(next);
+  }
+
+  /** A transfer (or waiting request) of this client address is over. */
+  private unclaim(clientIp: number): void {
+    const n = (this.perClient.get(clientIp) ?? 1) - 1;
+    if (n > 0) this.perClient.set(clientIp, n); else this.perClient.delete(clientIp);
   }
 
   /** Boot timeline: a known node finished fetching one of its profile's loaders. */

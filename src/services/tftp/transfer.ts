@@ -53,6 +53,12 @@ export interface TransferParams {
   readonly timeoutMs: number;
   /** Give up after this long without progress, in ms. */
   readonly patienceMs: number;
+  /**
+   * Give up after this long if the first packet (OACK or DATA 1) is never
+   * acknowledged, in ms, whatever timeout the client asked for: an
+   * unacknowledged request holds a transfer slot only this long.
+   */
+  readonly startPatienceMs: number;
   /** Longest the whole transfer may take, in ms. */
   readonly deadlineMs: number;
 }
@@ -118,6 +124,8 @@ export class Transfer {
   }
 
   get done(): boolean { return this.phase === 'done'; }
+  /** Whether the client has acknowledged our first packet (the OACK or DATA 1). */
+  get started(): boolean { return this.phase === 'done' || this.windowStart > 1 || (this.phase === 'data' && this.oack !== undefined); }
   /** Bytes of the file the client has acknowledged. */
   get bytesAcknowledged(): number { return Math.min((this.windowStart - 1) * this.params.blockSize, this.data.length); }
   /** Current wait before a retransmission, ms. */
@@ -172,6 +180,8 @@ export class Transfer {
   onTick(now: number): TickResult {
     if (this.phase === 'done') return 'waiting';
     if (now - this.startedAt >= this.params.deadlineMs) return 'deadline';
+    // Checked before the retransmission timer, which may run the client's 255 s.
+    if (!this.started && now - this.progressAt >= this.params.startPatienceMs) return 'timed-out';
     if (now - this.sentAt < this.timeout) return 'waiting';
     if (now - this.progressAt >= this.params.patienceMs) return 'timed-out';
     this.backoff *= 2;
