@@ -55,7 +55,7 @@ t.test('OACK first; DATA 1 only after ACK 0', async (t) => {
   tr.start(0);
   t.same(blocks(), ['oack']);
   t.equal(tr.onRepeatedRequest(100), 'ignored', 'a repeated request soon after the OACK left is an echo');
-  t.equal(tr.onTick(1000), 'waiting', 'the OACK is not resent by timer (atftp aborts on a second OACK)');
+  t.equal(tr.onTick(1000), 'waiting', 'the OACK is not resent by timer to a client that declared no timeout (atftp aborts on a second OACK)');
   t.same(blocks(), []);
   t.equal(tr.onRepeatedRequest(1500), 'resent', 'a later repeated request means the OACK was lost');
   t.same(blocks(), ['oack']);
@@ -76,6 +76,23 @@ t.test('an OACK never answered: given up after the patience', async (t) => {
   t.equal(tr.onTick(1000), 'waiting');
   t.equal(tr.onTick(3000), 'waiting');
   t.equal(tr.onTick(7000), 'timed-out');
+});
+
+t.test('an OACK to a client that declared its timeout: resent after twice it, then at each interval (curl re-ACKs only every 72 s)', async (t) => {
+  const { tr, blocks } = make(2000, { timeoutMs: 6000, patienceMs: 6000 * 63, startPatienceMs: 20_000, oackRetransmitMs: 6000 }, true);
+  tr.start(0);
+  t.same(blocks(), ['oack']);
+  t.equal(tr.onTick(11_990), 'waiting', 'the client had one interval of its own to repeat its ACK 0');
+  t.equal(tr.onTick(12_000), 'resent', 'then the OACK again');
+  t.same(blocks(), ['oack']);
+  t.equal(tr.onTick(17_990), 'waiting');
+  t.equal(tr.onTick(18_000), 'resent', 'and after each further interval');
+  t.equal(tr.onTick(20_000), 'timed-out', 'until the start bound');
+  const again = make(2000, { timeoutMs: 6000, patienceMs: 6000 * 63, startPatienceMs: 20_000, oackRetransmitMs: 6000 }, true);
+  again.tr.start(0);
+  again.tr.onTick(12_000);
+  t.equal(again.tr.onAck(0, 12_100), 'progress', 'the ACK 0 of the resent OACK starts the data');
+  t.same(again.blocks(), ['oack', 'oack', 1]);
 });
 
 t.test('a repeated request before any ACK resends DATA 1 (no options)', async (t) => {

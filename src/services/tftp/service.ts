@@ -66,11 +66,14 @@ const TICK_MS = 10;
 /** A queued request not repeated for this long is forgotten. */
 const QUEUE_STALE_MS = 30_000;
 /**
- * Longest a transfer whose first packet (OACK or DATA 1) is never
- * acknowledged holds its slot, whatever timeout the client asked for (at
- * least three of our own timeouts): a client that lost it asks again.
+ * How long a transfer whose first packet (OACK or DATA 1) is never
+ * acknowledged holds its slot: at least this, or three of our own timeouts,
+ * or four of the client's declared timeout, so the OACK timer gets two
+ * tries (transfer.ts)...
  */
 const START_PATIENCE_MS = 5_000;
+/** ...but never longer than this, whatever timeout the client asked for: a client that lost it asks again. */
+const START_PATIENCE_MAX_MS = 20_000;
 /** Datagrams the transfer socket reads (and sends) per system call. */
 const TRANSFER_SLOTS = 128;
 /** A slot holds the largest DATA packet that fits a 1500-byte frame; larger DATA packets are sent on their own, uncopied. */
@@ -324,12 +327,14 @@ export class TftpService {
     const now = performance.now();
     // As long as `retries` retransmissions with doubling waits would take.
     const patienceMs = n.timeoutMs * (2 ** (c.retries + 1) - 1);
+    const declaredTimeoutMs = n.granted.has('timeout') ? n.timeoutMs : undefined;
     session.transfer = new Transfer(file.data, {
       blockSize: n.blockSize,
       windowSize: n.windowSize,
       timeoutMs: n.timeoutMs,
       patienceMs,
-      startPatienceMs: Math.min(patienceMs, Math.max(START_PATIENCE_MS, 3 * c.timeout * 1000)),
+      startPatienceMs: Math.min(patienceMs, START_PATIENCE_MAX_MS, Math.max(START_PATIENCE_MS, 3 * c.timeout * 1000, declaredTimeoutMs === undefined ? 0 : 4 * declaredTimeoutMs)),
+      oackRetransmitMs: declaredTimeoutMs,
       deadlineMs: c.deadline * 1000,
     }, send, n.granted.size ? encodeOack(n.granted) : undefined, now);
     if (ctx.trace) {
