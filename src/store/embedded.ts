@@ -12,9 +12,9 @@
  * resolves every promise in it. Under load, hundreds of leases share one fsync,
  * and no caller is told "done" before its record is on disk. A crash can only
  * tear the last, unacknowledged line (no newline yet), which loading skips,
- * cuts off and counts. Any other line that is not a valid record is damage:
- * loading refuses, naming the file and line (docs/store.md, "Durability and
- * recovery"), rather than drop it and every change after it.
+ * cuts off and counts. Any other line that is not a valid record (checked
+ * with the API's schemas) is damage: loading refuses, naming the file and
+ * line, unless asked to repair (docs/store.md, "Damage and repair").
  *
  * Compaction starts a new journal generation at once (new writes go there),
  * writes a snapshot of that instant in the background, renames it into place
@@ -22,12 +22,12 @@
  * the snapshot's generation and every later journal, so a crash at any step
  * loses nothing.
  */
-import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, unlinkSync, mkdirSync, existsSync, fsyncSync, truncateSync, linkSync, realpathSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, unlinkSync, mkdirSync, existsSync, fsyncSync, truncateSync, linkSync, realpathSync, renameSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fieldPath } from '../config/load.ts';
 import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import { Metrics, type Series } from '../metrics.ts';
 import { recordSchemas } from './records.ts';
 import { COLLECTIONS, type ChangeListener, type CollectionName, type Collections, type Store } from './store.ts';
 
@@ -64,10 +64,16 @@ export interface EmbeddedStoreOptions {
    * moment (it flushes at once).
    */
   readonly commitIntervalMs?: number;
-  /** Where a torn last line cut off at open is reported (a warning). */
+  /** Where damage found at open is reported: a torn last line (warning), a repaired line (error). */
   readonly log?: Logger;
-  /** Registers bootherd_store_torn_lines_total. */
+  /** Registers bootherd_store_damaged_lines_total{kind}. */
   readonly metrics?: Metrics;
+  /**
+   * Open despite damaged lines: each is moved to <file>.corrupt-<time> and
+   * the file is rewritten without it (`bootherd serve --repair-store`).
+   * Without it, damage refuses the open with a StoreLoadError.
+   */
+  readonly repair?: boolean;
 }
 
 /**
@@ -77,9 +83,10 @@ export interface EmbeddedStoreOptions {
  */
 export class StoreLoadError extends Error {
   constructor(readonly file: string, readonly line: number, readonly reason: string, dir: string) {
-    super(`${file}:${line}: ${reason}. bootherd stops here rather than drop this record and the changes after it. ` +
-      `To recover: stop every bootherd using ${dir}, copy it aside (cp -a ${dir} ${dir}.bak), then repair line ${line} of ${path.basename(file)} ` +
-      `or delete it (that loses this one change, nothing after it) and start again (docs/store.md, "Durability and recovery")`);
+    super(`${file}:${line}: ${reason}. bootherd stops here rather than drop this record silently. ` +
+      `To recover: copy ${dir} aside (cp -a ${dir} ${dir}.bak), then either fix line ${line} by hand, or start once with ` +
+      `\`bootherd serve --repair-store\`, which moves each damaged line to ${path.basename(file)}.corrupt-<time> and keeps every other record ` +
+      `(the changes those lines held are lost; docs/store.md, "Damage and repair")`);
     this.name = 'StoreLoadError';
   }
 }
@@ -114,6 +121,26 @@ function parseLine(text: string): Line | string {
 /** Strict: a byte sequence that is not UTF-8 is damage, not text to patch with U+FFFD. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+function decodeLine(bytes: Buffer): string | undefined {
+  try { return utf8.decode(bytes); } catch { return undefined; }
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** A file's whole lines (each ended by a newline, without it), and what follows the last newline. */
+function splitLines(buf: Buffer): { lines: Buffer[]; torn: Buffer | undefined } {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a, start)) {
+    lines.push(buf.subarray(start, nl));
+    start = nl + 1;
+  }
+  return { lines, torn: start < buf.length ? buf.subarray(start) : undefined };
+}
+
+/** A line that is not a valid record, by its 1-based number. */
+interface Damage { readonly line: number; readonly reason: string; readonly bytes: Buffer }
+
 /** State directories this process holds: a second store on one of them is refused like another process. */
 const heldDirs = new Set<string>();
 
@@ -138,7 +165,8 @@ export class EmbeddedStore implements Store {
   private readonly compactSlack: number;
   private readonly commitIntervalMs: number;
   private readonly log: Logger | undefined;
-  private readonly tornCounter: { value: number } | undefined;
+  private readonly repair: boolean;
+  private readonly damageCounter: (kind: 'torn' | 'quarantined') => Series;
   private lockedDir: string | undefined;
   /** Journal flushes (one fdatasync each) so far: with group commit, far fewer than writes. */
   flushes = 0;
@@ -149,7 +177,10 @@ export class EmbeddedStore implements Store {
     this.compactSlack = options.compactSlack ?? 50_000;
     this.commitIntervalMs = options.commitIntervalMs ?? 5;
     this.log = options.log;
-    this.tornCounter = options.metrics?.counter('bootherd_store_torn_lines_total', 'Torn last journal lines (a crash mid-write, never acknowledged) cut off when the store opened').with();
+    this.repair = options.repair ?? false;
+    this.damageCounter = (options.metrics ?? new Metrics())
+      .counter('bootherd_store_damaged_lines_total', 'Lines of the state directory found damaged when the store opened: torn (a crash mid-write, never acknowledged; cut off) or quarantined (--repair-store moved them aside)')
+      .by('kind');
   }
 
   async open(): Promise<void> {
@@ -183,68 +214,83 @@ export class EmbeddedStore implements Store {
 
   /** The snapshot was synced before its rename: every line of it must be whole and valid. */
   private loadSnapshot(file: string): void {
-    const buf = readFileSync(file);
-    if (buf.length && buf[buf.length - 1] !== 0x0a) {
-      throw new StoreLoadError(file, this.lineCount(buf), 'the snapshot ends in the middle of a line (it is written whole before it is renamed into place)', this.dir);
-    }
-    const lines = this.decode(file, buf).split('\n');
-    lines.pop();
+    const { lines, torn } = splitLines(readFileSync(file));
+    const head = lines[0] === undefined ? undefined : decodeLine(lines[0]);
     let gen: unknown;
-    try { gen = (JSON.parse(lines[0] ?? '') as { gen?: unknown }).gen; } catch { /* reported below */ }
+    try { gen = (JSON.parse(head ?? '') as { gen?: unknown }).gen; } catch { /* reported below */ }
+    // Without its generation the snapshot cannot be placed among the journals: no repair guesses it.
     if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new StoreLoadError(file, 1, 'expected the snapshot header {"gen":N}', this.dir);
     this.generation = gen;
-    for (let i = 1; i < lines.length; i++) this.apply(file, i + 1, lines[i]!);
+    const { damaged } = this.applyLines(lines, 1);
+    if (torn) damaged.push({ line: lines.length + 1, reason: 'the snapshot ends in the middle of a line (it is written whole before it is renamed into place)', bytes: torn });
+    this.damaged(file, damaged);
   }
 
   /**
    * Replays one journal. Only the newest may end in a torn line: a crash in
-   * the middle of a write, never acknowledged. It is cut off, or the next
-   * append would be glued to it.
+   * the middle of a write, never acknowledged. It is cut off (or the next
+   * append would be glued to it) and counted.
    */
   private loadJournal(file: string, newest: boolean): void {
     const buf = readFileSync(file);
-    const end = buf.lastIndexOf(0x0a) + 1;
-    const lines = this.decode(file, buf.subarray(0, end)).split('\n');
-    lines.pop();
-    lines.forEach((line, i) => { if (this.apply(file, i + 1, line)) this.journalLines++; });
-    if (end === buf.length) return;
-    if (!newest) throw new StoreLoadError(file, lines.length + 1, 'a journal that a newer one follows ends in the middle of a line', this.dir);
-    truncateSync(file, end);
-    this.tornLines++;
-    if (this.tornCounter) this.tornCounter.value++;
-    this.log?.warn({ file, line: lines.length + 1, bytes: buf.length - end }, 'store: cut off the torn last journal line (a crash in the middle of a write, never acknowledged)');
-  }
-
-  /** The text of a file, or a StoreLoadError at the first line that is not UTF-8. */
-  private decode(file: string, buf: Buffer): string {
-    try {
-      return utf8.decode(buf);
-    } catch {
-      let start = 0;
-      for (let line = 1; ; line++) {
-        const nl = buf.indexOf(0x0a, start);
-        const stop = nl < 0 ? buf.length : nl;
-        try { utf8.decode(buf.subarray(start, stop)); } catch { throw new StoreLoadError(file, line, 'bytes that are not UTF-8 text', this.dir); }
-        start = stop + 1;
-      }
+    const { lines, torn } = splitLines(buf);
+    const { applied, damaged } = this.applyLines(lines, 0);
+    this.journalLines += applied;
+    if (torn && newest) {
+      truncateSync(file, buf.length - torn.length);
+      this.tornLines++;
+      this.damageCounter('torn').value++;
+      this.log?.warn({ file, line: lines.length + 1, bytes: torn.length }, 'store: cut off the torn last journal line (a crash in the middle of a write, never acknowledged)');
+    } else if (torn) {
+      damaged.push({ line: lines.length + 1, reason: 'a journal that a newer one follows ends in the middle of a line', bytes: torn });
     }
+    this.damaged(file, damaged);
   }
 
-  private lineCount(buf: Buffer): number {
-    let n = 1;
-    for (let i = buf.indexOf(0x0a); i >= 0 && i < buf.length - 1; i = buf.indexOf(0x0a, i + 1)) n++;
-    return n;
+  /** Applies whole lines from index `from` on; returns those that are not valid records. */
+  private applyLines(lines: readonly Buffer[], from: number): { applied: number; damaged: Damage[] } {
+    const damaged: Damage[] = [];
+    let applied = 0;
+    for (let i = from; i < lines.length; i++) {
+      const bytes = lines[i]!;
+      if (!bytes.length) continue;
+      const text = decodeLine(bytes);
+      const line = text === undefined ? 'bytes that are not UTF-8 text' : parseLine(text);
+      if (typeof line === 'string') {
+        damaged.push({ line: i + 1, reason: line, bytes });
+        continue;
+      }
+      const table = this.tables[line.c] as Map<string, unknown>;
+      if (line.v === undefined) table.delete(line.k);
+      else table.set(line.k, line.v);
+      applied++;
+    }
+    return { applied, damaged };
   }
 
-  /** Applies one line to memory; false for a blank line. */
-  private apply(file: string, lineNo: number, text: string): boolean {
-    if (!text) return false;
-    const line = parseLine(text);
-    if (typeof line === 'string') throw new StoreLoadError(file, lineNo, line, this.dir);
-    const table = this.tables[line.c] as Map<string, unknown>;
-    if (line.v === undefined) table.delete(line.k);
-    else table.set(line.k, line.v);
-    return true;
+  /**
+   * Damage other than a torn last line: refused, naming the first damaged
+   * line; with `repair`, every damaged line is moved to <file>.corrupt-<time>
+   * and the file is rewritten without them.
+   */
+  private damaged(file: string, damaged: readonly Damage[]): void {
+    if (!damaged.length) return;
+    if (!this.repair) throw new StoreLoadError(file, damaged[0]!.line, damaged[0]!.reason, this.dir);
+    const quarantine = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    writeFileSync(quarantine, Buffer.concat(damaged.flatMap((d) => [d.bytes, NEWLINE])), { flag: 'wx' });
+    const bad = new Set(damaged.map((d) => d.line));
+    const { lines } = splitLines(readFileSync(file));
+    const kept = lines.filter((_, i) => !bad.has(i + 1));
+    const tmp = `${file}.repair.tmp`;
+    writeFileSync(tmp, Buffer.concat(kept.flatMap((l) => [l, NEWLINE])));
+    const fd = openSync(tmp, 'r+');
+    try { fsyncSync(fd); } finally { closeSync(fd); }
+    renameSync(tmp, file);
+    syncDir(this.dir);
+    this.damageCounter('quarantined').value += damaged.length;
+    for (const d of damaged) {
+      this.log?.error({ file, line: d.line, reason: d.reason, quarantine }, `store: REPAIR moved damaged line ${d.line} of ${path.basename(file)} to ${path.basename(quarantine)}; the change it held is lost`);
+    }
   }
 
   /**
