@@ -58,7 +58,7 @@ export const dnsSection = z.strictObject({
     maxTtl: duration.default(86400),
     /** Upper bound on cached "no such name"/"no data" answers (RFC 2308 negative caching). */
     maxNegativeTtl: duration.default(3600),
-  }).default({ size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }),
+  }).prefault({}),
   /**
    * Networks besides the cluster's subnets and loopback that may use this
    * server as a resolver. Everyone else gets answers for the cluster's names
@@ -86,11 +86,7 @@ export const dnsSection = z.strictObject({
     backups: z.array(hostname).default([]),
     port: port.default(6817),
   }).optional(),
-}).default({
-  enabled: true, address: '0.0.0.0', port: 53, ttl: 60, negativeTtl: 60, upstreams: [], upstreamTimeout: 2,
-  cache: { size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }, allowRecursion: [], workers: 1, ednsUdpSize: 1232,
-  tcpIdleTimeout: 10, aliases: [], txt: [],
-});
+}).prefault({});
 
 export type DnsConfig = z.output<typeof dnsSection>;
 export type DnsUpstream = DnsConfig['upstreams'][number];
