@@ -78,8 +78,8 @@ export interface EmbeddedStoreOptions {
 
 /**
  * A line on disk that is not a valid record, and not the torn last line of
- * the newest journal: the store refuses to open rather than drop it and every
- * change after it. The message says how to recover.
+ * the newest journal: the store refuses to open rather than drop it
+ * silently. The message says how to recover.
  */
 export class StoreLoadError extends Error {
   constructor(readonly file: string, readonly line: number, readonly reason: string, dir: string) {
@@ -277,14 +277,11 @@ export class EmbeddedStore implements Store {
     if (!damaged.length) return;
     if (!this.repair) throw new StoreLoadError(file, damaged[0]!.line, damaged[0]!.reason, this.dir);
     const quarantine = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    writeFileSync(quarantine, Buffer.concat(damaged.flatMap((d) => [d.bytes, NEWLINE])), { flag: 'wx' });
+    writeSynced(quarantine, damaged.map((d) => d.bytes), 'wx');
     const bad = new Set(damaged.map((d) => d.line));
     const { lines } = splitLines(readFileSync(file));
-    const kept = lines.filter((_, i) => !bad.has(i + 1));
     const tmp = `${file}.repair.tmp`;
-    writeFileSync(tmp, Buffer.concat(kept.flatMap((l) => [l, NEWLINE])));
-    const fd = openSync(tmp, 'r+');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
+    writeSynced(tmp, lines.filter((_, i) => !bad.has(i + 1)), 'w');
     renameSync(tmp, file);
     syncDir(this.dir);
     this.damageCounter('quarantined').value += damaged.length;
@@ -520,6 +517,17 @@ function takeOverStale(dir: string, lock: string, stalePid: number): void {
 
 function isAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/** Writes lines, each ended by a newline, and fsyncs them before returning. */
+function writeSynced(file: string, lines: readonly Buffer[], flag: 'w' | 'wx'): void {
+  const fd = openSync(file, flag);
+  try {
+    writeFileSync(fd, Buffer.concat(lines.flatMap((l) => [l, NEWLINE])));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function syncDir(dir: string): void {
