@@ -1,10 +1,14 @@
 /** The embedded store: durability, group commit, torn writes, compaction and its crash points, the lock. */
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseConfig } from '../../src/config/load.ts';
+import { createLogger, silentLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
+import { Server } from '../../src/server.ts';
 import { EmbeddedStore, StoreLoadError } from '../../src/store/embedded.ts';
 import type { LeaseRecord } from '../../src/cluster/types.ts';
 
@@ -187,4 +191,19 @@ t.test('a second store on a directory this process holds is refused', async (t) 
   const b = new EmbeddedStore(dir);
   await b.open();
   await b.close();
+});
+
+t.test('the server opens its store with its log and metrics, and --repair-store reaches it', async (t) => {
+  const { dir } = await journalWithMiddle('{"c":"leases"');
+  const config = parseConfig(`head: { address: 198.18.0.1 }\nstate: ${dir}\nsubnets: [{ network: 198.18.0.0/24 }]\n` +
+    'dhcp: { enabled: false }\ntftp: { enabled: false }\ndns: { enabled: false }\nntp: { enabled: false }\nhttp: { enabled: false }\niscsi: { enabled: false }\n', 'cluster.yaml');
+  await t.rejects(new Server(config, { log: silentLogger }).open(), StoreLoadError, 'without the flag: refused');
+  const lines: string[] = [];
+  const log = createLogger('warn', new Writable({ write(chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done(); } }));
+  const server = new Server(config, { log, repairStore: true });
+  await server.open();
+  t.equal(server.store.size('leases'), 2, 'opened, the damaged line aside');
+  t.equal(server.metrics.value('bootherd_store_damaged_lines_total', { kind: 'quarantined' }), 1, 'counted on the server\'s /metrics');
+  t.match(lines.join(''), /"level":50.*REPAIR moved damaged line 2 of journal-0\.jsonl to journal-0\.jsonl\.corrupt-/, 'said loudly, in the server\'s log');
+  await server.stop();
 });
