@@ -93,3 +93,11 @@ t.test('two cluster files never share a default list or object', async (t) => {
   t.same(b.ntp.upstreams, [], 'ntp.upstreams of the second file');
   t.equal(b.ntp.rateLimit.burst, 16, 'ntp.rateLimit of the second file');
 });
+
+t.test('upstream servers, DNS and NTP alike: an address with an optional port, or a message naming the field', async (t) => {
+  const c = parseConfig(minimal + 'dns: { upstreams: [198.18.0.53, "198.18.0.54:5353"] }\nntp: { upstreams: [198.18.0.123] }\n', 'cluster.yaml');
+  t.same(c.dns.upstreams, [{ address: '198.18.0.53', port: 53 }, { address: '198.18.0.54', port: 5353 }]);
+  t.same(c.ntp.upstreams, [{ address: '198.18.0.123', port: 123 }]);
+  t.match(errorOf(minimal + 'dns: { upstreams: ["198.18.0.53:0"] }\n'), /dns\.upstreams\[0\]: expected an upstream resolver like 198\.18\.0\.53 or 198\.18\.0\.53:5353; got "198\.18\.0\.53:0"/);
+  t.match(errorOf(minimal + 'ntp: { upstreams: [time.example.org] }\n'), /ntp\.upstreams\[0\]: expected an NTP server as an IPv4 address, optionally with a port, like 192\.0\.2\.10 or 192\.0\.2\.10:123; got "time\.example\.org"/);
+});

@@ -1,19 +1,8 @@
 import { z } from 'zod';
-import { isIpv4 } from '../../net/ipv4.ts';
-import { duration, ipv4, port } from '../fields.ts';
-
-const UPSTREAM_HINT = 'expected an NTP server as an IPv4 address, optionally with a port, like 192.0.2.10 or 192.0.2.10:123';
+import { duration, ipv4, port, serverAddress } from '../fields.ts';
 
 /** An upstream time server: "192.0.2.10" or "192.0.2.10:1123". */
-const upstream = z.string({ error: UPSTREAM_HINT }).transform((v, ctx) => {
-  const m = /^([\d.]+)(?::(\d{1,5}))?$/.exec(v.trim());
-  const p = m?.[2] === undefined ? 123 : Number(m[2]);
-  if (!m || !isIpv4(m[1]!) || p < 1 || p > 65535) {
-    ctx.addIssue({ code: 'custom', message: `${UPSTREAM_HINT}; got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return { address: m[1]!, port: p };
-});
+const upstream = serverAddress(123, 'expected an NTP server as an IPv4 address, optionally with a port, like 192.0.2.10 or 192.0.2.10:123');
 
 const interval = duration.refine((v) => v >= 1, { error: 'expected an interval of at least 1 second, like 16s or 64' });
 
