@@ -82,11 +82,13 @@ export interface EmbeddedStoreOptions {
  * silently. The message says how to recover.
  */
 export class StoreLoadError extends Error {
-  constructor(readonly file: string, readonly line: number, readonly reason: string, dir: string) {
+  constructor(readonly file: string, readonly line: number, readonly reason: string, dir: string, repairable = true) {
     super(`${file}:${line}: ${reason}. bootherd stops here rather than drop this record silently. ` +
-      `To recover: copy ${dir} aside (cp -a ${dir} ${dir}.bak), then either fix line ${line} by hand, or start once with ` +
-      `\`bootherd serve --repair-store\`, which moves each damaged line to ${path.basename(file)}.corrupt-<time> and keeps every other record ` +
-      `(the changes those lines held are lost; docs/store.md, "Damage and repair")`);
+      `To recover: copy ${dir} aside (cp -a ${dir} ${dir}.bak), then ` + (repairable
+      ? `either fix line ${line} by hand, or start once with \`bootherd serve --repair-store\`, which moves each damaged line to ` +
+        `${path.basename(file)}.corrupt-<time> and keeps every other record (the changes those lines held are lost`
+      : `fix line ${line} by hand (--repair-store cannot: it does not guess which journals the snapshot already holds`) +
+      `; docs/store.md, "Damage and repair")`);
     this.name = 'StoreLoadError';
   }
 }
@@ -219,7 +221,7 @@ export class EmbeddedStore implements Store {
     let gen: unknown;
     try { gen = (JSON.parse(head ?? '') as { gen?: unknown }).gen; } catch { /* reported below */ }
     // Without its generation the snapshot cannot be placed among the journals: no repair guesses it.
-    if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new StoreLoadError(file, 1, 'expected the snapshot header {"gen":N}', this.dir);
+    if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new StoreLoadError(file, 1, 'expected the snapshot header {"gen":N}', this.dir, false);
     this.generation = gen;
     const { damaged } = this.applyLines(lines, 1);
     if (torn) damaged.push({ line: lines.length + 1, reason: 'the snapshot ends in the middle of a line (it is written whole before it is renamed into place)', bytes: torn });

@@ -156,6 +156,8 @@ t.test('a damaged snapshot line is refused too', async (t) => {
   const snapshot = path.join(dir, 'snapshot.jsonl');
   writeFileSync(snapshot, readFileSync(snapshot, 'utf8').replace('"bound"', '"bogus"'));
   await t.rejects(new EmbeddedStore(dir).open(), new RegExp(`snapshot\\.jsonl:2: invalid leases record`));
+  writeFileSync(snapshot, readFileSync(snapshot, 'utf8').replace(/^\{"gen":\d+\}/, '{"gen":"x"}'));
+  await t.rejects(new EmbeddedStore(dir, { repair: true }).open(), /snapshot\.jsonl:1: expected the snapshot header \{"gen":N\}\. .*fix line 1 by hand \(--repair-store cannot/, 'a damaged header: even repair refuses, and says so');
 });
 
 const TSX = import.meta.resolve('tsx');
