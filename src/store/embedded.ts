@@ -172,8 +172,6 @@ export class EmbeddedStore implements Store {
   private lockedDir: string | undefined;
   /** Journal flushes (one fdatasync each) so far: with group commit, far fewer than writes. */
   flushes = 0;
-  /** Torn last lines (never acknowledged) cut off at open. */
-  tornLines = 0;
 
   constructor(readonly dir: string, options: EmbeddedStoreOptions = {}) {
     this.compactSlack = options.compactSlack ?? 50_000;
@@ -240,7 +238,6 @@ export class EmbeddedStore implements Store {
     this.journalLines += applied;
     if (torn && newest) {
       truncateSync(file, buf.length - torn.length);
-      this.tornLines++;
       this.damageCounter('torn').value++;
       this.log?.warn({ file, line: lines.length + 1, bytes: torn.length }, 'store: cut off the torn last journal line (a crash in the middle of a write, never acknowledged)');
     } else if (torn) {
