@@ -181,6 +181,9 @@ export class EmbeddedStore implements Store {
     this.damageCounter = (options.metrics ?? new Metrics())
       .counter('bootherd_store_damaged_lines_total', 'Lines of the state directory found damaged when the store opened: torn (a crash mid-write, never acknowledged; cut off) or quarantined (--repair-store moved them aside)')
       .by('kind');
+    // Both series exist from the start, at 0, so an alert on them has something to read.
+    this.damageCounter('torn');
+    this.damageCounter('quarantined');
   }
 
   async open(): Promise<void> {

@@ -45,6 +45,7 @@ t.test('a torn last line (crash mid-write) is skipped, cut off and counted', asy
   await b.open();
   t.equal(b.size('leases'), 1);
   t.match(metrics.render(), /bootherd_store_damaged_lines_total\{kind="torn"\} 1\n/);
+  t.match(metrics.render(), /bootherd_store_damaged_lines_total\{kind="quarantined"\} 0\n/, 'nothing quarantined');
   t.equal(readFileSync(journal, 'utf8'), whole, 'the torn bytes are cut off');
   await b.put('leases', lease(3).ip, lease(3));
   await b.close();
