@@ -30,6 +30,8 @@ export interface Service {
 export interface ServerOptions {
   readonly log?: Logger;
   readonly store?: Store;
+  /** Open a damaged state directory by moving damaged lines aside (src/store/embedded.ts). */
+  readonly repairStore?: boolean;
 }
 
 /** The HTTP base URL nodes are given (iPXE scripts, kernels, UEFI HTTP loaders). */
@@ -55,7 +57,7 @@ export class Server {
 
   constructor(readonly config: Config, opts: ServerOptions = {}) {
     this.log = opts.log ?? createLogger(config.log.level);
-    this.store = opts.store ?? new EmbeddedStore(config.stateDir);
+    this.store = opts.store ?? new EmbeddedStore(config.stateDir, { log: this.log, metrics: this.metrics, repair: opts.repairStore });
   }
 
   /** Opens the store and builds the services without binding any socket. */

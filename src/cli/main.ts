@@ -33,8 +33,9 @@ const program = new Command('bootherd').description('Network boot server for HPC
 program.command('serve')
   .description('run the head node services described by a cluster file')
   .requiredOption('-c, --config <file>', 'cluster file (YAML)')
-  .action(async (opts: { config: string }) => {
-    const server = new Server(load(opts.config));
+  .option('--repair-store', 'if the state directory has damaged lines, move them to <file>.corrupt-<time> and start (docs/store.md)')
+  .action(async (opts: { config: string; repairStore?: boolean }) => {
+    const server = new Server(load(opts.config), { repairStore: opts.repairStore });
     const shutdown = async (signal: string) => {
       server.log.info({ signal }, 'stopping');
       await server.stop();

@@ -68,7 +68,10 @@ export interface SrvRecord {
   readonly source: RecordSource;
 }
 
-export type LeaseState = 'offered' | 'bound' | 'released' | 'declined';
+/** What the store keeps of a lease; an OFFER is held in memory only (src/services/dhcp/leases.ts), never stored. */
+export const LEASE_STATES = ['bound', 'released', 'declined'] as const;
+
+export type LeaseState = typeof LEASE_STATES[number];
 
 export interface LeaseRecord {
   readonly ip: string;
@@ -88,9 +91,11 @@ export interface LeaseRecord {
   readonly updatedAt: number;
 }
 
+export const BOOT_STAGES = ['dhcp-offer', 'dhcp-ack', 'tftp-loader', 'ipxe-script', 'kernel', 'initrd', 'booted'] as const;
+
 /** One step of a node's boot, for the boot timeline. */
 export interface BootStage {
-  readonly stage: 'dhcp-offer' | 'dhcp-ack' | 'tftp-loader' | 'ipxe-script' | 'kernel' | 'initrd' | 'booted';
+  readonly stage: typeof BOOT_STAGES[number];
   readonly at: number;
   readonly detail?: string;
 }

@@ -92,7 +92,7 @@ export const clusterFileSchema = z.strictObject({
     name: z.string().min(1).default('cluster'),
     /** DNS domain of the nodes: n001.<domain>. */
     domain: hostname.default('cluster.local'),
-  }).default({ name: 'cluster', domain: 'cluster.local' }),
+  }).prefault({}),
   head: z.strictObject({
     name: hostname.default('head'),
     /** This head's address on the provisioning network: DHCP server id, next-server, DNS and NTP for nodes. */
@@ -108,7 +108,7 @@ export const clusterFileSchema = z.strictObject({
   state: z.string().min(1).default('/var/lib/bootherd'),
   /** Directory with boot files (kernels, initrds) served over HTTP and TFTP; relative paths are from the cluster file. */
   files: z.string().min(1).optional(),
-  log: z.strictObject({ level: logLevel.default('info') }).default({ level: 'info' }),
+  log: z.strictObject({ level: logLevel.default('info') }).prefault({}),
   subnets: z.array(subnet).min(1, { error: 'the cluster needs at least one subnet' }),
   dhcp: dhcpSection,
   tftp: tftpSection,

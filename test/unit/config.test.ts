@@ -49,3 +49,55 @@ const cases: Array<[string, string, RegExp]> = [
 for (const [name, text, expected] of cases) {
   t.test(name, async (t) => { t.match(errorOf(text), expected); });
 }
+
+const minimal = 'head: { address: 198.18.0.1 }\nsubnets: [{ network: 198.18.0.0/24 }]\n';
+
+/** The defaults as the docs state them: README's config reference, docs/dns.md, docs/ntp.md, docs/iscsi.md, docs/http.md. */
+const documented = {
+  cluster: { name: 'cluster', domain: 'cluster.local' },
+  log: { level: 'info' },
+  dhcp: { enabled: true, port: 67, clientPort: 68, leaseTime: 12 * 3600, offerTime: 60, declineTime: 10 * 60, authoritative: true, bootUnknown: true },
+  dns: {
+    enabled: true, address: '0.0.0.0', port: 53, ttl: 60, negativeTtl: 60, upstreams: [], upstreamTimeout: 2,
+    cache: { size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }, allowRecursion: [], workers: 1, ednsUdpSize: 1232,
+    tcpIdleTimeout: 10, aliases: [], txt: [],
+  },
+  ntp: {
+    enabled: true, address: '0.0.0.0', port: 123, upstreams: [], pollInterval: 64, headPollInterval: 16,
+    rateLimit: { enabled: true, rate: 1, burst: 16, leak: 2, clients: 65536 }, workers: 1,
+  },
+  iscsi: { enabled: true, backend: 'auto', port: 3260, removeDisks: false, retry: 60, tgt: { controlPort: 0 } },
+  http: { enabled: true, address: '0.0.0.0', port: 80, readOpenTo: 'cluster', unknownTemplate: 'discovery.ipxe', bodyLimit: 65536 },
+} as const;
+
+t.test('an empty section, or none, yields the documented defaults', async (t) => {
+  const absent = parseConfig(minimal, 'cluster.yaml');
+  const empty = parseConfig(minimal + Object.keys(documented).map((s) => `${s}: {}\n`).join(''), 'cluster.yaml');
+  for (const [section, defaults] of Object.entries(documented)) {
+    t.strictSame(absent[section as keyof typeof documented], defaults, `${section}: left out`);
+    t.strictSame(empty[section as keyof typeof documented], defaults, `${section}: {}`);
+  }
+  const nested = parseConfig(minimal + 'dns: { cache: {} }\nntp: { rateLimit: {} }\niscsi: { tgt: {} }\n', 'cluster.yaml');
+  t.strictSame(nested.dns.cache, documented.dns.cache, 'dns.cache: {}');
+  t.strictSame(nested.ntp.rateLimit, documented.ntp.rateLimit, 'ntp.rateLimit: {}');
+  t.strictSame(nested.iscsi.tgt, documented.iscsi.tgt, 'iscsi.tgt: {}');
+});
+
+t.test('two cluster files never share a default list or object', async (t) => {
+  const a = parseConfig(minimal, 'a.yaml');
+  a.dns.upstreams.push({ address: '198.18.0.53', port: 53 });
+  a.ntp.upstreams.push({ address: '198.18.0.123', port: 123 });
+  a.ntp.rateLimit.burst = 1;
+  const b = parseConfig(minimal, 'b.yaml');
+  t.same(b.dns.upstreams, [], 'dns.upstreams of the second file');
+  t.same(b.ntp.upstreams, [], 'ntp.upstreams of the second file');
+  t.equal(b.ntp.rateLimit.burst, 16, 'ntp.rateLimit of the second file');
+});
+
+t.test('upstream servers, DNS and NTP alike: an address with an optional port, or a message naming the field', async (t) => {
+  const c = parseConfig(minimal + 'dns: { upstreams: [198.18.0.53, "198.18.0.54:5353"] }\nntp: { upstreams: [198.18.0.123] }\n', 'cluster.yaml');
+  t.same(c.dns.upstreams, [{ address: '198.18.0.53', port: 53 }, { address: '198.18.0.54', port: 5353 }]);
+  t.same(c.ntp.upstreams, [{ address: '198.18.0.123', port: 123 }]);
+  t.match(errorOf(minimal + 'dns: { upstreams: ["198.18.0.53:0"] }\n'), /dns\.upstreams\[0\]: expected an upstream resolver like 198\.18\.0\.53 or 198\.18\.0\.53:5353; got "198\.18\.0\.53:0"/);
+  t.match(errorOf(minimal + 'ntp: { upstreams: [time.example.org] }\n'), /ntp\.upstreams\[0\]: expected an NTP server as an IPv4 address, optionally with a port, like 192\.0\.2\.10 or 192\.0\.2\.10:123; got "time\.example\.org"/);
+});

@@ -70,10 +70,14 @@ t.test('an exhausted pool reuses the longest-expired lease, then the oldest offe
   }
   t.equal(intToIp(leases.choose('bb:bb:bb:bb:bb:01', subnet, undefined, undefined, now)!), '198.18.0.10', 'longest expired first');
   const { leases: l2, subnet: s2 } = setup();
+  const offered: number[] = [];
   for (let i = 0; i < 3; i++) {
     const key = `cc:cc:cc:cc:cc:0${i}`;
-    l2.offer(l2.choose(key, s2, undefined, undefined, now + i)!, key, now + i);
+    offered.push(l2.choose(key, s2, undefined, undefined, now + i)!);
+    l2.offer(offered[i]!, key, now + i);
   }
   const stolen = l2.choose('dd:dd:dd:dd:dd:01', s2, undefined, undefined, now + 10);
-  t.ok(stolen !== undefined, 'an offer flood does not lock a real client out');
+  t.equal(stolen, offered[0], 'an offer flood does not lock a real client out: the oldest offer is taken');
+  t.equal(l2.check(offered[0]!, 'dd:dd:dd:dd:dd:01', s2, undefined, now + 10), undefined, 'and withdrawn from the client it was offered to');
+  t.equal(l2.check(offered[1]!, 'dd:dd:dd:dd:dd:01', s2, undefined, now + 10), 'offered-to-other', 'the younger offers stand');
 });

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { OPENAPI } from '../../src/services/http/openapi.ts';
+import { recordSchemas } from '../../src/store/records.ts';
 import { startHttpServer, type HttpTestServer } from '../helpers/http-server.ts';
 
 const CONFIG = `
@@ -43,6 +44,15 @@ t.test('REST API', async (t) => {
     const fromDoc = new Set(Object.entries(OPENAPI.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)));
     t.same([...fromRoutes].filter((r) => !fromDoc.has(r)), [], 'every route is documented');
     t.same([...fromDoc].filter((r) => !fromRoutes.has(r)), [], 'every documented path is a route');
+    // The document lists what the store keeps and gives out: each lease state is one a stored lease can have.
+    const lease = { ip: '198.18.0.20', mac: '52:54:00:00:00:20', subnet: '198.18.0.0/24', expiresAt: 1, updatedAt: 1 };
+    for (const state of OPENAPI.components.schemas.Lease.properties.state.enum) {
+      t.ok(recordSchemas.leases.safeParse({ ...lease, state }).success, `lease state ${state} is one the store keeps`);
+    }
+    const boot = { node: 'n001', startedAt: 1 };
+    for (const stage of OPENAPI.components.schemas.BootTimeline.properties.stages.items.properties.stage.enum) {
+      t.ok(recordSchemas.boots.safeParse({ ...boot, stages: [{ stage, at: 1 }] }).success, `boot stage ${stage} is one the store keeps`);
+    }
   });
 
   t.test('tokens: changes need it, reads need it off the cluster networks, a cookie only reads', async (t) => {

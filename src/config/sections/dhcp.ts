@@ -21,6 +21,6 @@ export const dhcpSection = z.strictObject({
   authoritative: z.boolean().default(true),
   /** Whether machines without a reservation get boot options (the discovery path) or only an address. */
   bootUnknown: z.boolean().default(true),
-}).default({ enabled: true, port: 67, clientPort: 68, leaseTime: 43200, offerTime: 60, declineTime: 600, authoritative: true, bootUnknown: true });
+}).prefault({});
 
 export type DhcpConfig = z.output<typeof dhcpSection>;

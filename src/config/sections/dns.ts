@@ -1,17 +1,8 @@
 import { z } from 'zod';
-import { cidr, duration, hostname, ipv4, ownerName, port } from '../fields.ts';
+import { cidr, duration, hostname, ipv4, ownerName, port, serverAddress } from '../fields.ts';
 
 /** An upstream resolver: `198.18.0.53` or `198.18.0.53:5353`. */
-const upstream = z.string({ error: 'expected an upstream resolver like 198.18.0.53 or 198.18.0.53:5353' })
-  .transform((v, ctx) => {
-    const m = /^([\d.]+)(?::(\d{1,5}))?$/.exec(v.trim());
-    const p = m?.[2] === undefined ? 53 : Number(m[2]);
-    if (!m || !ipv4.safeParse(m[1]).success || p < 1 || p > 65535) {
-      ctx.addIssue({ code: 'custom', message: `expected an upstream resolver like 198.18.0.53 or 198.18.0.53:5353, got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return { address: m[1]!, port: p };
-  });
+const upstream = serverAddress(53, 'expected an upstream resolver like 198.18.0.53 or 198.18.0.53:5353');
 
 /** One TXT string is at most 255 bytes on the wire; longer text is split into several strings. */
 const txtText = z.union([z.string(), z.array(z.string()).min(1)], { error: 'expected text, or a list of texts' })
@@ -58,7 +49,7 @@ export const dnsSection = z.strictObject({
     maxTtl: duration.default(86400),
     /** Upper bound on cached "no such name"/"no data" answers (RFC 2308 negative caching). */
     maxNegativeTtl: duration.default(3600),
-  }).default({ size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }),
+  }).prefault({}),
   /**
    * Networks besides the cluster's subnets and loopback that may use this
    * server as a resolver. Everyone else gets answers for the cluster's names
@@ -96,11 +87,7 @@ export const dnsSection = z.strictObject({
     backups: z.array(hostname).default([]),
     port: port.default(6817),
   }).optional(),
-}).default({
-  enabled: true, address: '0.0.0.0', port: 53, ttl: 60, negativeTtl: 60, upstreams: [], upstreamTimeout: 2,
-  cache: { size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }, allowRecursion: [], workers: 1, ednsUdpSize: 1232,
-  tcpIdleTimeout: 10, tcpMessageTimeout: 5, tcpConnections: 512, tcpConnectionsPerClient: 16, aliases: [], txt: [],
-});
+}).prefault({});
 
 export type DnsConfig = z.output<typeof dnsSection>;
 export type DnsUpstream = DnsConfig['upstreams'][number];

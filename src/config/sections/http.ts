@@ -1,15 +1,6 @@
 import { z } from 'zod';
 import { ipv4, port } from '../fields.ts';
 
-const HTTP_DEFAULTS = {
-  enabled: true,
-  address: '0.0.0.0',
-  port: 80,
-  readOpenTo: 'cluster',
-  unknownTemplate: 'discovery.ipxe',
-  bodyLimit: 65536,
-} as const;
-
 /** `http:` in the cluster file: the REST API, UI, iPXE scripts and boot file downloads. */
 export const httpSection = z.strictObject({
   enabled: z.boolean().default(true),
@@ -41,6 +32,6 @@ export const httpSection = z.strictObject({
     cert: z.string().min(1, { error: 'expected the path of a PEM certificate' }),
     key: z.string().min(1, { error: 'expected the path of a PEM private key' }),
   }).optional(),
-}).default(HTTP_DEFAULTS);
+}).prefault({});
 
 export type HttpConfig = z.output<typeof httpSection>;

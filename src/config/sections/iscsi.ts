@@ -74,7 +74,7 @@ export const iscsiSection = z.strictObject({
   tgt: z.strictObject({
     /** tgtd's management port (tgtd -C N / tgtadm -C N); 0 is tgtd's default. */
     controlPort: z.number({ error: 'expected tgtd\'s control port number 0-32767, like 0' }).int().min(0, { error: 'expected tgtd\'s control port number 0-32767' }).max(32767, { error: 'tgtd takes control ports 0-32767' }).default(0),
-  }).default({ controlPort: 0 }),
-}).default({ enabled: true, backend: 'auto', port: 3260, removeDisks: false, retry: 60, tgt: { controlPort: 0 } });
+  }).prefault({}),
+}).prefault({});
 
 export type IscsiConfig = z.output<typeof iscsiSection>;

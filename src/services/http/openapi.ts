@@ -4,6 +4,7 @@
  * route, and that it is a valid OpenAPI document). Served at
  * /api/v1/openapi.json.
  */
+import { BOOT_STAGES, LEASE_STATES } from '../../cluster/types.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -79,7 +80,7 @@ export const OPENAPI = {
             type: 'array',
             items: {
               type: 'object', required: ['stage', 'at'],
-              properties: { stage: { type: 'string', enum: ['dhcp-offer', 'dhcp-ack', 'tftp-loader', 'ipxe-script', 'kernel', 'initrd', 'booted'] }, at: { type: 'integer' }, detail: { type: 'string' } },
+              properties: { stage: { type: 'string', enum: [...BOOT_STAGES] }, at: { type: 'integer' }, detail: { type: 'string' } },
             },
           },
         },
@@ -104,7 +105,7 @@ export const OPENAPI = {
         type: 'object', required: ['ip', 'mac', 'subnet', 'state', 'expiresAt', 'updatedAt'],
         properties: {
           ip: { type: 'string' }, mac: { type: 'string' }, clientId: { type: 'string' }, hostname: { type: 'string' }, node: { type: 'string' }, subnet: { type: 'string' },
-          state: { type: 'string', enum: ['offered', 'bound', 'released', 'declined'] }, expiresAt: { type: 'integer' }, updatedAt: { type: 'integer' },
+          state: { type: 'string', enum: [...LEASE_STATES] }, expiresAt: { type: 'integer' }, updatedAt: { type: 'integer' },
         },
       },
       Status: {
