@@ -60,7 +60,7 @@ const documented = {
   dns: {
     enabled: true, address: '0.0.0.0', port: 53, ttl: 60, negativeTtl: 60, upstreams: [], upstreamTimeout: 2,
     cache: { size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }, allowRecursion: [], workers: 1, ednsUdpSize: 1232,
-    tcpIdleTimeout: 10, aliases: [], txt: [],
+    tcpIdleTimeout: 10, tcpMessageTimeout: 5, tcpConnections: 512, tcpConnectionsPerClient: 16, aliases: [], txt: [],
   },
   ntp: {
     enabled: true, address: '0.0.0.0', port: 123, upstreams: [], pollInterval: 64, headPollInterval: 16,
