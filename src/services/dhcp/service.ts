@@ -7,16 +7,14 @@
 import os from 'node:os';
 import { decode, DhcpDecodeError, hardwareAddress, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
 import { MESSAGE_TYPE_NAMES, Opt, readU8 } from '../../../protocols/dhcp/options.ts';
-import type { ClusterModel, Subnet } from '../../cluster/model.ts';
+import type { Subnet } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
-import type { BootTimelines } from '../../cluster/timeline.ts';
-import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics, Series } from '../../metrics.ts';
+import type { Series } from '../../metrics.ts';
 import { cidrContains, intToIp, ipToInt } from '../../net/ipv4.ts';
 import { macFromBytes } from '../../net/mac.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
-import type { Store } from '../../store/store.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import type { DhcpContext, Handler } from './context.ts';
 import { bootOptions } from './handlers/boot.ts';
 import { leaseHandler } from './handlers/lease.ts';
@@ -27,13 +25,7 @@ import { selectSubnet } from './handlers/subnet.ts';
 import { LeaseTable } from './leases.ts';
 import { buildReply, replyDestination } from './reply.ts';
 
-export interface DhcpServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly store: Store;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  readonly timelines?: BootTimelines;
+export interface DhcpServiceDeps extends ServiceDeps {
   /** Base URL of the HTTP service, for iPXE script and UEFI HTTP boot URLs. */
   readonly httpBase: string;
   /** A node's iSCSI root path (option 17), from the iSCSI service. */
@@ -51,7 +43,7 @@ interface Reply {
   readonly after: ReadonlyArray<() => void>;
 }
 
-export class DhcpService {
+export class DhcpService implements Service {
   readonly leases: LeaseTable;
   private readonly chain: Handler[];
   private readonly sockets: Array<{ socket: UdpBatchSocket; iface: string | undefined }> = [];

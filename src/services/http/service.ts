@@ -21,6 +21,7 @@ import { uiRoutes } from './routes/ui.ts';
 import { configPath } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import { SendfilePump } from '../../net/sendfile-pump.ts';
+import type { Service } from '../service.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -58,7 +59,7 @@ function readConfigFile(config: HttpServiceDeps['config'], field: string, p: str
 /** A client that takes nothing for this long is gone (a node that reset mid-download). */
 const CONNECTION_TIMEOUT_MS = 120_000;
 
-export class HttpService {
+export class HttpService implements Service {
   readonly app: FastifyInstance;
   /** Method and URL of every route, as registered (the OpenAPI test compares them with the document). */
   readonly routes: Array<{ method: string; url: string }> = [];

@@ -42,17 +42,13 @@ import type dgram from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
 import { constants } from 'node:os';
 import { DATA_HEADER_LENGTH, decode, encodeError, encodeOack, ErrorCode, Op, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/codec.ts';
-import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
-import type { BootTimelines } from '../../cluster/timeline.ts';
-import type { Config } from '../../config/load.ts';
 import { LOADERS_DIR } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
 import { intToIp, ipToInt } from '../../net/ipv4.ts';
 import { openUdp } from '../../net/udp.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
-import type { Store } from '../../store/store.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import { Admission } from './admission.ts';
 import type { Handler, Refusal, TftpRequestContext } from './context.ts';
 import { confineName } from './handlers/name.ts';
@@ -85,13 +81,7 @@ const GSO_MAX_PACKET = 1472;
 const GSO_MAX_SEGMENTS = 64;
 const GSO_MAX_BYTES = 65_507;
 
-export interface TftpServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly store: Store;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  readonly timelines?: BootTimelines;
+export interface TftpServiceDeps extends ServiceDeps {
   /** Files rendered from the cluster model (pxelinux.cfg/01-<mac>, the iPXE script), consulted before any directory. */
   readonly rendered?: readonly RenderedFile[];
 }
@@ -119,7 +109,7 @@ interface Session {
   ended: boolean;
 }
 
-export class TftpService {
+export class TftpService implements Service {
   readonly resolver: FileResolver;
   private readonly log: Logger;
   private readonly checks: readonly Handler[] = [refuseWrites, checkMode, confineName];
