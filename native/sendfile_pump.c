@@ -17,7 +17,7 @@
  * cancels a transfer whose connection it closes, and only then does the
  * last reference to the connection go.
  *
- * JavaScript interface (see src/net/sendfile-pump.ts):
+ * JavaScript interface (declared in src/net/native.ts, used by src/net/sendfile-pump.ts):
  *   create(onDone, stallMs) -> handle   starts the thread.
  *     onDone(id, errno, sent): a transfer ended: errno 0 = all bytes sent,
  *     ETIMEDOUT = the peer took nothing for stallMs, ECANCELED = cancelled,

@@ -11,7 +11,7 @@
  * wrote with one sendmmsg(2). All protocol work stays in JavaScript; this
  * file only moves bytes.
  *
- * JavaScript interface (see src/net/udp-batch.ts):
+ * JavaScript interface (declared in src/net/native.ts, used by src/net/udp-batch.ts):
  *   open(fd, slots, slotSize, recvBufferSize, sendBufferSize, peerErrors, stampOffset)
  *       -> { handle, rx, rxMeta, rxStamps, tx, txMeta, port }
  *     rx/tx: ArrayBuffer of slots*slotSize bytes; rxMeta/txMeta: ArrayBuffer of

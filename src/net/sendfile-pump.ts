@@ -11,15 +11,7 @@ import type { Socket } from 'node:net';
 import os from 'node:os';
 import { nativeHelper } from './native.ts';
 
-interface PumpNative {
-  create(onDone: (id: number, errno: number, sent: number) => void, stallMs: number): object;
-  send(handle: object, id: number, socketFd: number, fileFd: number, offset: number, length: number): number;
-  cancel(handle: object, id: number): void;
-  keepAlive(handle: object, on: boolean): void;
-  close(handle: object): void;
-}
-
-const pumpNative = () => nativeHelper<PumpNative>('sendfile_pump', 'sendfile helper');
+const pumpNative = () => nativeHelper('sendfile_pump');
 
 /** How a transfer ended: every byte sent, or why not, with the bytes that did go. */
 export type TransferEnd = { readonly ok: true; readonly sent: number } | { readonly ok: false; readonly sent: number; readonly reason: string };

@@ -11,17 +11,9 @@
  * the handler's call: keep a copy for anything answered later.
  */
 import { openUdpFd, type UdpBinding } from './udp.ts';
-import { nativeHelper } from './native.ts';
+import { nativeHelper, type UdpBatchNative } from './native.ts';
 
-interface BatchNative {
-  open(fd: number, slots: number, slotSize: number, recvBufferSize: number, sendBufferSize: number, peerErrors: boolean, stampOffset: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer; rxStamps: ArrayBuffer; port: number };
-  start(handle: object, onBatch: (received: number) => number, onPeerError?: PeerErrorHandler): void;
-  sendSlots(handle: object, count: number): void;
-  sendParts(handle: object, parts: readonly Buffer[], address: number, port: number, segmentSize: number): number;
-  close(handle: object, done: () => void): void;
-}
-
-const batchNative = () => nativeHelper<BatchNative>('udp_batch', 'batch UDP helper');
+const batchNative = () => nativeHelper('udp_batch');
 
 /**
  * Answers one datagram from `address` (IPv4 as an integer) and `port`: the
@@ -73,7 +65,7 @@ export class UdpBatchSocket {
   private inBatch = false;
   private flushPending = false;
 
-  private constructor(private readonly handle: object, parts: ReturnType<BatchNative['open']>, private readonly slotSize: number, private readonly slots: number, private readonly boundPort: number) {
+  private constructor(private readonly handle: object, parts: ReturnType<UdpBatchNative['open']>, private readonly slotSize: number, private readonly slots: number, private readonly boundPort: number) {
     this.rx = Buffer.from(parts.rx);
     this.tx = Buffer.from(parts.tx);
     this.rxMeta = new Uint32Array(parts.rxMeta);
