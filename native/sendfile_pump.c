@@ -4,9 +4,8 @@
  *
  * Why: a 64 MiB initrd to 100 nodes at once is 6.4 GiB of bytes. Through a
  * Node stream (or a Buffer held in memory) every byte is copied from user
- * space into the socket by the event loop's one thread; measured against
- * nginx (sendfile on) serving the same file, bootherd used twice nginx's CPU
- * and reached 0.63-0.82x its throughput. sendfile(2) hands page-cache pages
+ * space into the socket by the event loop's one thread, at twice nginx's
+ * CPU for less throughput (docs/http.md#benchmark). sendfile(2) hands page-cache pages
  * to TCP without a copy through user space, and doing it on this thread
  * keeps the event loop free for the API, DHCP and the rest.
  *

@@ -1,7 +1,7 @@
 /**
  * File bodies onto TCP sockets with sendfile(2), on a thread of their own
  * (native/sendfile_pump.c says why: through Node streams the event loop
- * copied every byte of every initrd and reached 0.63-0.82x nginx). A socket
+ * copies every byte of every initrd; docs/http.md#benchmark). A socket
  * handed over stays Node's: the caller writes the response head through
  * Node first, and nothing else may write to the socket until the transfer
  * ends; `send` waits for the head to reach the kernel before the helper

@@ -2,10 +2,10 @@
  * Batched UDP for services at high packet rates (DNS, DHCP, TFTP transfers): the native
  * helper native/udp_batch.c reads up to `slots` datagrams per wake-up with
  * recvmmsg(2) into one shared buffer, calls JavaScript once for the batch,
- * and sends the replies written back with one sendmmsg(2). Through dgram the
- * same DNS server spent about nine times dnsmasq's user CPU per query, most
- * of it in the per-datagram crossing into JavaScript (docs/dns.md has the
- * measurements). Use dgram (openUdp) for anything that is not hot.
+ * and sends the replies written back with one sendmmsg(2): through dgram the
+ * per-datagram crossing into JavaScript is most of a hot server's CPU
+ * (docs/dns.md has the measurements). Use dgram (openUdp) for anything that
+ * is not hot.
  *
  * A received datagram is a view into the shared buffer, valid only during
  * the handler's call: keep a copy for anything answered later.

@@ -94,12 +94,9 @@ export class DhcpService implements Service {
     const ifaces = model.subnets.filter((s) => s.interface).map((s) => s.interface!);
     // Batched sockets (recvmmsg): one crossing into JavaScript per batch of
     // datagrams instead of one per datagram, which is most of the cost at load.
-    // A 16 MiB receive buffer: when a whole cluster powers on, ten thousand
-    // DISCOVERs (about 2 KiB of kernel memory each) arrive within a second,
-    // and every one that overflows comes back as a retransmission, on top of
-    // the load it failed to join (measured with a 4 MiB buffer: perfdhcp's
-    // 10,000-client avalanche overflowed it 25k times, and the run took 10 s
-    // with 35k retransmissions).
+    // A 16 MiB receive buffer: a cluster powering on sends ten thousand DISCOVERs
+    // within a second, and each one that overflows returns as a retransmission
+    // (docs/dhcp.md#what-was-measured-on-the-reply-path).
     for (const iface of ifaces) {
       this.attach(UdpBatchSocket.open({ address: '0.0.0.0', port: config.dhcp.port, device: iface, broadcast: true, reuseAddr: true, recvBufferSize: RECEIVE_BUFFER, slotSize: 1536 }), iface);
     }
@@ -137,12 +134,8 @@ export class DhcpService implements Service {
     const reply: Reply = { socket, bytes, address: to.address, port: to.port, type: ctx.replyType, after: ctx.after };
     if (!ctx.commit) { this.send(reply); return; }
     // Every waiter of one group commit resolves in the same turn: their ACKs
-    // fill the socket's send slots together and leave one sendmmsg per 64.
-    // (Sending 64 per event-loop turn was tried, to spare a relay's receive
-    // buffer the burst: each slice then waited behind a turn of new requests,
-    // and perfdhcp's 10,000-client avalanche took 3.6 and 14 s with 18k and
-    // 31k retransmissions, against 4.5 and 4.0 s with 13k and 12k sending
-    // them at once.)
+    // fill the socket's send slots together and leave at once, one sendmmsg per
+    // 64 (pacing them was slower: docs/dhcp.md#what-was-measured-on-the-reply-path).
     ctx.commit().then(() => this.send(reply), (e: Error) => this.log.error({ err: e, mac: ctx.mac }, 'lease write failed; no ACK sent'));
   }
 

@@ -76,8 +76,7 @@ export class HttpService implements Service {
   constructor(private readonly deps: HttpServiceDeps) {
     const { config, metrics } = deps;
     this.log = deps.log.child({ svc: 'http' });
-    // One sending thread. Two were measured (64 MiB to 500 clients, 2 cores): twice the CPU,
-    // 10-11 s instead of 5-6 s, and half the throughput; at 100 clients no difference beyond noise.
+    // One sending thread: a second costs CPU and gains no throughput (docs/http.md#benchmark).
     this.pump = new SendfilePump(CONNECTION_TIMEOUT_MS);
     this.events = new EventHub(deps);
     this.requestFamily = metrics.counter('bootherd_http_requests_total', 'HTTP requests answered, by kind of route and status code');

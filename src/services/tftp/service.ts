@@ -14,19 +14,17 @@
  * client checks. The socket is the native batch socket (src/net/udp-batch.ts):
  * one wake-up reads up to TRANSFER_SLOTS ACKs with recvmmsg, ONE call into
  * JavaScript handles them all, and the DATA they release leaves with one
- * sendmmsg. With a connected dgram socket per transfer, each ACK was a
- * crossing into JavaScript and each DATA a send system call: 27-33 µs of
- * server CPU per block in a storm of 500, now about 13
- * (docs/tftp.md#numbers). What the connected socket gave for free is done
- * here instead:
+ * sendmmsg, rather than a crossing per ACK and a system call per DATA
+ * (docs/tftp.md#numbers). What a connected socket per transfer would give
+ * for free is done here instead:
  * - the TID check: a datagram from an address and port with no transfer gets
  *   ERROR 5 "Unknown transfer ID" and disturbs nothing (RFC 1350);
  * - the client is gone: the socket has IP_RECVERR, so an ICMP port
  *   unreachable about a DATA we sent names the client, whose transfer then
  *   ends at once (other ICMP errors are left to the retransmission timer and
  *   the deadline);
- * - file descriptors: none per transfer any more, so `maxTransfers` is no
- *   longer bounded by the open-file limit.
+ * - file descriptors: none per transfer, so `maxTransfers` is not bounded
+ *   by the open-file limit.
  *
  * Windows whose DATA packets each fit a frame leave in one sendmsg with a
  * UDP_SEGMENT control message (UDP GSO) from the same socket: the kernel cuts
