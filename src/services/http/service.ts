@@ -21,6 +21,7 @@ import { uiRoutes } from './routes/ui.ts';
 import { configPath } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import { SendfilePump } from '../../net/sendfile-pump.ts';
+import type { Service } from '../service.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -58,7 +59,7 @@ function readConfigFile(config: HttpServiceDeps['config'], field: string, p: str
 /** A client that takes nothing for this long is gone (a node that reset mid-download). */
 const CONNECTION_TIMEOUT_MS = 120_000;
 
-export class HttpService {
+export class HttpService implements Service {
   readonly app: FastifyInstance;
   /** Method and URL of every route, as registered (the OpenAPI test compares them with the document). */
   readonly routes: Array<{ method: string; url: string }> = [];
@@ -75,8 +76,7 @@ export class HttpService {
   constructor(private readonly deps: HttpServiceDeps) {
     const { config, metrics } = deps;
     this.log = deps.log.child({ svc: 'http' });
-    // One sending thread. Two were measured (64 MiB to 500 clients, 2 cores): twice the CPU,
-    // 10-11 s instead of 5-6 s, and half the throughput; at 100 clients no difference beyond noise.
+    // One sending thread: a second costs CPU and gains no throughput (docs/http.md#benchmark).
     this.pump = new SendfilePump(CONNECTION_TIMEOUT_MS);
     this.events = new EventHub(deps);
     this.requestFamily = metrics.counter('bootherd_http_requests_total', 'HTTP requests answered, by kind of route and status code');

@@ -12,12 +12,9 @@
  */
 import { existsSync } from 'node:fs';
 import type { RootDiskBoot } from '../../boot/ipxe-script.ts';
-import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
-import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
-import type { Service } from '../../server.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import { execRunner, ToolError, type IscsiBackend, type Runner } from './backend.ts';
 import { DiskError, ensureDisk, removeDisk } from './disks.ts';
 import { desiredState, imagePath, iscsiBootParams, namingOf, rootOf, type IscsiBootParams, type IscsiNaming } from './names.ts';
@@ -30,11 +27,8 @@ import { TgtBackend } from './tgt.ts';
 /** Model changes often come in bursts (a batch of nodes added through the API): one reconcile for the burst. */
 const DEBOUNCE_MS = 200;
 
-export interface IscsiServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly log: Logger;
-  readonly metrics: Metrics;
+/** iSCSI reads the cluster model, never the store. */
+export interface IscsiServiceDeps extends Pick<ServiceDeps, 'config' | 'model' | 'log' | 'metrics'> {
   /** Runs targetcli/tgtadm; tests pass a fake that records argv. */
   readonly run?: Runner;
   /** Where LIO support is looked for (tests point it elsewhere). */

@@ -14,19 +14,17 @@
  * client checks. The socket is the native batch socket (src/net/udp-batch.ts):
  * one wake-up reads up to TRANSFER_SLOTS ACKs with recvmmsg, ONE call into
  * JavaScript handles them all, and the DATA they release leaves with one
- * sendmmsg. With a connected dgram socket per transfer, each ACK was a
- * crossing into JavaScript and each DATA a send system call: 27-33 µs of
- * server CPU per block in a storm of 500, now about 13
- * (docs/tftp.md#numbers). What the connected socket gave for free is done
- * here instead:
+ * sendmmsg, rather than a crossing per ACK and a system call per DATA
+ * (docs/tftp.md#numbers). What a connected socket per transfer would give
+ * for free is done here instead:
  * - the TID check: a datagram from an address and port with no transfer gets
  *   ERROR 5 "Unknown transfer ID" and disturbs nothing (RFC 1350);
  * - the client is gone: the socket has IP_RECVERR, so an ICMP port
  *   unreachable about a DATA we sent names the client, whose transfer then
  *   ends at once (other ICMP errors are left to the retransmission timer and
  *   the deadline);
- * - file descriptors: none per transfer any more, so `maxTransfers` is no
- *   longer bounded by the open-file limit.
+ * - file descriptors: none per transfer, so `maxTransfers` is not bounded
+ *   by the open-file limit.
  *
  * Windows whose DATA packets each fit a frame leave in one sendmsg with a
  * UDP_SEGMENT control message (UDP GSO) from the same socket: the kernel cuts
@@ -42,17 +40,13 @@ import type dgram from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
 import { constants } from 'node:os';
 import { DATA_HEADER_LENGTH, decode, encodeError, encodeOack, ErrorCode, Op, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/codec.ts';
-import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
-import type { BootTimelines } from '../../cluster/timeline.ts';
-import type { Config } from '../../config/load.ts';
 import { LOADERS_DIR } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
 import { intToIp, ipToInt } from '../../net/ipv4.ts';
 import { openUdp } from '../../net/udp.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
-import type { Store } from '../../store/store.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import { Admission } from './admission.ts';
 import type { Handler, Refusal, TftpRequestContext } from './context.ts';
 import { confineName } from './handlers/name.ts';
@@ -94,13 +88,7 @@ const GSO_MAX_PACKET = 1472;
 const GSO_MAX_SEGMENTS = 64;
 const GSO_MAX_BYTES = 65_507;
 
-export interface TftpServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly store: Store;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  readonly timelines?: BootTimelines;
+export interface TftpServiceDeps extends ServiceDeps {
   /** Files rendered from the cluster model (pxelinux.cfg/01-<mac>, the iPXE script), consulted before any directory. */
   readonly rendered?: readonly RenderedFile[];
 }
@@ -128,7 +116,7 @@ interface Session {
   ended: boolean;
 }
 
-export class TftpService {
+export class TftpService implements Service {
   readonly resolver: FileResolver;
   private readonly log: Logger;
   private readonly checks: readonly Handler[] = [refuseWrites, checkMode, confineName];
