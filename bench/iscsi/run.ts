@@ -62,7 +62,7 @@ cluster: { domain: bench.lab }
 head: { address: 198.18.0.1 }
 state: ${dir}/state
 subnets: [{ network: 198.18.0.0/16 }]
-iscsi: { backend: tgt, disks: ${disks}, tgt: { controlPort: ${controlPort} } }
+iscsi: { backend: tgt, disks: ${disks}, images: ${dir}, tgt: { controlPort: ${controlPort} } }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: ${dir}/golden.img } }
 nodes: [${nodes.map((n) => `{ name: ${n}, macs: ['${macOf(n)}'], ip: ${ipOf(n)}, profile: diskless }`).join(', ')}]

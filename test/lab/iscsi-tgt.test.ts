@@ -41,7 +41,7 @@ state: ${state}
 log: { level: info }
 dhcp: { enabled: false }
 subnets: [{ network: 198.18.0.0/24 }]
-iscsi: { backend: tgt, disks: ${dir}/disks, tgt: { controlPort: ${controlPort} } }
+iscsi: { backend: tgt, disks: ${dir}/disks, images: ${dir}, tgt: { controlPort: ${controlPort} } }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: ${dir}/golden.img } }
 nodes:

@@ -22,6 +22,7 @@ function model(extra = ''): ClusterModel {
 cluster: { domain: lab.test }
 head: { address: 198.18.0.1 }
 subnets: [{ network: 198.18.0.0/24 }]
+iscsi: { images: . }
 profiles:
   compute: { kernel: images/vmlinuz-6.1, initrd: [images/initrd.img, ucode.img], cmdline: console=ttyS0 quiet }
   bare: { kernel: vmlinuz }
@@ -226,7 +227,7 @@ t.test('lines whose placeholders have no value for this machine are dropped, kep
 });
 
 t.test('the server wires the iSCSI service into the scripts it serves (HTTP), and TFTP takes the same provider', async (t) => {
-  const s = await startHttpServer(t, { extra: `iscsi: { enabled: false }
+  const s = await startHttpServer(t, { extra: `iscsi: { enabled: false, images: . }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: golden.img } }
 nodes:

@@ -51,7 +51,7 @@ cluster: { domain: lab.test }
 head: { address: 198.18.0.1 }
 state: ${dir}/state
 subnets: [{ network: 198.18.0.0/24, interface: eth0 }]
-iscsi: { backend: ${opts.backend}, disks: ${dir}/disks, retry: 3600${opts.iscsi ?? ''} }
+iscsi: { backend: ${opts.backend}, disks: ${dir}/disks, images: ${dir}, retry: 3600${opts.iscsi ?? ''} }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: ${dir}/golden.img, size: 1M } }
 nodes:
@@ -184,11 +184,11 @@ t.test('iscsi.removeDisks: a removed node\'s disk goes with its export', async (
 
 t.test('a node whose image is missing: that node is in error, the others are exported', async (t) => {
   const fake = fakeTargetcli();
-  const s = await setup(t, { backend: 'targetcli', run: fake.run, extraNodes: '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: /nonexistent/golden.img } }' });
+  const s = await setup(t, { backend: 'targetcli', run: fake.run, extraNodes: '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: "{dir}/missing.img" } }' });
   await s.service.start();
   const ex = s.service.status().exports;
   t.same(ex.map((e) => [e.node, e.state]), [['n001', 'exported'], ['n004', 'error']]);
-  t.match(ex[1]!.error, /golden image \/nonexistent\/golden\.img for node n004: ENOENT/);
+  t.match(ex[1]!.error, /node n004: root\.image: golden image \/.*\/missing\.img: ENOENT/);
   t.same(fake.lio.targets.map((x) => x.wwn), [`${P}n001`]);
 });
 
@@ -211,7 +211,7 @@ t.test('boot parameters: root path, initiator name, kernel arguments', async (t)
 
 t.test('what the iPXE script is told about a node\'s root disk, case by case', async (t) => {
   const kernelNode = '  - { name: n005, macs: [52:54:00:00:00:05], ip: 198.18.0.15, root: { kind: iscsi, image: "{dir}/golden.img", boot: kernel } }';
-  const missingImage = '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: /nonexistent/golden.img } }';
+  const missingImage = '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: "{dir}/missing.img" } }';
   const on = fakeTargetcli();
   const off = fakeTargetcli();
   off.missing = true;
@@ -222,7 +222,7 @@ t.test('what the iPXE script is told about a node\'s root disk, case by case', a
       want: { available: true, boot: 'kernel', initiatorIqn: `${I}n005`, rootPath: `iscsi:198.18.0.1::3260:0:${P}n005`, kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n005 netroot=iscsi:198.18.0.1::3260:0:${P}n005` } },
     { name: 'no iSCSI root: nothing to say', run: on.run, node: 'n002', want: undefined },
     { name: 'its disk in error', run: on.run, node: 'n004',
-      want: { available: false, reason: /^its disk could not be prepared \(golden image \/nonexistent\/golden\.img for node n004: ENOENT/ } },
+      want: { available: false, reason: /^its disk could not be prepared \(node n004: root\.image: golden image \/.*\/missing\.img: ENOENT/ } },
     { name: 'iSCSI off: targetcli missing', run: off.run, node: 'n001',
       want: { available: false, reason: /^iSCSI is off \(targetcli: targetcli not found on PATH/ } },
   ];

@@ -53,11 +53,6 @@ export function rootOf(model: ClusterModel, node: NodeRecord): RootDisk | undefi
   return node.root ?? model.profileOf(node).root;
 }
 
-/** Golden image of a root disk, as an absolute path. */
-export function imagePath(naming: IscsiNaming, root: RootDisk): string | undefined {
-  return root.image ? path.resolve(naming.baseDir, root.image) : undefined;
-}
-
 export function exportOf(naming: IscsiNaming, node: string, root: RootDisk): DesiredExport {
   return {
     node,

@@ -20,7 +20,8 @@ import type { Metrics } from '../../metrics.ts';
 import type { Service } from '../../server.ts';
 import { execRunner, ToolError, type IscsiBackend, type Runner } from './backend.ts';
 import { DiskError, ensureDisk, removeDisk } from './disks.ts';
-import { desiredState, imagePath, iscsiBootParams, namingOf, rootOf, type IscsiBootParams, type IscsiNaming } from './names.ts';
+import { confinedDevice, confinedImage, rootDiskPlacesOf, type RootDiskPlaces } from '../../config/root-disk.ts';
+import { desiredState, iscsiBootParams, namingOf, rootOf, type IscsiBootParams, type IscsiNaming } from './names.ts';
 import { converge } from './converge.ts';
 import { describeOp, type Op } from './plan.ts';
 import { portalText, type DesiredExport } from './state.ts';
@@ -83,6 +84,7 @@ export interface ReconcileReport {
 
 export class IscsiService implements Service {
   readonly naming: IscsiNaming;
+  private readonly places: RootDiskPlaces;
   private readonly log: Logger;
   private readonly run: Runner;
   private backend: IscsiBackend | undefined;
@@ -106,6 +108,7 @@ export class IscsiService implements Service {
 
   constructor(private readonly deps: IscsiServiceDeps) {
     this.naming = namingOf(deps.config);
+    this.places = rootDiskPlacesOf(deps.config);
     this.log = deps.log.child({ svc: 'iscsi' });
     this.run = deps.run ?? execRunner({ targetcli: "Debian's targetcli-fb", tgtadm: "Debian's tgt" });
     const m = deps.metrics;
@@ -200,7 +203,9 @@ export class IscsiService implements Service {
         const node = this.deps.model.nodeByName(e.node);
         const root = node && rootOf(this.deps.model, node);
         try {
-          if (await ensureDisk(e, root && imagePath(this.naming, root), root?.size)) this.log.info({ node: e.node, disk: e.disk.path }, 'iSCSI disk created from the golden image');
+          const image = root?.image;
+          const made = await ensureDisk(e, image === undefined ? undefined : () => confinedImage(this.places, image), root?.size, () => { if (root) confinedDevice(this.places, root, e.node); });
+          if (made) this.log.info({ node: e.node, disk: e.disk.path }, 'iSCSI disk created from the golden image');
           ready.push(e);
         } catch (err) {
           if (!(err instanceof DiskError)) throw err;
