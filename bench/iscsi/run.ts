@@ -25,7 +25,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { Lab } from '../../src/lab/netns.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { desiredState, namingOf } from '../../src/services/iscsi/names.ts';
+import { exportOf, iscsiNodes, namingOf } from '../../src/services/iscsi/names.ts';
 import { IscsiService } from '../../src/services/iscsi/service.ts';
 import { parseTgtTargets } from '../../src/services/iscsi/tgt.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
@@ -76,8 +76,8 @@ nodes: [${nodes.map((n) => `{ name: ${n}, macs: ['${macOf(n)}'], ip: ${ipOf(n)},
  */
 function targetsConf(nodes: string[], controlPort: number): string {
   const config = parseConfig(clusterFile(nodes, controlPort), '<bench>');
-  const d = desiredState(new ClusterModel(config, new MemoryStore()), namingOf(config));
-  return d.exports.map((e) => `<target ${e.iqn}>\n    <backing-store ${e.disk.path}>\n        lun 1\n    </backing-store>\n    initiator-name ${e.initiator}\n</target>\n`).join('');
+  const naming = namingOf(config);
+  return iscsiNodes(new ClusterModel(config, new MemoryStore())).map(({ node, root }) => exportOf(naming, node.name, root)).map((e) => `<target ${e.iqn}>\n    <backing-store ${e.disk.path}>\n        lun 1\n    </backing-store>\n    initiator-name ${e.initiator}\n</target>\n`).join('');
 }
 
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
