@@ -14,7 +14,7 @@ import { fieldPath } from '../config/load.ts';
 import { hostSchema, nodeSchema, srvSchema } from '../config/schema.ts';
 import { broadcastOf, cidrContains, ipToInt, parseCidr, type Cidr } from '../net/ipv4.ts';
 import type { Store } from '../store/store.ts';
-import { checkRootDiskPaths, confinedDevice, confinedImage, RootDiskPathError, rootDiskPlacesOf } from '../config/root-disk.ts';
+import { checkRootDiskPaths, confinedDevice, confinedImage, devicePath, RootDiskPathError, rootDiskPlacesOf } from '../config/root-disk.ts';
 import type { BootProfile, HostRecord, NodeRecord, RootDisk, SrvRecord } from './types.ts';
 
 export interface Subnet {
@@ -183,7 +183,7 @@ export class ClusterModel {
       checkRootDiskPaths(places, root, node);
       // Where the path exists already, its real path must hold too (a symlink out of the directory).
       if (root.image !== undefined && existsSync(path.resolve(places.baseDir, root.image))) confinedImage(places, root.image);
-      if (root.disk === 'block' && root.device !== undefined && existsSync(path.resolve('/', root.device.replaceAll('{node}', node)))) confinedDevice(places, root, node);
+      if (root.disk === 'block' && root.device !== undefined && existsSync(path.resolve('/', devicePath(root, node)))) confinedDevice(places, root, node);
     } catch (e) {
       if (e instanceof RootDiskPathError) throw new ModelError(400, `root.${e.field}`, e.message);
       throw e;
