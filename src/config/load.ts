@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { cidrContains, ipToInt, parseCidr } from '../net/ipv4.ts';
 import { clusterFileSchema, DEFAULT_LOADERS, type ClusterFile } from './schema.ts';
 import type { BootProfile } from '../cluster/types.ts';
+import { checkRootDiskPaths, RootDiskPathError, rootDiskPlacesOf, type RootDiskPlaces } from './root-disk.ts';
 
 export interface ConfigProblem {
   /** Field path like nodes[2].macs[0]. */
@@ -97,7 +98,8 @@ export function parseConfig(text: string, source: string): Config {
   }
   const file = parsed.data;
   const base = source.startsWith('<') ? process.cwd() : path.dirname(path.resolve(source));
-  const problems = crossCheck(file).map((p) => ({ ...p, line: lineOf(doc, counter, p.at) }));
+  const places = rootDiskPlacesOf({ source: source.startsWith('<') ? source : path.resolve(source), stateDir: path.resolve(base, file.state), iscsi: file.iscsi });
+  const problems = crossCheck(file, places).map((p) => ({ ...p, line: lineOf(doc, counter, p.at) }));
   if (problems.length) throw new ConfigError(source, problems);
 
   const profiles: Record<string, BootProfile> = {
@@ -133,7 +135,7 @@ export function loadConfig(file: string): Config {
 interface CrossProblem extends ConfigProblem { readonly at: readonly PropertyKey[] }
 
 /** Checks that need more than one field: uniqueness, addresses inside subnets, profiles that exist. */
-function crossCheck(file: ClusterFile): CrossProblem[] {
+function crossCheck(file: ClusterFile, places: RootDiskPlaces): CrossProblem[] {
   const problems: CrossProblem[] = [];
   const add = (at: PropertyKey[], message: string) => problems.push({ at, field: fieldPath(at), message });
   const nets = file.subnets.map((s) => parseCidr(s.network));
@@ -171,6 +173,7 @@ function crossCheck(file: ClusterFile): CrossProblem[] {
     if (n.profile !== 'default' && !(n.profile in file.profiles)) add(['nodes', i, 'profile'], `no profile named ${JSON.stringify(n.profile)}; define it under profiles: or use one of: default${Object.keys(file.profiles).map((p) => ', ' + p).join('')}`);
   });
   checkHeads(file, add);
+  checkRootDisks(file, places, add);
   return problems;
 }
 
@@ -180,6 +183,21 @@ export function configPath(config: Pick<Config, 'source'>, p: string): string {
 }
 
 /** `heads:` must name this head (by head.name, at head.address) and no head twice. */
+/** Images and devices of every root: inside iscsi.images, matching iscsi.devices (lexically; the real paths are checked before use). */
+function checkRootDisks(file: ClusterFile, places: RootDiskPlaces, add: (at: PropertyKey[], message: string) => void): void {
+  const check = (at: PropertyKey[], root: Parameters<typeof checkRootDiskPaths>[1] | undefined, node?: string) => {
+    if (!root) return;
+    try {
+      checkRootDiskPaths(places, root, node);
+    } catch (e) {
+      if (e instanceof RootDiskPathError) add([...at, e.field], e.message);
+      else throw e;
+    }
+  };
+  for (const [name, p] of Object.entries(file.profiles)) check(['profiles', name, 'root'], p.root);
+  file.nodes.forEach((n, i) => check(['nodes', i, 'root'], n.root, n.name));
+}
+
 function checkHeads(file: ClusterFile, add: (at: PropertyKey[], message: string) => void): void {
   if (!file.heads.length) return;
   const names = new Map<string, number>();

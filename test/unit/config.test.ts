@@ -66,7 +66,7 @@ const documented = {
     enabled: true, address: '0.0.0.0', port: 123, upstreams: [], pollInterval: 64, headPollInterval: 16,
     rateLimit: { enabled: true, rate: 1, burst: 16, leak: 2, clients: 65536 }, workers: 1,
   },
-  iscsi: { enabled: true, backend: 'auto', port: 3260, removeDisks: false, retry: 60, tgt: { controlPort: 0 } },
+  iscsi: { enabled: true, backend: 'auto', port: 3260, devices: [], removeDisks: false, retry: 60, tgt: { controlPort: 0 } },
   http: { enabled: true, address: '0.0.0.0', port: 80, readOpenTo: 'cluster', unknownTemplate: 'discovery.ipxe', bodyLimit: 65536 },
 } as const;
 

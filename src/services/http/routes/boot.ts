@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { renderNodeScript, TemplateError } from '../../../boot/ipxe-script.ts';
 import { isMac, normalizeMac } from '../../../net/mac.ts';
 import type { HttpServiceDeps } from '../context.ts';
+import { clientIpv4 } from '../auth.ts';
 import { HttpError } from '../errors.ts';
 
 const SCRIPT = /^([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})\.ipxe$/;
@@ -21,7 +22,8 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
     const mac = normalizeMac(m[1]!);
     let script: string;
     try {
-      script = renderNodeScript(model, mac, httpBase, rootDisk);
+      // The node's own address (its reservation) gets its iSCSI CHAP lines; any other gets the rest.
+      script = renderNodeScript(model, mac, httpBase, rootDisk, clientIpv4(req.socket.remoteAddress));
     } catch (e) {
       if (e instanceof TemplateError) throw new HttpError(500, '', e.message);
       throw e;
