@@ -1,11 +1,44 @@
-import { MessageType, Opt, readIp, readText, text } from '../../../../protocols/dhcp/options.ts';
+import { MessageType, Opt, readIp, readSubOption, readText, text } from '../../../../protocols/dhcp/options.ts';
+import type { Subnet } from '../../../cluster/model.ts';
+import type { LeaseRecord } from '../../../cluster/types.ts';
 import { cidrContains, intToIp, ipToInt } from '../../../net/ipv4.ts';
 import type { DhcpContext, Handler } from '../context.ts';
-import type { LeaseTable } from '../leases.ts';
+import { circuitKeyOf, type LeaseLimits, type LeaseTable, type LimitName, type Placement } from '../leases.ts';
+
+/** Option 82 sub-option 1 (RFC 3046): the relay port the request came in on. */
+const CIRCUIT_ID = 1;
 
 export interface LeaseHandlerOptions {
   readonly authoritative: boolean;
   readonly onError: (e: Error) => void;
+  readonly limits: LeaseLimits;
+  /** A new lease refused by a limit (counted by limit). */
+  readonly refused: (limit: LimitName) => void;
+  /** A DECLINE or RELEASE acted on. */
+  readonly honoured: (change: 'declined' | 'released') => void;
+}
+
+/** Where the client is, for the lease record: the relay or the interface, and the relay port. */
+function placementFields(ctx: DhcpContext): Pick<LeaseRecord, 'relay' | 'interface' | 'circuitId'> {
+  const circuit = readSubOption(ctx.req.options.get(Opt.RELAY_AGENT), CIRCUIT_ID);
+  const where = ctx.req.giaddr ? { relay: intToIp(ctx.req.giaddr) } : ctx.iface !== undefined ? { interface: ctx.iface } : {};
+  return circuit?.length ? { ...where, circuitId: circuit.toString('hex') } : where;
+}
+
+function placementOf(ctx: DhcpContext, limits: LeaseLimits): Placement {
+  const fields = limits.perCircuit !== undefined ? placementFields(ctx) : undefined;
+  return { relay: ctx.req.giaddr, iface: ctx.iface, circuit: fields?.circuitId ? circuitKeyOf(fields) : undefined };
+}
+
+function inPool(subnet: Subnet, ip: number): boolean {
+  return subnet.pool !== undefined && ip >= subnet.pool.start && ip <= subnet.pool.end;
+}
+
+/** Ends the chain without a reply, with the reason it is counted under. */
+function dropped(ctx: DhcpContext, reason: string, why: string): false {
+  ctx.drop = reason;
+  ctx.trace?.push(why);
+  return false;
 }
 
 /**
@@ -13,11 +46,17 @@ export interface LeaseHandlerOptions {
  * and for an ACK arranges the durable write that must finish before it leaves.
  */
 export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Handler {
+  const limited = opts.limits.perCircuit !== undefined || opts.limits.perRelay !== undefined || opts.limits.perInterface !== undefined;
+  /** The limit a new pool lease of `ip` would pass; reservations are not limited. */
+  const overLimit = (ctx: DhcpContext, ip: number, reserved: number | undefined): LimitName | undefined => {
+    if (!limited || reserved !== undefined) return undefined;
+    const over = leases.overLimit(ip, placementOf(ctx, opts.limits), ctx.now);
+    if (over) opts.refused(over);
+    return over;
+  };
+
   const nak = (ctx: DhcpContext, why: string): boolean => {
-    if (!opts.authoritative) {
-      ctx.trace?.push(`${why}: not authoritative, staying silent`);
-      return false;
-    }
+    if (!opts.authoritative) return dropped(ctx, 'not-authoritative', `${why}: not authoritative, staying silent`);
     ctx.trace?.push(`NAK: ${why}`);
     ctx.replyType = MessageType.NAK;
     ctx.yiaddr = 0;
@@ -30,6 +69,8 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
     const subnet = ctx.subnet!;
     const unavailable = leases.check(ip, ctx.clientKey, subnet, reserved, ctx.now);
     if (unavailable) return nak(ctx, `address ${intToIp(ip)} is not available to this client (${unavailable})`);
+    const over = overLimit(ctx, ip, reserved);
+    if (over) return nak(ctx, `no new lease: the ${over} limit (dhcp.limits) is reached`);
     ctx.replyType = MessageType.ACK;
     ctx.yiaddr = ip;
     ctx.leaseTime = subnet.leaseTime;
@@ -42,6 +83,7 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
       ...(clientId ? { clientId: clientId.toString('hex') } : {}),
       ...(hostname ? { hostname } : {}),
       ...(ctx.node ? { node: ctx.node.name } : {}),
+      ...placementFields(ctx),
     };
     ctx.commit = () => leases.bind(ip, lease, ctx.now);
     ctx.trace?.push(`ACK ${intToIp(ip)} for ${subnet.leaseTime}s`);
@@ -56,10 +98,12 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
       case MessageType.DISCOVER: {
         const ip = leases.choose(ctx.clientKey, subnet, reserved, requested, ctx.now);
         if (ip === undefined) {
-          ctx.trace?.push(`no address available in ${subnet.cidr.text}${subnet.pool ? ' (pool exhausted)' : ' (no pool; reservations only)'}: no offer`);
-          return false;
+          return dropped(ctx, subnet.pool ? 'pool-exhausted' : 'no-reservation',
+            `no address available in ${subnet.cidr.text}${subnet.pool ? ' (pool exhausted)' : ' (no pool; reservations only)'}: no offer`);
         }
-        leases.offer(ip, ctx.clientKey, ctx.now);
+        const over = overLimit(ctx, ip, reserved);
+        if (over) return dropped(ctx, `limit-${over}`, `no new lease: the ${over} limit (dhcp.limits) is reached: no offer`);
+        leases.offer(ip, ctx.clientKey, ctx.req.options.get(Opt.CLIENT_ID), ctx.now);
         ctx.replyType = MessageType.OFFER;
         ctx.yiaddr = ip;
         ctx.leaseTime = subnet.leaseTime;
@@ -72,8 +116,7 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
           // SELECTING: the client answers an OFFER; only the chosen server replies.
           if (serverId !== ctx.serverId) {
             leases.withdrawOffer(ctx.clientKey);
-            ctx.trace?.push(`client chose server ${intToIp(serverId)}, not us: offer withdrawn`);
-            return false;
+            return dropped(ctx, 'other-server', `client chose server ${intToIp(serverId)}, not us: offer withdrawn`);
           }
           if (requested === undefined) return nak(ctx, 'REQUEST names our server but no requested address (option 50)');
           return ackOrNak(ctx, requested, reserved);
@@ -86,25 +129,36 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
           return ackOrNak(ctx, requested, reserved);
         }
         // RENEWING (unicast) or REBINDING (broadcast): the address is in ciaddr.
-        if (!ctx.req.ciaddr) {
-          ctx.trace?.push('REQUEST without server id, requested address or ciaddr: malformed, dropped');
-          return false;
-        }
+        if (!ctx.req.ciaddr) return dropped(ctx, 'request-without-address', 'REQUEST without server id, requested address or ciaddr: malformed, dropped');
         return ackOrNak(ctx, ctx.req.ciaddr, reserved);
       }
       case MessageType.DECLINE: {
+        // Only the client an address was leased (or offered) to may say it is in use: anyone else could quarantine the pool.
         const serverId = readIp(ctx.req.options.get(Opt.SERVER_ID));
-        if (requested === undefined || (serverId !== undefined && serverId !== ctx.serverId)) return false;
+        if (requested === undefined) return dropped(ctx, 'decline-without-address', 'DECLINE without a requested address (option 50): dropped');
+        if (serverId !== undefined && serverId !== ctx.serverId) return dropped(ctx, 'other-server', `DECLINE for server ${intToIp(serverId)}, not us: dropped`);
+        if (!cidrContains(subnet.cidr, requested)) return dropped(ctx, 'decline-outside-subnet', `DECLINE of ${intToIp(requested)}, not on ${subnet.cidr.text}: dropped`);
+        const clientId = ctx.req.options.get(Opt.CLIENT_ID);
+        if (!leases.heldBy(requested, ctx.clientKey, clientId, ctx.now)) {
+          return dropped(ctx, 'decline-not-holder', `DECLINE of ${intToIp(requested)}, which is not leased or offered to this client (MAC and client id): dropped`);
+        }
+        if (!inPool(subnet, requested)) return dropped(ctx, 'decline-reserved', `DECLINE of ${intToIp(requested)}, a reservation: nothing to quarantine (an address conflict to fix)`);
         ctx.trace?.push(`DECLINE of ${intToIp(requested)}: quarantined`);
-        leases.decline(requested, ctx.clientKey, ctx.mac, subnet, ctx.now).catch(opts.onError);
+        leases.decline(requested, { mac: ctx.mac, ...(clientId ? { clientId: clientId.toString('hex') } : {}), ...placementFields(ctx) }, subnet, ctx.now).catch(opts.onError);
+        opts.honoured('declined');
         return false;
       }
       case MessageType.RELEASE: {
-        const lease = leases.lease(ctx.req.ciaddr);
-        if (lease && lease.mac === ctx.mac) {
-          ctx.trace?.push(`RELEASE of ${lease.ip}`);
-          leases.release(ctx.req.ciaddr, ctx.now).catch(opts.onError);
+        // DHCPv4 cannot authenticate a RELEASE; as Kea does, it must at least name the lease's address, MAC and client id.
+        const serverId = readIp(ctx.req.options.get(Opt.SERVER_ID));
+        if (serverId !== undefined && serverId !== ctx.serverId) return dropped(ctx, 'other-server', `RELEASE for server ${intToIp(serverId)}, not us: dropped`);
+        const ip = ctx.req.ciaddr;
+        if (leases.heldBy(ip, ctx.clientKey, ctx.req.options.get(Opt.CLIENT_ID), ctx.now) !== 'lease') {
+          return dropped(ctx, 'release-not-holder', `RELEASE of ${intToIp(ip)}, which is not leased to this client (MAC and client id): dropped`);
         }
+        ctx.trace?.push(`RELEASE of ${intToIp(ip)}`);
+        leases.release(ip, ctx.now).catch(opts.onError);
+        opts.honoured('released');
         return false;
       }
       case MessageType.INFORM: {
@@ -116,8 +170,7 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
         return true;
       }
       default:
-        ctx.trace?.push(`message type ${ctx.type} is not a client message: dropped`);
-        return false;
+        return dropped(ctx, 'not-client-message', `message type ${ctx.type} is not a client message: dropped`);
     }
   };
 }
