@@ -18,8 +18,6 @@ import type { Store } from '../../store/store.ts';
 export interface Offer {
   readonly ip: number;
   readonly clientKey: string;
-  /** `clientIdDigest` of the DISCOVER's option 61: the offer outlives the datagram, a number needs no copy. */
-  readonly clientIdDigest: number;
   readonly expiresAt: number;
 }
 
@@ -30,12 +28,12 @@ export interface LeaseTimes {
 
 /** Most leases (bound or quarantined) one relay port, relay or interface may hold; unset = no limit. */
 export interface LeaseLimits {
-  readonly perCircuit?: number;
+  readonly perPort?: number;
   readonly perRelay?: number;
   readonly perInterface?: number;
 }
 
-export type LimitName = 'circuit' | 'relay' | 'interface';
+export type LimitName = 'port' | 'relay' | 'interface';
 
 /** Where a request came from, as the limits count it. */
 export interface Placement {
@@ -43,14 +41,17 @@ export interface Placement {
   readonly relay: number;
   /** The head's interface it arrived on (counted only when not relayed). */
   readonly iface: string | undefined;
-  /** `circuitKeyOf` the request; undefined without an option 82 circuit id (or when that limit is off). */
-  readonly circuit: string | undefined;
+  /** `portKeyOf` the request; undefined without option 82 circuit or remote id (or when that limit is off). */
+  readonly port: string | undefined;
 }
+
+/** Where a lease was given, as its record keeps it. */
+export type PlacementFields = Pick<LeaseRecord, 'relay' | 'interface' | 'circuitId' | 'remoteId'>;
 
 /**
  * Largest share of a pool that DECLINEs may quarantine at once. Past it a
- * DECLINE still ends the decliner's lease but quarantines nothing: DECLINEs
- * alone cannot take the pool.
+ * DECLINE still ends the holder's lease but quarantines nothing, so DECLINEs
+ * cannot take the pool out of service.
  */
 const QUARANTINE_SHARE = 0.25;
 
@@ -70,7 +71,7 @@ export class LeaseTable {
   /** Addresses with a declined record (quarantined or once quarantined), for the quarantine cap. */
   private quarantined = new Set<number>();
   /** Addresses whose record names the relay port / relay / interface, kept only when that limit is set. */
-  private byCircuit = new Map<string, Set<number>>();
+  private byPort = new Map<string, Set<number>>();
   private byRelay = new Map<number, Set<number>>();
   private byInterface = new Map<string, Set<number>>();
 
@@ -90,7 +91,7 @@ export class LeaseTable {
     if (lease.state !== 'declined') this.byClient.set(clientKeyOf(lease), ip);
     else this.quarantined.add(ip);
     const l = this.limits;
-    if (l.perCircuit !== undefined && lease.circuitId) addTo(this.byCircuit, circuitKeyOf(lease), ip);
+    if (l.perPort !== undefined && (lease.circuitId || lease.remoteId)) addTo(this.byPort, portKeyOf(lease), ip);
     if (l.perRelay !== undefined && lease.relay) addTo(this.byRelay, ipToInt(lease.relay), ip);
     if (l.perInterface !== undefined && lease.interface && !lease.relay) addTo(this.byInterface, lease.interface, ip);
   }
@@ -99,9 +100,10 @@ export class LeaseTable {
     if (this.byClient.get(clientKeyOf(old)) === ip) this.byClient.delete(clientKeyOf(old));
     this.byIp.delete(ip);
     this.quarantined.delete(ip);
-    if (old.circuitId && this.limits.perCircuit !== undefined) this.byCircuit.get(circuitKeyOf(old))?.delete(ip);
-    if (old.relay) this.byRelay.get(ipToInt(old.relay))?.delete(ip);
-    if (old.interface) this.byInterface.get(old.interface)?.delete(ip);
+    const l = this.limits;
+    if (l.perPort !== undefined && (old.circuitId || old.remoteId)) this.byPort.get(portKeyOf(old))?.delete(ip);
+    if (l.perRelay !== undefined && old.relay) this.byRelay.get(ipToInt(old.relay))?.delete(ip);
+    if (l.perInterface !== undefined && old.interface) this.byInterface.get(old.interface)?.delete(ip);
   }
 
   lease(ip: number): LeaseRecord | undefined {
@@ -192,9 +194,12 @@ export class LeaseTable {
     return offered;
   }
 
-  offer(ip: number, clientKey: string, clientId: Buffer | undefined, now: number): void {
+  offer(ip: number, clientKey: string, now: number): void {
     this.withdrawOffer(clientKey);
-    const o: Offer = { ip, clientKey, clientIdDigest: clientIdDigest(clientId), expiresAt: now + this.times.offerMs };
+    // An expired offer of the address to another client: forget that client's side too, or random MACs grow offerByClient.
+    const replaced = this.offers.get(ip);
+    if (replaced && this.offerByClient.get(replaced.clientKey) === replaced) this.offerByClient.delete(replaced.clientKey);
+    const o: Offer = { ip, clientKey, expiresAt: now + this.times.offerMs };
     this.offers.set(ip, o);
     this.offerByClient.set(clientKey, o);
     // Sweep expired offers when the table has doubled since the last sweep: amortised O(1) per offer.
@@ -238,29 +243,31 @@ export class LeaseTable {
   }
 
   /**
-   * What `clientKey` with option 61 `clientId` holds of `ip` now: its bound
-   * lease, its offer, or nothing. Both the hardware address (the key) and the
-   * client identifier must be the ones the lease or offer was made for.
+   * Whether `ip` is bound now to `clientKey` with option 61 `clientId`: the
+   * hardware address and the client identifier (or its absence) both those
+   * of the last ACK. DHCPv4 has nothing stronger for DECLINE and RELEASE.
    */
-  heldBy(ip: number, clientKey: string, clientId: Buffer | undefined, now: number): 'lease' | 'offer' | undefined {
+  holds(ip: number, clientKey: string, clientId: Buffer | undefined, now: number): boolean {
     const lease = this.byIp.get(ip);
-    if (lease && lease.state === 'bound' && lease.expiresAt > now && clientKeyOf(lease) === clientKey && sameClientId(lease.clientId, clientId)) return 'lease';
-    const o = this.offers.get(ip);
-    if (o && o.expiresAt > now && o.clientKey === clientKey && o.clientIdDigest === clientIdDigest(clientId)) return 'offer';
-    return undefined;
+    return lease !== undefined && lease.state === 'bound' && lease.expiresAt > now && clientKeyOf(lease) === clientKey && sameClientId(lease.clientId, clientId);
   }
 
   /**
    * The holder found the pool address in use: keep it out of the pool for
-   * `declineTime`, unless a quarter of the pool is quarantined already (then
-   * the record ends at once). The record keeps the lease's placement, so the
-   * quarantine counts against the port that declined it.
+   * `declineTime`, or, with `quarantine` false, just end the lease. The
+   * record keeps the lease's placement, so a quarantine counts against the
+   * port that declined it.
    */
-  decline(ip: number, holder: Pick<LeaseRecord, 'mac' | 'clientId' | 'relay' | 'circuitId' | 'interface'>, subnet: Subnet, now: number): Promise<void> {
+  decline(ip: number, holder: Pick<LeaseRecord, 'mac' | 'clientId'> & PlacementFields, subnet: Subnet, quarantine: boolean, now: number): Promise<void> {
     this.withdrawOffer(clientKeyOf(holder));
-    const pool = subnet.pool!;
-    const full = this.quarantinedIn(subnet, now) >= Math.max(1, Math.floor((pool.end - pool.start + 1) * QUARANTINE_SHARE));
-    return this.write({ ...holder, ip: intToIp(ip), subnet: subnet.cidr.text, state: 'declined', expiresAt: full ? now : now + this.times.declineMs, updatedAt: now });
+    return this.write({ ...holder, ip: intToIp(ip), subnet: subnet.cidr.text, state: 'declined', expiresAt: quarantine ? now + this.times.declineMs : now, updatedAt: now });
+  }
+
+  /** Whether DECLINEs have quarantined their share of the subnet's pool (`QUARANTINE_SHARE`). */
+  quarantineFull(subnet: Subnet, now: number): boolean {
+    const pool = subnet.pool;
+    if (!pool) return true;
+    return this.quarantinedIn(subnet, now) >= Math.max(1, Math.floor((pool.end - pool.start + 1) * QUARANTINE_SHARE));
   }
 
   /** Addresses of `subnet` in quarantine now; forgets records that left it. */
@@ -281,7 +288,7 @@ export class LeaseTable {
    */
   overLimit(ip: number, at: Placement, now: number): LimitName | undefined {
     const l = this.limits;
-    if (l.perCircuit !== undefined && at.circuit !== undefined && this.full(this.byCircuit.get(at.circuit), ip, l.perCircuit, now)) return 'circuit';
+    if (l.perPort !== undefined && at.port !== undefined && this.full(this.byPort.get(at.port), ip, l.perPort, now)) return 'port';
     if (l.perRelay !== undefined && at.relay && this.full(this.byRelay.get(at.relay), ip, l.perRelay, now)) return 'relay';
     if (l.perInterface !== undefined && !at.relay && at.iface !== undefined && this.full(this.byInterface.get(at.iface), ip, l.perInterface, now)) return 'interface';
     return undefined;
@@ -314,16 +321,15 @@ export class LeaseTable {
   }
 
   /**
-   * Deletes records no client can make useful: addresses on no served
-   * subnet, and declined ones outside every pool (both could be made by
-   * DECLINEs before those were checked). Returns how many went.
+   * Deletes declined records of addresses outside every pool: only DECLINEs
+   * made them, before those were checked, and no client can use one.
+   * Returns how many went.
    */
-  async pruneStrays(): Promise<number> {
+  async pruneStrayDeclines(): Promise<number> {
     const strays: string[] = [];
     for (const [ip, lease] of this.byIp) {
-      const subnet = this.model.subnetForIp(ip);
-      const inPool = subnet?.pool !== undefined && ip >= subnet.pool.start && ip <= subnet.pool.end;
-      if (!subnet || (lease.state === 'declined' && !inPool)) strays.push(lease.ip);
+      const pool = this.model.subnetForIp(ip)?.pool;
+      if (lease.state === 'declined' && (!pool || ip < pool.start || ip > pool.end)) strays.push(lease.ip);
     }
     await Promise.all(strays.map((ip) => this.store.delete('leases', ip)));
     return strays.length;
@@ -358,17 +364,9 @@ function hexDigit(c: number): number {
   return 256;
 }
 
-/** A relay port: the relay (or, for a switch that adds option 82 without relaying, the interface) and its circuit id. */
-export function circuitKeyOf(at: Pick<LeaseRecord, 'relay' | 'interface' | 'circuitId'>): string {
-  return `${at.relay ?? at.interface ?? ''}/${at.circuitId ?? ''}`;
-}
-
-/** FNV-1a of option 61's bytes, -1 when absent: enough to tell a client's identifier from another's. */
-export function clientIdDigest(id: Buffer | undefined): number {
-  if (!id) return -1;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id[i]!, 0x01000193);
-  return h >>> 0;
+/** A relay port: the relay (or, for a switch that adds option 82 without relaying, the interface) and option 82's circuit and remote ids. */
+export function portKeyOf(at: PlacementFields): string {
+  return `${at.relay ?? at.interface ?? ''}/${at.circuitId ?? ''}/${at.remoteId ?? ''}`;
 }
 
 /** The identity a lease belongs to: the hardware address, or the client id for clients without one. */

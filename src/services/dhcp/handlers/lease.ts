@@ -1,12 +1,12 @@
 import { MessageType, Opt, readIp, readSubOption, readText, text } from '../../../../protocols/dhcp/options.ts';
 import type { Subnet } from '../../../cluster/model.ts';
-import type { LeaseRecord } from '../../../cluster/types.ts';
 import { cidrContains, intToIp, ipToInt } from '../../../net/ipv4.ts';
 import type { DhcpContext, Handler } from '../context.ts';
-import { circuitKeyOf, type LeaseLimits, type LeaseTable, type LimitName, type Placement } from '../leases.ts';
+import { portKeyOf, type LeaseLimits, type LeaseTable, type LimitName, type Placement, type PlacementFields } from '../leases.ts';
 
-/** Option 82 sub-option 1 (RFC 3046): the relay port the request came in on. */
+/** Option 82 sub-options (RFC 3046): the relay port the request came in on, and the relay (switch) itself. */
 const CIRCUIT_ID = 1;
+const REMOTE_ID = 2;
 
 export interface LeaseHandlerOptions {
   readonly authoritative: boolean;
@@ -14,20 +14,34 @@ export interface LeaseHandlerOptions {
   readonly limits: LeaseLimits;
   /** A new lease refused by a limit (counted by limit). */
   readonly refused: (limit: LimitName) => void;
-  /** A DECLINE or RELEASE acted on. */
-  readonly honoured: (change: 'declined' | 'released') => void;
+}
+
+/** Option 82's circuit and remote ids as hex, when the request carries them. */
+function portIds(agent: Buffer | undefined): Pick<PlacementFields, 'circuitId' | 'remoteId'> {
+  const circuit = readSubOption(agent, CIRCUIT_ID);
+  const remote = readSubOption(agent, REMOTE_ID);
+  return { circuitId: circuit?.length ? circuit.toString('hex') : undefined, remoteId: remote?.length ? remote.toString('hex') : undefined };
 }
 
 /** Where the client is, for the lease record: the relay or the interface, and the relay port. */
-function placementFields(ctx: DhcpContext): Pick<LeaseRecord, 'relay' | 'interface' | 'circuitId'> {
-  const circuit = readSubOption(ctx.req.options.get(Opt.RELAY_AGENT), CIRCUIT_ID);
-  const where = ctx.req.giaddr ? { relay: intToIp(ctx.req.giaddr) } : ctx.iface !== undefined ? { interface: ctx.iface } : {};
-  return circuit?.length ? { ...where, circuitId: circuit.toString('hex') } : where;
+function placementFields(ctx: DhcpContext): PlacementFields {
+  const agent = ctx.req.options.get(Opt.RELAY_AGENT);
+  const ids = agent ? portIds(agent) : undefined;
+  return {
+    relay: ctx.req.giaddr ? intToIp(ctx.req.giaddr) : undefined,
+    interface: ctx.req.giaddr ? undefined : ctx.iface,
+    circuitId: ids?.circuitId,
+    remoteId: ids?.remoteId,
+  };
 }
 
 function placementOf(ctx: DhcpContext, limits: LeaseLimits): Placement {
-  const fields = limits.perCircuit !== undefined ? placementFields(ctx) : undefined;
-  return { relay: ctx.req.giaddr, iface: ctx.iface, circuit: fields?.circuitId ? circuitKeyOf(fields) : undefined };
+  const agent = limits.perPort !== undefined ? ctx.req.options.get(Opt.RELAY_AGENT) : undefined;
+  const ids = agent ? portIds(agent) : undefined;
+  const port = ids && (ids.circuitId || ids.remoteId)
+    ? portKeyOf({ relay: ctx.req.giaddr ? intToIp(ctx.req.giaddr) : undefined, interface: ctx.iface, ...ids })
+    : undefined;
+  return { relay: ctx.req.giaddr, iface: ctx.iface, port };
 }
 
 function inPool(subnet: Subnet, ip: number): boolean {
@@ -46,7 +60,7 @@ function dropped(ctx: DhcpContext, reason: string, why: string): false {
  * and for an ACK arranges the durable write that must finish before it leaves.
  */
 export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Handler {
-  const limited = opts.limits.perCircuit !== undefined || opts.limits.perRelay !== undefined || opts.limits.perInterface !== undefined;
+  const limited = opts.limits.perPort !== undefined || opts.limits.perRelay !== undefined || opts.limits.perInterface !== undefined;
   /** The limit a new pool lease of `ip` would pass; reservations are not limited. */
   const overLimit = (ctx: DhcpContext, ip: number, reserved: number | undefined): LimitName | undefined => {
     if (!limited || reserved !== undefined) return undefined;
@@ -76,13 +90,14 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
     ctx.leaseTime = subnet.leaseTime;
     const hostname = readText(ctx.req.options.get(Opt.HOST_NAME));
     const clientId = ctx.req.options.get(Opt.CLIENT_ID);
+    // Absent fields are undefined (JSON leaves them out): one object of one shape per lease.
     const lease = {
       mac: ctx.mac,
       subnet: subnet.cidr.text,
       expiresAt: ctx.now + subnet.leaseTime * 1000,
-      ...(clientId ? { clientId: clientId.toString('hex') } : {}),
-      ...(hostname ? { hostname } : {}),
-      ...(ctx.node ? { node: ctx.node.name } : {}),
+      clientId: clientId ? clientId.toString('hex') : undefined,
+      hostname: hostname || undefined,
+      node: ctx.node?.name,
       ...placementFields(ctx),
     };
     ctx.commit = () => leases.bind(ip, lease, ctx.now);
@@ -103,7 +118,7 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
         }
         const over = overLimit(ctx, ip, reserved);
         if (over) return dropped(ctx, `limit-${over}`, `no new lease: the ${over} limit (dhcp.limits) is reached: no offer`);
-        leases.offer(ip, ctx.clientKey, ctx.req.options.get(Opt.CLIENT_ID), ctx.now);
+        leases.offer(ip, ctx.clientKey, ctx.now);
         ctx.replyType = MessageType.OFFER;
         ctx.yiaddr = ip;
         ctx.leaseTime = subnet.leaseTime;
@@ -133,32 +148,32 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
         return ackOrNak(ctx, ctx.req.ciaddr, reserved);
       }
       case MessageType.DECLINE: {
-        // Only the client an address was leased (or offered) to may say it is in use: anyone else could quarantine the pool.
+        // Only the client an address is bound to may say it is in use: anyone else could quarantine the pool or end a lease.
         const serverId = readIp(ctx.req.options.get(Opt.SERVER_ID));
         if (requested === undefined) return dropped(ctx, 'decline-without-address', 'DECLINE without a requested address (option 50): dropped');
         if (serverId !== undefined && serverId !== ctx.serverId) return dropped(ctx, 'other-server', `DECLINE for server ${intToIp(serverId)}, not us: dropped`);
-        if (!cidrContains(subnet.cidr, requested)) return dropped(ctx, 'decline-outside-subnet', `DECLINE of ${intToIp(requested)}, not on ${subnet.cidr.text}: dropped`);
+        if (!inPool(subnet, requested)) return dropped(ctx, 'decline-outside-pool', `DECLINE of ${intToIp(requested)}, not in the pool of ${subnet.cidr.text}: dropped`);
         const clientId = ctx.req.options.get(Opt.CLIENT_ID);
-        if (!leases.heldBy(requested, ctx.clientKey, clientId, ctx.now)) {
-          return dropped(ctx, 'decline-not-holder', `DECLINE of ${intToIp(requested)}, which is not leased or offered to this client (MAC and client id): dropped`);
+        if (!leases.holds(requested, ctx.clientKey, clientId, ctx.now)) {
+          return dropped(ctx, 'decline-not-holder', `DECLINE of ${intToIp(requested)}, which is not bound to this client (MAC and client id): dropped`);
         }
-        if (!inPool(subnet, requested)) return dropped(ctx, 'decline-reserved', `DECLINE of ${intToIp(requested)}, a reservation: nothing to quarantine (an address conflict to fix)`);
+        const quarantine = !leases.quarantineFull(subnet, ctx.now);
+        const holder = { mac: ctx.mac, clientId: clientId?.toString('hex'), ...placementFields(ctx) };
+        leases.decline(requested, holder, subnet, quarantine, ctx.now).catch(opts.onError);
+        if (!quarantine) return dropped(ctx, 'quarantine-full', `DECLINE of ${intToIp(requested)}: lease ended, but DECLINEs hold their share of the pool already: not quarantined`);
         ctx.trace?.push(`DECLINE of ${intToIp(requested)}: quarantined`);
-        leases.decline(requested, { mac: ctx.mac, ...(clientId ? { clientId: clientId.toString('hex') } : {}), ...placementFields(ctx) }, subnet, ctx.now).catch(opts.onError);
-        opts.honoured('declined');
         return false;
       }
       case MessageType.RELEASE: {
-        // DHCPv4 cannot authenticate a RELEASE; as Kea does, it must at least name the lease's address, MAC and client id.
+        // DHCPv4 cannot authenticate a RELEASE; as Kea does, it must at least match the lease's address, MAC and client id.
         const serverId = readIp(ctx.req.options.get(Opt.SERVER_ID));
         if (serverId !== undefined && serverId !== ctx.serverId) return dropped(ctx, 'other-server', `RELEASE for server ${intToIp(serverId)}, not us: dropped`);
         const ip = ctx.req.ciaddr;
-        if (leases.heldBy(ip, ctx.clientKey, ctx.req.options.get(Opt.CLIENT_ID), ctx.now) !== 'lease') {
-          return dropped(ctx, 'release-not-holder', `RELEASE of ${intToIp(ip)}, which is not leased to this client (MAC and client id): dropped`);
+        if (!leases.holds(ip, ctx.clientKey, ctx.req.options.get(Opt.CLIENT_ID), ctx.now)) {
+          return dropped(ctx, 'release-not-holder', `RELEASE of ${intToIp(ip)}, which is not bound to this client (MAC and client id): dropped`);
         }
         ctx.trace?.push(`RELEASE of ${intToIp(ip)}`);
         leases.release(ip, ctx.now).catch(opts.onError);
-        opts.honoured('released');
         return false;
       }
       case MessageType.INFORM: {
