@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { duration, port } from '../fields.ts';
 
-const leaseLimit = z.number({ error: 'expected a number of leases, like 4' }).int({ error: 'expected a whole number of leases, like 4' })
-  .min(1, { error: 'expected at least 1 lease (leave the field out for no limit)' });
+const leaseLimit = z.number({ error: 'expected a number of leases, like 4' })
+  .refine(Number.isInteger, { error: 'expected a whole number of leases, like 4' })
+  .refine((n) => n >= 1, { error: 'expected at least 1 lease (leave the field out for no limit)' });
 
 /** `dhcp:` in the cluster file. Subnets (with their interfaces and pools) are top-level: DNS and NTP use them too. */
 export const dhcpSection = z.strictObject({
