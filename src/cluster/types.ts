@@ -85,6 +85,12 @@ export interface LeaseRecord {
   readonly node?: string;
   /** The subnet (CIDR text) the address belongs to. */
   readonly subnet: string;
+  /** Where the client was: the relay (giaddr) that forwarded its request, or the head's interface it arrived on. */
+  readonly relay?: string;
+  readonly interface?: string;
+  /** The relay port: option 82's circuit id (sub-option 1) and remote id (sub-option 2) as hex. */
+  readonly circuitId?: string;
+  readonly remoteId?: string;
   readonly state: LeaseState;
   /** Milliseconds since the epoch; for `declined`, the end of quarantine. */
   readonly expiresAt: number;

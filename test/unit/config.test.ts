@@ -44,6 +44,8 @@ const cases: Array<[string, string, RegExp]> = [
   ['pool reversed', valid.replace('198.18.0.100-198.18.0.150', '198.18.0.150-198.18.0.100'), /the pool starts after it ends/],
   ['host bits in a network', valid.replace('network: 198.18.0.0/24', 'network: 198.18.0.5/24'), /has host bits set; the network address is 198\.18\.0\.0\/24/],
   ['duplicate MAC', valid.replace('profile: compute }', 'profile: compute }\n  - { name: n002, macs: [52:54:00:00:00:01], ip: 198.18.0.12 }'), /nodes\[1\]\.macs\[0\]: MAC 52:54:00:00:00:01 already belongs to nodes\[0\]/],
+  ['zero lease limit', `${valid}\ndhcp: { limits: { perPort: 0 } }\n`, /dhcp\.limits\.perPort: expected at least 1 lease \(leave the field out for no limit\)/],
+  ['fractional lease limit', `${valid}\ndhcp: { limits: { perInterface: 2.5 } }\n`, /dhcp\.limits\.perInterface: expected a whole number of leases/],
   ['YAML syntax', 'head: [unclosed', /YAML syntax/],
 ];
 for (const [name, text, expected] of cases) {
@@ -56,7 +58,7 @@ const minimal = 'head: { address: 198.18.0.1 }\nsubnets: [{ network: 198.18.0.0/
 const documented = {
   cluster: { name: 'cluster', domain: 'cluster.local' },
   log: { level: 'info' },
-  dhcp: { enabled: true, port: 67, clientPort: 68, leaseTime: 12 * 3600, offerTime: 60, declineTime: 10 * 60, authoritative: true, bootUnknown: true },
+  dhcp: { enabled: true, port: 67, clientPort: 68, leaseTime: 12 * 3600, offerTime: 60, declineTime: 10 * 60, authoritative: true, bootUnknown: true, limits: {} },
   dns: {
     enabled: true, address: '0.0.0.0', port: 53, ttl: 60, negativeTtl: 60, upstreams: [], upstreamTimeout: 2,
     cache: { size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }, allowRecursion: [], workers: 1, ednsUdpSize: 1232,

@@ -51,12 +51,13 @@ t.test('a bound lease is not given to another client until it expires', async (t
   const { leases, subnet } = setup();
   await leases.bind(ipToInt('198.18.0.10'), { mac: 'aa:aa:aa:aa:aa:01', subnet: subnet.cidr.text, expiresAt: now + 60_000 }, now);
   t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now), 'leased-to-other');
-  t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now + 61_000), undefined, 'free after expiry');
+  t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now + 61_000), 'remembered-for-other', 'after expiry kept for its owner');
+  t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:01', subnet, undefined, now + 61_000), undefined, 'who may have it again');
 });
 
 t.test('a declined address is quarantined', async (t) => {
   const { leases, subnet } = setup();
-  await leases.decline(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:01', 'aa:aa:aa:aa:aa:01', subnet, now);
+  await leases.decline(ip('198.18.0.10'), { mac: 'aa:aa:aa:aa:aa:01' }, subnet, true, now);
   t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:01', subnet, undefined, now), 'declined', 'even for the client that declined it');
   t.not(leases.choose('aa:aa:aa:aa:aa:01', subnet, undefined, undefined, now), ip('198.18.0.10'));
   t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:01', subnet, undefined, now + 700_000), undefined, 'released from quarantine later');

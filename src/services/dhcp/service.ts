@@ -56,21 +56,27 @@ export class DhcpService implements Service {
   constructor(private readonly deps: DhcpServiceDeps) {
     const { config, model, store } = deps;
     this.log = deps.log.child({ svc: 'dhcp' });
-    this.leases = new LeaseTable(model, store, { offerMs: config.dhcp.offerTime * 1000, declineMs: config.dhcp.declineTime * 1000 });
+    this.leases = new LeaseTable(model, store, { offerMs: config.dhcp.offerTime * 1000, declineMs: config.dhcp.declineTime * 1000 }, config.dhcp.limits);
     const onError = (e: Error) => this.log.error({ err: e }, 'lease write failed');
+    const m = deps.metrics;
+    const refused = m.counter('bootherd_dhcp_limit_refused_total', 'New pool leases refused by dhcp.limits, by limit (port, relay, interface)').by('limit');
     this.chain = [
       selectSubnet(model, (s) => this.serverIdOf(s)),
       matchNode(model),
-      leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError }),
+      leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError, limits: config.dhcp.limits, refused: (limit) => { refused(limit).value++; } }),
       networkOptions(model.domain),
       bootOptions(model, deps.httpBase, config.dhcp.bootUnknown, deps.timelines),
       ...(deps.rootPath ? [rootPathOption(deps.rootPath)] : []),
     ];
-    const m = deps.metrics;
     this.received = m.counter('bootherd_dhcp_received_total', 'DHCP requests received, by message type').by('type');
     this.sent = m.counter('bootherd_dhcp_sent_total', 'DHCP replies sent, by message type').by('type');
     this.dropped = m.counter('bootherd_dhcp_dropped_total', 'DHCP datagrams dropped, by reason').by('reason');
     m.gaugeFn('bootherd_dhcp_leases', 'Lease records held (bound, released, declined)', () => store.size('leases'));
+    for (const subnet of model.subnets) {
+      if (!subnet.pool) continue;
+      m.gaugeFn('bootherd_dhcp_pool_free', 'Pool addresses a new client could be given, by subnet', () => this.leases.poolUsage(subnet, Date.now()).free, { subnet: subnet.cidr.text });
+      m.gaugeFn('bootherd_dhcp_pool_declined', 'Pool addresses quarantined after a DECLINE, by subnet', () => this.leases.poolUsage(subnet, Date.now()).declined, { subnet: subnet.cidr.text });
+    }
   }
 
   /**
@@ -91,6 +97,8 @@ export class DhcpService implements Service {
 
   async start(): Promise<void> {
     const { config, model } = this.deps;
+    const strays = await this.leases.pruneStrayDeclines();
+    if (strays) this.log.warn({ removed: strays }, 'removed declined lease records outside every pool (made by DECLINEs before they were checked)');
     const ifaces = model.subnets.filter((s) => s.interface).map((s) => s.interface!);
     // Batched sockets (recvmmsg): one crossing into JavaScript per batch of
     // datagrams instead of one per datagram, which is most of the cost at load.
@@ -176,6 +184,7 @@ export class DhcpService implements Service {
       trace: trace ? [] : undefined,
     };
     for (const h of this.chain) if (!h(ctx)) break;
+    if (ctx.drop !== undefined) this.drop(ctx.drop);
     return ctx;
   }
 

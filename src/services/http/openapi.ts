@@ -105,6 +105,8 @@ export const OPENAPI = {
         type: 'object', required: ['ip', 'mac', 'subnet', 'state', 'expiresAt', 'updatedAt'],
         properties: {
           ip: { type: 'string' }, mac: { type: 'string' }, clientId: { type: 'string' }, hostname: { type: 'string' }, node: { type: 'string' }, subnet: { type: 'string' },
+          relay: { type: 'string', description: 'giaddr of the relay the lease was given through' }, interface: { type: 'string', description: 'head interface the lease was given on, when not relayed' },
+          circuitId: { type: 'string', description: 'option 82 circuit id (hex)' }, remoteId: { type: 'string', description: 'option 82 remote id (hex)' },
           state: { type: 'string', enum: [...LEASE_STATES] }, expiresAt: { type: 'integer' }, updatedAt: { type: 'integer' },
         },
       },
