@@ -6,7 +6,7 @@
  * and write the access log line.
  */
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AccessPolicy, bearerOf, clientIpv4, cookieOf, ensureToken, TOKEN_COOKIE } from './auth.ts';
@@ -71,6 +71,8 @@ export class HttpService {
   private readonly requests = new Map<string, { value: number }>();
   private readonly requestFamily;
   private readonly dropped;
+  /** Open connections by client address. */
+  private readonly openByClient = new Map<string, number>();
 
   constructor(private readonly deps: HttpServiceDeps) {
     const { config, metrics } = deps;
@@ -86,6 +88,8 @@ export class HttpService {
     metrics.gaugeFn('bootherd_http_event_clients', 'Browsers following the live event stream', () => this.events.clientCount);
 
     const tls = config.http.tls;
+    // Checked every second, so a slow client is cut near headersTimeout rather than up to 30 s (node's default) later.
+    const limits = { headersTimeout: config.http.headersTimeout * 1000, connectionsCheckingInterval: 1000 };
     const app = Fastify({
       logger: false,
       bodyLimit: config.http.bodyLimit,
@@ -94,16 +98,23 @@ export class HttpService {
       // event streams send a keepalive every 25 s and stay open.
       connectionTimeout: CONNECTION_TIMEOUT_MS,
       return503OnClosing: true,
+      // A request (headers, then body) must arrive in time: a client that trickles its headers holds a descriptor.
+      requestTimeout: config.http.requestTimeout * 1000,
       routerOptions: { maxParamLength: 1024 },
-      ...(tls ? { https: { cert: readConfigFile(config, 'http.tls.cert', tls.cert), key: readConfigFile(config, 'http.tls.key', tls.key) } } : {}),
-      clientErrorHandler: (err, socket) => {
-        // Not HTTP at all, or headers too large: answer 400 and close, as node would, but count it.
-        this.drop('bad-http');
-        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      ...(tls
+        ? { https: { ...limits, cert: readConfigFile(config, 'http.tls.cert', tls.cert), key: readConfigFile(config, 'http.tls.key', tls.key) } }
+        : { http: limits }),
+      clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+        // Not HTTP at all, headers too large, or too slow: answer and close, as node would, but count it.
+        const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+        this.drop(timedOut ? 'request-timeout' : 'bad-http');
+        const status = timedOut ? '408 Request Timeout' : '400 Bad Request';
+        if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
         else socket.destroy(err);
       },
     }) as unknown as FastifyInstance;
     this.app = app;
+    this.limitConnections();
     app.decorateRequest('authUser', '');
     app.decorateRequest('failure', '');
     app.addHook('onRoute', (r) => {
@@ -155,6 +166,32 @@ export class HttpService {
       fileTransfers: this.pump.activeTransfers,
       eventClients: this.events.clientCount,
     };
+  }
+
+  /**
+   * At most http.maxConnections open connections, and http.maxConnectionsPerClient
+   * from one address: a client cannot take the descriptors DNS over TCP and TFTP need.
+   * A connection over either limit is closed as soon as it is accepted, and counted.
+   */
+  private limitConnections(): void {
+    const { maxConnections, maxConnectionsPerClient } = this.deps.config.http;
+    const server = this.app.server;
+    server.maxConnections = maxConnections;
+    server.on('drop', () => this.drop('connection-limit'));
+    server.on('connection', (socket: Socket) => {
+      const client = socket.remoteAddress ?? '';
+      const open = (this.openByClient.get(client) ?? 0) + 1;
+      if (open > maxConnectionsPerClient) {
+        this.drop('client-connection-limit');
+        socket.destroy();
+        return;
+      }
+      this.openByClient.set(client, open);
+      socket.once('close', () => {
+        const left = this.openByClient.get(client)! - 1;
+        if (left > 0) this.openByClient.set(client, left); else this.openByClient.delete(client);
+      });
+    });
   }
 
   private drop(reason: string): void {
