@@ -129,7 +129,7 @@ export class HttpService {
     });
 
     bootRoutes(app, deps);
-    fileRoutes(app, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) });
+    fileRoutes(app, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) }, (reason) => this.drop(reason));
     apiRoutes(app, deps, this.startedAt);
     eventRoutes(app, this.events);
     uiRoutes(app);

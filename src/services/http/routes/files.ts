@@ -28,7 +28,7 @@ type StageOf = (req: FastifyRequest, rel: string) => { node: string; stage: Boot
 /** Logs a download that ended early, with the body bytes that went (the response never finishes, so no onResponse hook runs). */
 export type TransferCut = (req: FastifyRequest, reply: FastifyReply, sent: number) => void;
 
-export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, transferCut: TransferCut, sentBytes: { files: { value: number }; loaders: { value: number } }): void {
+export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, transferCut: TransferCut, sentBytes: { files: { value: number }; loaders: { value: number } }, drop: (reason: string) => void): void {
   const { model, timelines } = deps;
   const nodeAt = (req: FastifyRequest) => {
     const ip = clientIpv4(req.socket.remoteAddress);
@@ -79,7 +79,9 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
         // If-Range: the client's copy is stale, so it gets the whole new file, not a piece of it.
         const ifRange = req.headers['if-range'];
         const rangeHeader = ifRange && ifRange !== etag && ifRange !== st.mtime.toUTCString() ? undefined : req.headers.range;
-        const asked = parseRange(rangeHeader, st.size);
+        let asked = parseRange(rangeHeader, st.size);
+        // Not a range: served whole, as RFC 9110 lets a server ignore Range, and counted.
+        if (asked === 'malformed') { drop('bad-range'); asked = 'whole'; }
         if (asked === 'unsatisfiable') {
           return reply.code(416).header('content-range', `bytes */${st.size}`).send();
         }
