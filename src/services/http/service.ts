@@ -55,6 +55,20 @@ function readConfigFile(config: HttpServiceDeps['config'], field: string, p: str
   }
 }
 
+/** Descriptors kept for everything but HTTP connections: DNS over TCP (512), TFTP transfers, files, the store. */
+const FD_RESERVE = 2048;
+
+/** The soft RLIMIT_NOFILE of this process, from /proc (Linux); undefined elsewhere or when unlimited. */
+function openFileLimit(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s+/)[3]);
+    return Number.isFinite(soft) ? soft : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A client that takes nothing for this long is gone (a node that reset mid-download). */
 const CONNECTION_TIMEOUT_MS = 120_000;
 
@@ -141,6 +155,10 @@ export class HttpService {
     const { config, model } = this.deps;
     this.policy = new AccessPolicy(ensureToken(config.stateDir), model, config.http.readOpenTo);
     this.logs = new HttpLogs(logDirOf(this.deps));
+    const fds = openFileLimit();
+    if (fds !== undefined && config.http.maxConnections > fds - FD_RESERVE) {
+      this.log.warn({ maxConnections: config.http.maxConnections, openFileLimit: fds }, `http.maxConnections leaves fewer than ${FD_RESERVE} of the ${fds} file descriptors (ulimit -n) to DNS over TCP, TFTP and the state directory; lower it or raise the limit`);
+    }
     await this.app.listen({ host: config.http.address, port: config.http.port });
     this.log.info({ address: config.http.address, port: this.address().port, base: this.deps.httpBase, logs: this.logs.dir }, 'HTTP listening');
   }
