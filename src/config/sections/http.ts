@@ -12,7 +12,6 @@ const HTTP_DEFAULTS = {
   requestTimeout: 30,
   maxConnections: 4096,
   maxConnectionsPerClient: 128,
-  allowLinksOutside: false,
 } as const;
 
 /** `http:` in the cluster file: the REST API, UI, iPXE scripts and boot file downloads. */
@@ -47,8 +46,6 @@ export const httpSection = z.strictObject({
   maxConnections: z.number({ error: 'expected a number of connections' }).int().min(1).max(1 << 20).default(4096),
   /** Open HTTP connections at most from one client address; more are closed at once. */
   maxConnectionsPerClient: z.number({ error: 'expected a number of connections' }).int().min(1).max(1 << 20).default(128),
-  /** Serve files under `files` whose symbolic links lead outside it; off: such files are refused (403), as TFTP does. */
-  allowLinksOutside: z.boolean().default(false),
   /** Gone: boot files are sent by sendfile(2) from the kernel's page cache, which is the cache. */
   fileCacheBytes: z.never({ error: 'no longer used: boot files are sent from the kernel\'s page cache with sendfile; remove the field' }).optional(),
   /** Serve HTTPS with this certificate and key (PEM files); iPXE needs HTTPS support built in to use it. */
