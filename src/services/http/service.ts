@@ -55,6 +55,18 @@ function readConfigFile(config: HttpServiceDeps['config'], field: string, p: str
   }
 }
 
+/**
+ * On every response. The UI is one page with its script and style sheet from
+ * this server, no inline code, and talks only to this server; nothing may frame it
+ * (clickjacking), and no type is guessed from content (a boot file served as HTML).
+ */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+} as const;
+
 /** Descriptors kept for everything but HTTP connections: DNS over TCP (512), TFTP transfers, files, the store. */
 const FD_RESERVE = 2048;
 
@@ -134,7 +146,7 @@ export class HttpService {
     app.addHook('onRoute', (r) => {
       for (const m of [r.method].flat()) if (m !== 'HEAD') this.routes.push({ method: m, url: r.url });
     });
-    app.addHook('onRequest', async (req, reply) => this.checkAccess(req, reply));
+    app.addHook('onRequest', async (req, reply) => { reply.headers(SECURITY_HEADERS); return this.checkAccess(req, reply); });
     app.addHook('onResponse', async (req, reply) => this.finished(req, reply));
     app.setErrorHandler((e: FastifyError, req, reply) => this.failed(e, req, reply));
     app.setNotFoundHandler((req, reply) => {
@@ -146,7 +158,7 @@ export class HttpService {
     fileRoutes(app, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) }, (reason) => this.drop(reason));
     apiRoutes(app, deps, this.startedAt);
     eventRoutes(app, this.events);
-    uiRoutes(app);
+    uiRoutes(app, (token) => this.policy!.tokenMatches(token), Boolean(config.http.tls));
     app.get('/metrics', { config: { access: 'read', kind: 'metrics' } }, async (_req, reply) =>
       reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
   }
