@@ -48,7 +48,7 @@ nodes:
   t.match(await page.locator('tr[data-node="n001"]').innerText(), /n001\s+198\.18\.0\.11\s+52:54:00:00:00:01\s+compute\s+-\s+never booted/, 'the node list');
   await page.locator('#live.on').waitFor(WAIT);
   t.pass('the event stream is connected');
-  t.equal(await page.evaluate(() => document.cookie), '', 'the token cookie is HttpOnly: the page\'s script cannot read it');
+  t.equal(await page.evaluate('document.cookie'), '', 'the token cookie is HttpOnly: the page\'s script cannot read it');
 
   const res = await s.authed('/api/v1/nodes', { method: 'POST', json: { name: 'n002', macs: '52:54:00:00:00:02', ip: '198.18.0.12', profile: 'compute' } });
   t.equal(res.status, 201);
