@@ -11,6 +11,7 @@ import { cidrContains, ipToInt, parseCidr } from '../net/ipv4.ts';
 import { clusterFileSchema, DEFAULT_LOADERS, type ClusterFile } from './schema.ts';
 import type { BootProfile } from '../cluster/types.ts';
 import { checkRootDiskPaths, RootDiskPathError, rootDiskPlacesOf, type RootDiskPlaces } from './root-disk.ts';
+import { nodeAddressProblem } from '../cluster/node-address.ts';
 
 export interface ConfigProblem {
   /** Field path like nodes[2].macs[0]. */
@@ -169,7 +170,13 @@ function crossCheck(file: ClusterFile, places: RootDiskPlaces): CrossProblem[] {
     });
     if (ips.has(n.ip)) add(['nodes', i, 'ip'], `address ${n.ip} is already reserved for nodes[${ips.get(n.ip)}]`);
     ips.set(n.ip, i);
-    if (!nets.some((net) => cidrContains(net, ipToInt(n.ip)))) add(['nodes', i, 'ip'], `${n.ip} is in none of the subnets (${nets.map((x) => x.text).join(', ')}); add its subnet or fix the address`);
+    const at = nets.findIndex((net) => cidrContains(net, ipToInt(n.ip)));
+    if (at < 0) add(['nodes', i, 'ip'], `${n.ip} is in none of the subnets (${nets.map((x) => x.text).join(', ')}); add its subnet or fix the address`);
+    else {
+      const router = file.subnets[at]!.router;
+      const reserved = nodeAddressProblem(ipToInt(n.ip), nets[at]!, { heads: [file.head.address, ...file.heads.map((h) => h.address)].map(ipToInt), router: router ? ipToInt(router) : undefined });
+      if (reserved) add(['nodes', i, 'ip'], reserved);
+    }
     if (n.profile !== 'default' && !(n.profile in file.profiles)) add(['nodes', i, 'profile'], `no profile named ${JSON.stringify(n.profile)}; define it under profiles: or use one of: default${Object.keys(file.profiles).map((p) => ', ' + p).join('')}`);
   });
   checkHeads(file, add);

@@ -39,6 +39,9 @@ const cases: Array<[string, string, RegExp]> = [
   ['typo in a field', valid.replace('leaseTime: 2h', 'leasetime: 2h'), /cluster\.yaml:8 subnets\[0\]: unknown field "leasetime"/],
   ['bad duration', valid.replace('leaseTime: 2h', 'leaseTime: 2 weeks'), /subnets\[0\]\.leaseTime: expected a duration like 3600, 90s, 10m, 12h or 7d/],
   ['node outside every subnet', valid.replace('ip: 198.18.0.11', 'ip: 198.19.0.11'), /nodes\[0\]\.ip: 198\.19\.0\.11 is in none of the subnets \(198\.18\.0\.0\/24\)/],
+  ['node at the head address', valid.replace('ip: 198.18.0.11', 'ip: 198.18.0.1'), /nodes\[0\]\.ip: 198\.18\.0\.1 is a head's address/],
+  ['node at the broadcast address', valid.replace('ip: 198.18.0.11', 'ip: 198.18.0.255'), /nodes\[0\]\.ip: 198\.18\.0\.255 is the broadcast address of 198\.18\.0\.0\/24/],
+  ['node at the network address', valid.replace('ip: 198.18.0.11', 'ip: 198.18.0.0'), /nodes\[0\]\.ip: 198\.18\.0\.0 is the network address/],
   ['unknown profile', valid.replace('profile: compute }', 'profile: gpu }'), /nodes\[0\]\.profile: no profile named "gpu"; define it under profiles: or use one of: default, compute/],
   ['pool outside the subnet', valid.replace('198.18.0.100-198.18.0.150', '198.18.0.100-198.18.1.150'), /subnets\[0\]\.pool: the pool .* must lie inside 198\.18\.0\.0\/24/],
   ['pool reversed', valid.replace('198.18.0.100-198.18.0.150', '198.18.0.150-198.18.0.100'), /the pool starts after it ends/],
@@ -69,7 +72,7 @@ const documented = {
     rateLimit: { enabled: true, rate: 1, burst: 16, leak: 2, clients: 65536 }, workers: 1,
   },
   iscsi: { enabled: true, backend: 'auto', port: 3260, devices: [], removeDisks: false, retry: 60, tgt: { controlPort: 0 } },
-  http: { enabled: true, address: '0.0.0.0', port: 80, readOpenTo: 'cluster', unknownTemplate: 'discovery.ipxe', bodyLimit: 65536 },
+  http: { enabled: true, address: '0.0.0.0', port: 80, readOpenTo: 'cluster', unknownTemplate: 'discovery.ipxe', bodyLimit: 65536, headersTimeout: 10, requestTimeout: 30, maxConnections: 4096, maxConnectionsPerClient: 128 },
 } as const;
 
 t.test('an empty section, or none, yields the documented defaults', async (t) => {

@@ -120,6 +120,31 @@ t.test('REST API', async (t) => {
     t.same(await nodeNames(s), ['n001'], 'nothing was added');
   });
 
+  // Issue 15 finding 14: these were accepted, and DHCP then handed them out.
+  t.test('nodes: the head\'s, the network and the broadcast address are refused, naming ip', async (t) => {
+    const cases: Array<[string, RegExp]> = [
+      ['198.18.0.1', /198\.18\.0\.1 is a head's address/],
+      ['198.18.0.0', /198\.18\.0\.0 is the network address of 198\.18\.0\.0\/24/],
+      ['198.18.0.255', /198\.18\.0\.255 is the broadcast address of 198\.18\.0\.0\/24/],
+    ];
+    for (const [ip, message] of cases) {
+      const res = await s.authed('/api/v1/nodes', { method: 'POST', json: { name: 'n040', macs: '52:54:00:00:00:40', ip } });
+      const b = await body(res);
+      t.equal(res.status, 400, `POST ip ${ip}: 400`);
+      t.equal(b.field, 'ip', 'names ip');
+      t.match(b.message, message);
+    }
+    t.equal((await s.authed('/api/v1/nodes', { method: 'POST', json: { name: 'n041', macs: '52:54:00:00:00:41', ip: '198.18.0.41' } })).status, 201);
+    for (const [ip, message] of cases) {
+      const res = await s.authed('/api/v1/nodes/n041', { method: 'PATCH', json: { ip } });
+      t.equal(res.status, 400, `PATCH ip ${ip}: 400`);
+      t.match((await body(res)).message, message);
+    }
+    t.match(await body(await s.authed('/api/v1/nodes/n041')), { ip: '198.18.0.41' }, 'the node kept its address');
+    t.equal((await s.authed('/api/v1/nodes/n041', { method: 'DELETE' })).status, 200);
+    t.same(await nodeNames(s), ['n001'], 'nothing else was added');
+  });
+
   t.test('bad input: malformed JSON, wrong types, huge bodies, wrong content type — 4xx, nothing changed', async (t) => {
     const raw = (b: string, type = 'application/json') => s.authed('/api/v1/nodes', { method: 'POST', headers: { 'content-type': type }, body: b });
     let res = await raw('{"name": "n004", ');

@@ -36,7 +36,7 @@ interface Teardownable { teardown(fn: () => unknown): void }
 
 async function startServer(t: Teardownable, tftp: string): Promise<Server> {
   const config = parseConfig(`
-head: { address: 127.0.0.1 }
+head: { address: 127.0.0.2 }  # not the node's: a node may not have a head's address
 state: ${path.join(dir, 'state')}
 files: ${path.join(dir, 'files')}
 log: { level: silent }

@@ -163,8 +163,8 @@ export const OPENAPI = {
       },
     },
     '/boot/{mac}/booted': {
-      get: { summary: 'call-back from a node\'s init when it is up (only from the cluster networks, no token)', security: [], parameters: [pathParam('mac', 'MAC, dashes or colons')], responses: { 200: text('ok'), 400: err('not a MAC'), 403: err('not from a cluster network'), 404: err('no node has this MAC') } },
-      post: { summary: 'the same call-back as POST (any body, ignored)', security: [], parameters: [pathParam('mac', 'MAC, dashes or colons')], responses: { 200: text('ok'), 400: err('not a MAC'), 403: err('not from a cluster network'), 404: err('no node has this MAC') } },
+      get: { summary: 'call-back from a node\'s init when it is up (only from the node\'s own address, or with the bearer token)', security: [{}, { bearer: [] }], parameters: [pathParam('mac', 'MAC, dashes or colons')], responses: { 200: text('ok'), 400: err('not a MAC'), 403: err('not from the node\'s own address'), 404: err('no node has this MAC') } },
+      post: { summary: 'the same call-back as POST (any body, ignored)', security: [{}, { bearer: [] }], parameters: [pathParam('mac', 'MAC, dashes or colons')], responses: { 200: text('ok'), 400: err('not a MAC'), 403: err('not from the node\'s own address'), 404: err('no node has this MAC') } },
     },
     '/files/{path}': {
       get: {
@@ -182,6 +182,13 @@ export const OPENAPI = {
     },
     '/metrics': { get: readOp('counters and gauges, Prometheus text format', text('metrics')) },
     '/': { get: { summary: 'the browser UI', security: [], responses: { 200: text('the UI page', 'text/html') } } },
+    '/ui/session': {
+      post: {
+        summary: 'the UI\'s login: checks the token and sets it as an HttpOnly, SameSite=Strict cookie (reads only)', security: [],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['token'], properties: { token: { type: 'string' } } } } } },
+        responses: { 204: { description: 'the cookie is set' }, 400: err('no token in the body'), 401: err('wrong token') },
+      },
+    },
     '/ui/{file}': { get: { summary: 'the UI\'s script and style sheet', security: [], parameters: [pathParam('file', 'app.js or style.css')], responses: { 200: text('the asset'), 404: err('no such asset') } } },
   },
 } as const;
