@@ -31,6 +31,19 @@ t.test('writes are durable once resolved, and many share one fsync', async (t) =
   await b.close();
 });
 
+t.test('every field DHCP writes into a lease survives a reopen (the load-time check knows them all)', async (t) => {
+  const dir = tmp();
+  const a = new EmbeddedStore(dir);
+  await a.open();
+  const full: LeaseRecord = { ...lease(9), clientId: '01525400000009', hostname: 'n009', node: 'n009', relay: '198.18.1.1', interface: 'eth0', circuitId: '0a0b', remoteId: '' };
+  await a.put('leases', full.ip, full);
+  await a.close();
+  const b = new EmbeddedStore(dir);
+  await b.open();
+  t.same(b.get('leases', full.ip), full);
+  await b.close();
+});
+
 t.test('a torn last line (crash mid-write) is skipped, cut off and counted', async (t) => {
   const dir = tmp();
   const a = new EmbeddedStore(dir);
