@@ -49,3 +49,30 @@ const cases: Array<[string, string, RegExp]> = [
 for (const [name, text, expected] of cases) {
   t.test(name, async (t) => { t.match(errorOf(text), expected); });
 }
+
+const heads = `${valid}
+heads:
+  - { name: head, address: 198.18.0.1 }
+  - { name: head2, address: 198.18.0.2 }
+`;
+
+t.test('store: embedded by default; etcd with endpoints or with the heads as members', async (t) => {
+  t.same(parseConfig(valid, 'cluster.yaml').store, { kind: 'embedded' });
+  t.same(parseConfig(`${heads}store: { kind: etcd }\n`, 'cluster.yaml').store, { kind: 'etcd' }, 'no endpoints: a member per head');
+  const c = parseConfig(`${valid}store: { kind: etcd, endpoints: [http://198.18.0.9:2379/, 'https://etcd1:2379'] }\n`, 'cluster.yaml');
+  t.same(c.store.endpoints, ['http://198.18.0.9:2379', 'https://etcd1:2379'], 'endpoints normalised, host names allowed');
+});
+
+const storeCases: Array<[string, string, RegExp]> = [
+  ['unknown store kind', `${valid}store: { kind: consul }\n`, /cluster\.yaml:13 store\.kind: expected embedded \(one head, the journal in state:\) or etcd/],
+  ['endpoint without a port', `${valid}store: { kind: etcd, endpoints: [http://198.18.0.9] }\n`, /store\.endpoints\[0\]: expected an etcd client URL like http:\/\/198\.18\.0\.1:2379 \(scheme, host and port/],
+  ['endpoint not a URL', `${valid}store: { kind: etcd, endpoints: [198.18.0.9:2379] }\n`, /store\.endpoints\[0\]: expected an etcd client URL/],
+  ['endpoints for the embedded store', `${valid}store: { endpoints: [http://198.18.0.9:2379] }\n`, /store\.endpoints: endpoints are for kind: etcd; set store\.kind to etcd/],
+  ['etcd members without heads', `${valid}store: { kind: etcd }\n`, /cluster\.yaml:13 store: kind etcd without endpoints runs an etcd member on every head of heads:, and heads: is empty/],
+  ['typo in store', `${heads}store: { kind: etcd, endpoint: [http://198.18.0.9:2379] }\n`, /store: unknown field "endpoint"/],
+  ['this head not in heads', heads.replace('name: head,', 'name: other,'), /heads: this head \(head\.name head\) is not listed/],
+  ['duplicate head address', heads.replace('198.18.0.2 }', '198.18.0.1 }'), /cluster\.yaml:\d+ heads\[1\]\.address: address 198\.18\.0\.1 is already heads\[0\]/],
+];
+for (const [name, text, expected] of storeCases) {
+  t.test(name, async (t) => { t.match(errorOf(text), expected); });
+}
