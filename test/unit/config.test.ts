@@ -76,3 +76,13 @@ const storeCases: Array<[string, string, RegExp]> = [
 for (const [name, text, expected] of storeCases) {
   t.test(name, async (t) => { t.match(errorOf(text), expected); });
 }
+
+t.test('heads compare the shared fields of their files, not the head-specific ones', async (t) => {
+  const { differingFields, sharedFieldDigests } = await import('../../src/config/shared.ts');
+  const a = sharedFieldDigests(parseConfig(heads, 'a.yaml'));
+  const own = heads.replace('head: { address: 198.18.0.1 }', 'head: { name: head2, address: 198.18.0.2 }').replace('interface: eth0', 'interface: enp1s0')
+    .replace('leaseTime: 2h', 'leaseTime: 2h\nlog: { level: debug }\nstate: /srv/state\ndns: { port: 5353 }');
+  t.same(differingFields(a, sharedFieldDigests(parseConfig(own, 'b.yaml'))), [], 'head, interface names, log, state and listeners may differ');
+  const other = heads.replace('ip: 198.18.0.11', 'ip: 198.18.0.12').replace('leaseTime: 2h', 'leaseTime: 2h\ndhcp: { offerTime: 30s }');
+  t.same(differingFields(a, sharedFieldDigests(parseConfig(other, 'c.yaml'))), ['dhcp', 'nodes'], 'a node and a DHCP setting are named');
+});
