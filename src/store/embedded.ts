@@ -21,7 +21,7 @@
 import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, unlinkSync, mkdirSync, existsSync, fsyncSync, truncateSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { COLLECTIONS, type ChangeListener, type CollectionName, type Collections, type Store } from './store.ts';
+import { COLLECTIONS, type ChangeListener, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp } from './store.ts';
 
 /**
  * The lines of one group commit and the one promise every write in it gets:
@@ -164,8 +164,27 @@ export class EmbeddedStore implements Store {
     return this.tables[collection].size;
   }
 
+  /**
+   * Revisions for guards, in memory only (a guard's revision comes from this
+   * process): a record loaded from disk is at 1 until written again.
+   */
+  private revisions = new Map<string, number>();
+  private lastRevision = 1;
+
+  revision(collection: CollectionName, key: string): number {
+    return this.revisions.get(`${collection}/${key}`) ?? (this.tables[collection].has(key) ? 1 : 0);
+  }
+
+  /** One process owns the directory, so checking the guards and applying the ops in one tick is atomic. */
+  async transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
+    for (const g of guards) if ('collection' in g && this.revision(g.collection, g.key) !== g.revision) return false;
+    await Promise.all(ops.map((o) => (o.op === 'put' ? this.put(o.collection, o.key, o.value) : this.delete(o.collection, o.key))));
+    return true;
+  }
+
   put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {
     (this.tables[collection] as Map<string, Collections[C]>).set(key, value);
+    this.revisions.set(`${collection}/${key}`, ++this.lastRevision);
     const done = this.append(JSON.stringify({ c: collection, k: key, v: value }));
     this.emit(collection, key, value);
     return done;
@@ -173,6 +192,8 @@ export class EmbeddedStore implements Store {
 
   delete(collection: CollectionName, key: string): Promise<void> {
     if (!this.tables[collection].delete(key)) return Promise.resolve();
+    this.revisions.set(`${collection}/${key}`, 0);
+    this.lastRevision++;
     const done = this.append(JSON.stringify({ c: collection, k: key }));
     this.emit(collection, key, undefined);
     return done;
