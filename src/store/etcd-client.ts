@@ -36,7 +36,7 @@ export type EtcdCompare =
   | { readonly key: Buffer; readonly target: 'CREATE'; readonly createRevision: number };
 
 export type EtcdOp =
-  | { readonly put: { readonly key: Buffer; readonly value: Buffer; readonly lease?: number } }
+  | { readonly put: { readonly key: Buffer; readonly value: Buffer; readonly lease?: string } }
   | { readonly deleteKey: Buffer }
   | { readonly range: { readonly key: Buffer; readonly rangeEnd?: Buffer } }
   | { readonly txn: EtcdTxn };
@@ -114,7 +114,7 @@ const kvOf = (w: WireKv): EtcdKeyValue => ({
 });
 
 function opToWire(op: EtcdOp): object {
-  if ('put' in op) return { request_put: { key: op.put.key, value: op.put.value, lease: op.put.lease ?? 0 } };
+  if ('put' in op) return { request_put: { key: op.put.key, value: op.put.value, lease: op.put.lease ?? '0' } };
   if ('deleteKey' in op) return { request_delete_range: { key: op.deleteKey } };
   if ('range' in op) return { request_range: { key: op.range.key, range_end: op.range.rangeEnd ?? Buffer.alloc(0) } };
   return { request_txn: txnToWire(op.txn) };

@@ -7,11 +7,12 @@
  * tells every head which fields of the other heads' files differ from its
  * own; differences are logged (once per change) and shown in /api/v1/status.
  *
- * Talks to etcd through its JSON gateway (/v3/...), a few small requests
- * every poll, so this needs nothing beyond fetch.
+ * Talks to etcd through the store's client (src/store/etcd-client.ts): a
+ * keepalive on the lease stream and one range every poll.
  */
 import type { Logger } from '../log.ts';
 import { differingFields } from '../config/shared.ts';
+import { prefixEnd, type EtcdClient } from './etcd-client.ts';
 
 export interface HeadRecord {
   readonly name: string;
@@ -32,7 +33,7 @@ export interface HeadStatus {
 }
 
 export interface HeadRegistryOptions {
-  readonly endpoints: readonly string[];
+  readonly client: EtcdClient;
   /** Key prefix of the cluster's records, ending in '/'. */
   readonly prefix: string;
   readonly self: { readonly name: string; readonly address: string };
@@ -46,15 +47,7 @@ export interface HeadRegistryOptions {
   readonly pollMs?: number;
 }
 
-const b64 = (s: string): string => Buffer.from(s).toString('base64');
-const unb64 = (s: string): string => Buffer.from(s, 'base64').toString();
-
-/** The key just past every key with this prefix (etcd's range_end for a prefix). */
-function prefixEnd(prefix: string): string {
-  const b = Buffer.from(prefix);
-  b[b.length - 1]!++;
-  return b.toString('latin1');
-}
+type KeepAlive = ReturnType<EtcdClient['keepAliveStream']>;
 
 export class HeadRegistry {
   private lease: string | undefined;
@@ -66,7 +59,8 @@ export class HeadRegistry {
   private readonly key: string;
   private readonly ttl: number;
   private readonly log: Logger;
-  private endpoint = 0;
+  private keepAlive: KeepAlive | undefined;
+  private pendingTtl: ((ttl: number | Error) => void) | undefined;
   /** Whether the last poll reached etcd. */
   reachable = false;
 
@@ -98,8 +92,9 @@ export class HeadRegistry {
     if (this.timer) clearTimeout(this.timer);
     await this.running;
     // Revoking drops the record at once: the other heads see this one gone without waiting for the TTL.
-    if (this.lease) await this.call('/v3/lease/revoke', { ID: this.lease }).catch(() => undefined);
+    if (this.lease) await this.opts.client.leaseRevoke(this.lease).catch(() => undefined);
     this.lease = undefined;
+    this.closeKeepAlive(new Error('registry stopped'));
   }
 
   status(): HeadStatus[] {
@@ -117,20 +112,21 @@ export class HeadRegistry {
   private async poll(): Promise<void> {
     try {
       await this.register();
-      const res = await this.call('/v3/kv/range', { key: b64(`${this.opts.prefix}heads/`), range_end: b64(prefixEnd(`${this.opts.prefix}heads/`)) }) as { kvs?: Array<{ value?: string }> };
+      const from = Buffer.from(`${this.opts.prefix}heads/`);
+      const res = await this.opts.client.range(from, prefixEnd(from));
       const seen = new Map<string, HeadRecord>();
-      for (const kv of res.kvs ?? []) {
+      for (const kv of res.kvs) {
         try {
-          const rec = JSON.parse(unb64(kv.value ?? '')) as HeadRecord;
+          const rec = JSON.parse(kv.value.toString()) as HeadRecord;
           if (typeof rec.name === 'string' && rec.fields && typeof rec.fields === 'object') seen.set(rec.name, rec);
         } catch { /* not a head record: ignored */ }
       }
       this.seen = seen;
-      if (!this.reachable) this.log.info({ endpoints: this.opts.endpoints }, 'etcd reachable: this head is registered');
+      if (!this.reachable) this.log.info({ endpoints: this.opts.client.endpoints }, 'etcd reachable: this head is registered');
       this.reachable = true;
       this.report();
     } catch (e) {
-      if (this.reachable) this.log.warn({ err: (e as Error).message }, 'etcd unreachable: the other heads\' liveness is not known until it is back');
+      if (this.reachable) this.log.warn({ err: (e as Error).message, endpoints: this.opts.client.endpoints }, 'etcd unreachable: the other heads\' liveness is not known until it is back');
       this.reachable = false;
     }
   }
@@ -138,16 +134,14 @@ export class HeadRegistry {
   /** Keeps this head's lease alive, or takes a new one and writes the record (after start, or after etcd lost the lease). */
   private async register(): Promise<void> {
     if (this.lease) {
-      const res = await this.call('/v3/lease/keepalive', { ID: this.lease }) as { result?: { TTL?: string } };
-      if (Number(res.result?.TTL ?? 0) > 0) return;
+      if (await this.keepLeaseAlive(this.lease) > 0) return;
       this.log.info({ lease: this.lease }, 'this head\'s etcd lease expired; registering again');
       this.lease = undefined;
     }
-    const grant = await this.call('/v3/lease/grant', { TTL: this.ttl }) as { ID?: string };
-    if (!grant.ID) throw new Error('etcd granted no lease');
+    const grant = await this.opts.client.leaseGrant(this.ttl);
     const rec: HeadRecord = { name: this.opts.self.name, address: this.opts.self.address, fields: this.opts.fields, startedAt: Date.now() };
-    await this.call('/v3/kv/put', { key: b64(this.key), value: b64(JSON.stringify(rec)), lease: grant.ID });
-    this.lease = grant.ID;
+    await this.opts.client.txn({ compare: [], success: [{ put: { key: Buffer.from(this.key), value: Buffer.from(JSON.stringify(rec)), lease: grant.id } }] });
+    this.lease = grant.id;
   }
 
   /** Logs each head whose differing fields changed since the last report. */
@@ -162,21 +156,30 @@ export class HeadRegistry {
     }
   }
 
-  /** One JSON gateway call, on the first endpoint that answers. */
-  private async call(route: string, body: object): Promise<unknown> {
-    let last: unknown;
-    for (let i = 0; i < this.opts.endpoints.length; i++) {
-      const url = this.opts.endpoints[(this.endpoint + i) % this.opts.endpoints.length]!;
-      try {
-        const res = await fetch(`${url}${route}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(3000) });
-        const json = await res.json() as { error?: string; message?: string };
-        if (!res.ok) throw new Error(`etcd ${route}: ${json.message ?? json.error ?? res.status}`);
-        this.endpoint = (this.endpoint + i) % this.opts.endpoints.length;
-        return json;
-      } catch (e) {
-        last = e;
-      }
+  /** One keepalive on the lease stream (opened on first use, again after it fails): the TTL left, 0 when the lease is gone. */
+  private keepLeaseAlive(id: string): Promise<number> {
+    if (!this.keepAlive) {
+      const ka = this.opts.client.keepAliveStream();
+      ka.stream.on('data', (r: { TTL: string }) => { const p = this.pendingTtl; this.pendingTtl = undefined; p?.(Number(r.TTL)); });
+      const fail = (e: Error) => { if (this.keepAlive === ka) { ka.failed(); this.closeKeepAlive(e); } };
+      ka.stream.on('error', fail);
+      ka.stream.on('end', () => fail(new Error('etcd closed the lease keepalive stream')));
+      this.keepAlive = ka;
     }
-    throw last instanceof Error ? last : new Error(String(last));
+    const ka = this.keepAlive;
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => { ka.failed(); this.closeKeepAlive(new Error(`etcd lease keepalive at ${ka.endpoint}: no answer within ${this.opts.client.requestTimeoutMs} ms`)); }, this.opts.client.requestTimeoutMs);
+      this.pendingTtl = (v) => { clearTimeout(timer); if (v instanceof Error) reject(v); else resolve(v); };
+      ka.stream.write({ ID: id });
+    });
+  }
+
+  private closeKeepAlive(e: Error): void {
+    const ka = this.keepAlive;
+    this.keepAlive = undefined;
+    const p = this.pendingTtl;
+    this.pendingTtl = undefined;
+    p?.(e);
+    ka?.stream.cancel();
   }
 }

@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { EtcdMember, etcdArgs } from '../../src/store/etcd-member.ts';
 import { HeadRegistry } from '../../src/store/etcd-heads.ts';
+import { EtcdClient } from '../../src/store/etcd-client.ts';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -86,7 +87,9 @@ t.test('heads see each other through etcd: alive by lease, and which fields of t
   await until('the member to be healthy', () => healthy(member.clientUrl));
 
   const heads = [{ name: 'a', address: '198.18.0.1' }, { name: 'b', address: '198.18.0.2' }];
-  const common = { endpoints: [member.clientUrl], prefix: `/t${process.pid}/`, heads, log, pollMs: 100 };
+  const client = new EtcdClient({ endpoints: [member.clientUrl] });
+  t.teardown(() => client.close());
+  const common = { client, prefix: `/t${process.pid}/`, heads, log, pollMs: 100 };
   const a = new HeadRegistry({ ...common, self: heads[0]!, fields: { nodes: 'n1', dhcp: 'd1', dns: 's1' } });
   const b = new HeadRegistry({ ...common, self: heads[1]!, fields: { nodes: 'n2', dhcp: 'd1', dns: 's2' } });
   t.teardown(() => Promise.all([a.stop(), b.stop()]));
