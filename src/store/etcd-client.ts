@@ -23,7 +23,9 @@ export interface EtcdKeyValue {
   readonly value: Buffer;
   readonly createRevision: number;
   readonly modRevision: number;
-  readonly lease: number;
+  readonly version: number;
+  /** The lease id ("0": none); int64 as text, since ids go beyond 2^53. */
+  readonly lease: string;
 }
 
 export interface EtcdEvent {
@@ -69,7 +71,7 @@ export class EtcdCallError extends Error {
 }
 
 // The wire shapes proto-loader gives (keepCase, longs as strings, oneofs named).
-interface WireKv { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string }
+interface WireKv { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; version: string; lease: string }
 interface WireHeader { revision: string }
 interface WireResponseOp { response: string; response_range?: { kvs: WireKv[] }; response_txn?: WireTxnResponse }
 interface WireTxnResponse { header: WireHeader; succeeded: boolean; responses: WireResponseOp[] }
@@ -92,10 +94,19 @@ interface LeaseClient extends grpc.Client {
   LeaseRevoke: Unary<object, object>;
   LeaseKeepAlive(meta: grpc.Metadata): grpc.ClientDuplexStream<object, WireLeaseKeepAliveResponse>;
 }
+interface MaintenanceClient extends grpc.Client {
+  Status: Unary<object, { header: WireHeader & { member_id: string }; version: string; dbSize: string; leader: string; raftIndex: string; raftTerm: string; errors: string[]; isLearner: boolean }>;
+}
+interface ClusterClient extends grpc.Client {
+  MemberList: Unary<object, { members: { ID: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }[] }>;
+}
+type Ctor<T> = new (target: string, creds: grpc.ChannelCredentials, opts: grpc.ClientOptions) => T;
 interface EtcdServices {
-  KV: new (target: string, creds: grpc.ChannelCredentials, opts: grpc.ClientOptions) => KVClient;
-  Watch: new (target: string, creds: grpc.ChannelCredentials, opts: grpc.ClientOptions) => WatchClient;
-  Lease: new (target: string, creds: grpc.ChannelCredentials, opts: grpc.ClientOptions) => LeaseClient;
+  KV: Ctor<KVClient>;
+  Watch: Ctor<WatchClient>;
+  Lease: Ctor<LeaseClient>;
+  Maintenance: Ctor<MaintenanceClient>;
+  Cluster: Ctor<ClusterClient>;
 }
 
 let services: EtcdServices | undefined;
@@ -110,13 +121,13 @@ function loadServices(): EtcdServices {
 }
 
 const kvOf = (w: WireKv): EtcdKeyValue => ({
-  key: w.key, value: w.value, createRevision: Number(w.create_revision), modRevision: Number(w.mod_revision), lease: Number(w.lease),
+  key: w.key, value: w.value, createRevision: Number(w.create_revision), modRevision: Number(w.mod_revision), version: Number(w.version), lease: w.lease,
 });
 
 function opToWire(op: EtcdOp): object {
   if ('put' in op) return { request_put: { key: op.put.key, value: op.put.value, lease: op.put.lease ?? '0' } };
   if ('deleteKey' in op) return { request_delete_range: { key: op.deleteKey } };
-  if ('range' in op) return { request_range: { key: op.range.key, range_end: op.range.rangeEnd ?? Buffer.alloc(0) } };
+  if ('range' in op) return { request_range: { key: op.range.key, range_end: op.range.rangeEnd?.length ? op.range.rangeEnd : undefined } };
   return { request_txn: txnToWire(op.txn) };
 }
 
@@ -162,7 +173,7 @@ export interface EtcdClientOptions {
   readonly requestTimeoutMs?: number;
 }
 
-interface Channel { endpoint: string; kv: KVClient; watch: WatchClient; lease: LeaseClient }
+interface Channel { endpoint: string; kv: KVClient; watch: WatchClient; lease: LeaseClient; maintenance: MaintenanceClient; cluster: ClusterClient }
 
 export class EtcdClient {
   readonly endpoints: readonly string[];
@@ -197,6 +208,8 @@ export class EtcdClient {
         kv,
         watch: new s.Watch(target, creds, { ...opts, channelOverride }),
         lease: new s.Lease(target, creds, { ...opts, channelOverride }),
+        maintenance: new s.Maintenance(target, creds, { ...opts, channelOverride }),
+        cluster: new s.Cluster(target, creds, { ...opts, channelOverride }),
       };
     });
   }
@@ -211,11 +224,10 @@ export class EtcdClient {
     if (this.channels[this.current] === from) this.current = (this.current + 1) % this.channels.length;
   }
 
-  private unary<Req extends object, Res>(pick: (c: Channel) => Unary<Req, Res>, name: string, req: Req, timeoutMs = this.requestTimeoutMs): Promise<Res> {
+  private unary<Req extends object, Res>(pick: (c: Channel) => Unary<Req, Res>, name: string, req: Req, ch = this.channels[this.current]!): Promise<Res> {
     if (this.closed) return Promise.reject(new EtcdCallError('etcd client is closed', grpc.status.CANCELLED, this.endpoint));
-    const ch = this.channels[this.current]!;
     return new Promise((resolve, reject) => {
-      pick(ch)(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) => {
+      pick(ch)(req, new grpc.Metadata(), { deadline: Date.now() + this.requestTimeoutMs }, (e, r) => {
         if (!e) return resolve(r);
         const err = new EtcdCallError(`etcd ${name} at ${ch.endpoint}: ${e.details || e.message}`, e.code, ch.endpoint);
         if (err.unreachable) this.failover(ch);
@@ -224,9 +236,29 @@ export class EtcdClient {
     });
   }
 
-  async range(key: Buffer, rangeEnd: Buffer, opts: { revision?: number; limit?: number } = {}): Promise<{ revision: number; kvs: EtcdKeyValue[]; more: boolean }> {
-    const r = await this.unary((c) => c.kv.Range.bind(c.kv), 'Range', { key, range_end: rangeEnd, revision: opts.revision ?? 0, limit: opts.limit ?? 0 });
-    return { revision: Number(r.header.revision), kvs: r.kvs.map(kvOf), more: r.more };
+  /** Keys in [key, rangeEnd) (rangeEnd empty: just key), at `revision` (0: the newest). */
+  async range(key: Buffer, rangeEnd: Buffer, opts: EtcdRangeOptions = {}): Promise<EtcdRangeResult> {
+    // An empty range_end must be left out, not sent empty: etcd reads a present empty one as "to the end".
+    const r = await this.unary((c) => c.kv.Range.bind(c.kv), 'Range', {
+      key, range_end: rangeEnd.length ? rangeEnd : undefined, revision: opts.revision ?? 0, limit: opts.limit ?? 0,
+      sort_order: opts.sort?.order ?? 'NONE', sort_target: opts.sort?.target ?? 'KEY',
+      max_create_revision: opts.maxCreateRevision ?? 0, count_only: opts.countOnly ?? false, keys_only: opts.keysOnly ?? false,
+    });
+    return { revision: Number(r.header.revision), kvs: r.kvs.map(kvOf), more: r.more, count: Number(r.count) };
+  }
+
+  /** One key, or undefined when absent. */
+  async get(key: Buffer): Promise<EtcdKeyValue | undefined> {
+    return (await this.range(key, Buffer.alloc(0))).kvs[0];
+  }
+
+  /** A put as a one-op txn (the store and the benchmark use Txn for every write); resolves with the commit revision. */
+  async put(key: Buffer, value: Buffer, lease?: string): Promise<number> {
+    return (await this.txn({ compare: [], success: [{ put: { key, value, lease } }] })).revision;
+  }
+
+  async delete(key: Buffer): Promise<number> {
+    return (await this.txn({ compare: [], success: [{ deleteKey: key }] })).revision;
   }
 
   async txn(t: EtcdTxn): Promise<EtcdTxnResult> {
@@ -248,6 +280,36 @@ export class EtcdClient {
   }
 
   /**
+   * One member's own view (asks that endpoint, not the current one): for
+   * health checks. `leader` is "0" when the member has no leader.
+   */
+  async status(endpoint: string = this.endpoint): Promise<EtcdMemberStatus> {
+    const ch = this.channels.find((c) => c.endpoint === endpoint);
+    if (!ch) throw new Error(`etcd status: ${endpoint} is not one of this client's endpoints (${this.endpoints.join(', ')})`);
+    const r = await this.unary((c) => c.maintenance.Status.bind(c.maintenance), 'Status', {}, ch);
+    return {
+      endpoint, memberId: r.header.member_id, version: r.version, dbSize: Number(r.dbSize), leader: r.leader,
+      raftIndex: Number(r.raftIndex), raftTerm: Number(r.raftTerm), errors: r.errors, isLearner: r.isLearner,
+    };
+  }
+
+  async memberList(): Promise<EtcdMember[]> {
+    const r = await this.unary((c) => c.cluster.MemberList.bind(c.cluster), 'MemberList', {});
+    return r.members.map((m) => ({ id: m.ID, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }));
+  }
+
+  /**
+   * Watches [key, rangeEnd) from `startRevision` (inclusive). A broken stream
+   * is re-created (on the next endpoint) from the revision after the last one
+   * delivered, so no event is missed or repeated; if that revision has been
+   * compacted, `onCompacted` is called and the watcher stops: reload and watch
+   * again.
+   */
+  watch(options: EtcdWatchOptions, handlers: EtcdWatchHandlers): EtcdWatcher {
+    return new EtcdWatcher(this, options, handlers);
+  }
+
+  /**
    * A watch stream on the current endpoint. `hasleader` makes the member
    * cancel the stream when it loses its leader, so a watcher on a member cut
    * off from the quorum is not left silently behind (as clientv3 does).
@@ -266,10 +328,227 @@ export class EtcdClient {
     return { stream: ch.lease.LeaseKeepAlive(meta), endpoint: ch.endpoint, failed: () => this.failover(ch) };
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const c of this.channels) { c.watch.close(); c.lease.close(); c.kv.close(); }
+    for (const c of this.channels) { c.watch.close(); c.lease.close(); c.maintenance.close(); c.cluster.close(); c.kv.close(); }
+  }
+}
+
+export interface EtcdRangeOptions {
+  readonly revision?: number;
+  readonly limit?: number;
+  readonly sort?: { readonly target: 'KEY' | 'VERSION' | 'CREATE' | 'MOD' | 'VALUE'; readonly order: 'ASCEND' | 'DESCEND' };
+  /** Only keys created at or before this revision (0: no bound). */
+  readonly maxCreateRevision?: number;
+  readonly countOnly?: boolean;
+  readonly keysOnly?: boolean;
+}
+
+export interface EtcdRangeResult {
+  readonly revision: number;
+  readonly kvs: EtcdKeyValue[];
+  readonly more: boolean;
+  readonly count: number;
+}
+
+export interface EtcdMemberStatus {
+  readonly endpoint: string;
+  readonly memberId: string;
+  readonly version: string;
+  readonly dbSize: number;
+  /** The member id this member follows, "0" when it has no leader. */
+  readonly leader: string;
+  readonly raftIndex: number;
+  readonly raftTerm: number;
+  readonly errors: readonly string[];
+  readonly isLearner: boolean;
+}
+
+export interface EtcdMember {
+  readonly id: string;
+  readonly name: string;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+  readonly isLearner: boolean;
+}
+
+export interface EtcdWatchOptions {
+  readonly key: Buffer;
+  /** Empty or absent: just `key`; `prefixEnd(key)`: every key under the prefix. */
+  readonly rangeEnd?: Buffer;
+  readonly startRevision: number;
+  /** Wait before re-creating a broken stream, in ms (default 250, doubling to 2000). */
+  readonly retryMs?: number;
+}
+
+export interface EtcdWatchHandlers {
+  /** The events of one revision or more, in order; `revision` is the last one they bring the watcher to. */
+  onEvents(events: readonly EtcdEvent[], revision: number): void;
+  /** The start revision was compacted away (at `compactRevision`); the watcher has stopped. */
+  onCompacted(compactRevision: number): void;
+  /** The stream broke (etcd unreachable, no leader); the watcher retries on its own. */
+  onError?(error: EtcdCallError): void;
+  /** The watch is (again) established: events from here on are live. */
+  onSynced?(): void;
+}
+
+export class EtcdWatcher {
+  private stream: grpc.ClientDuplexStream<object, WireWatchResponse> | undefined;
+  private nextRevision: number;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs: number;
+
+  constructor(private readonly client: EtcdClient, private readonly options: EtcdWatchOptions, private readonly handlers: EtcdWatchHandlers) {
+    this.nextRevision = options.startRevision;
+    this.retryMs = options.retryMs ?? 250;
+    this.open();
+  }
+
+  /** The first revision not yet delivered. */
+  get revision(): number {
+    return this.nextRevision;
+  }
+
+  private open(): void {
+    if (this.stopped || this.client.isClosed) return;
+    const { stream, endpoint, failed } = this.client.watchStream();
+    this.stream = stream;
+    let broken = false;
+    const broke = (e: grpc.ServiceError | Error) => {
+      if (broken || this.stopped) return;
+      broken = true;
+      const code = 'code' in e && typeof e.code === 'number' ? (e.code as grpc.status) : grpc.status.UNAVAILABLE;
+      const err = new EtcdCallError(`etcd Watch at ${endpoint}: ${'details' in e && e.details ? e.details : e.message}`, code, endpoint);
+      failed();
+      stream.removeAllListeners();
+      stream.on('error', () => {});
+      stream.cancel();
+      this.handlers.onError?.(err);
+      this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.open(); }, this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 2000);
+    };
+    stream.on('data', (r: WireWatchResponse) => {
+      if (this.stopped) return;
+      if (r.canceled) {
+        const compacted = Number(r.compact_revision);
+        if (compacted > 0) {
+          this.stop();
+          this.handlers.onCompacted(compacted);
+        } else {
+          broke(new Error(`watch canceled: ${r.cancel_reason || 'no reason given'}`));
+        }
+        return;
+      }
+      if (r.created) {
+        this.retryMs = this.options.retryMs ?? 250;
+        this.handlers.onSynced?.();
+      }
+      if (r.events.length) {
+        const events = r.events.map((e): EtcdEvent => ({ type: e.type, kv: kvOf(e.kv) }));
+        const last = events[events.length - 1]!.kv.modRevision;
+        this.nextRevision = last + 1;
+        this.handlers.onEvents(events, last);
+      }
+    });
+    stream.on('error', broke);
+    stream.on('end', () => broke(new Error('watch stream ended')));
+    stream.write({
+      create_request: {
+        key: this.options.key, range_end: this.options.rangeEnd?.length ? this.options.rangeEnd : undefined, start_revision: this.nextRevision,
+        progress_notify: false, filters: [], prev_kv: false, watch_id: 0, fragment: false,
+      },
+    });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const s = this.stream;
+    if (s) { s.removeAllListeners(); s.on('error', () => {}); s.cancel(); }
+  }
+}
+
+/**
+ * An etcd lease kept alive by this process: one per head, carrying its
+ * liveness (election keys, DHCP offers hang off it). `lost` resolves when the
+ * lease has expired or cannot be kept (etcd unreachable for the whole TTL),
+ * or the session is closed; from then on keys on it must be taken as gone.
+ */
+export class EtcdSession {
+  readonly lost: Promise<void>;
+  private resolveLost!: () => void;
+  private ended = false;
+  private stream: grpc.ClientDuplexStream<object, WireLeaseKeepAliveResponse> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** When the last keep-alive answer said the lease would expire (ms since the epoch). */
+  private expiresAt: number;
+
+  private constructor(private readonly client: EtcdClient, readonly lease: string, readonly ttlSeconds: number) {
+    this.lost = new Promise((r) => { this.resolveLost = r; });
+    this.expiresAt = Date.now() + ttlSeconds * 1000;
+    this.tick();
+  }
+
+  static async create(client: EtcdClient, ttlSeconds = 10): Promise<EtcdSession> {
+    const { id, ttl } = await client.leaseGrant(ttlSeconds);
+    return new EtcdSession(client, id, ttl);
+  }
+
+  get alive(): boolean {
+    return !this.ended;
+  }
+
+  /** Sends a keep-alive every third of the TTL; a broken stream is re-opened at the next tick. */
+  private tick(): void {
+    if (this.ended) return;
+    if (Date.now() >= this.expiresAt || this.client.isClosed) { this.end(); return; }
+    if (!this.stream) {
+      const { stream, failed } = this.client.keepAliveStream();
+      this.stream = stream;
+      stream.on('data', (r: WireLeaseKeepAliveResponse) => {
+        const ttl = Number(r.TTL);
+        if (ttl <= 0) { this.end(); return; }
+        this.expiresAt = Date.now() + ttl * 1000;
+      });
+      const drop = () => {
+        if (this.stream !== stream) return;
+        failed();
+        this.stream = undefined;
+        stream.removeAllListeners();
+        stream.on('error', () => {});
+        stream.cancel();
+      };
+      stream.on('error', drop);
+      stream.on('end', drop);
+    }
+    this.stream.write({ ID: this.lease });
+    // Retry sooner than a third of the TTL while answers are missing, to keep the lease across a short outage.
+    const wait = Math.max(200, Math.min((this.ttlSeconds * 1000) / 3, this.expiresAt - Date.now() - 200) / (this.stream ? 1 : 3));
+    this.timer = setTimeout(() => this.tick(), wait);
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.timer) clearTimeout(this.timer);
+    const s = this.stream;
+    this.stream = undefined;
+    if (s) { s.removeAllListeners(); s.on('error', () => {}); s.cancel(); }
+    this.resolveLost();
+  }
+
+  /** Stops the keep-alives and revokes the lease (its keys go at once); best effort when etcd is unreachable. */
+  async close(): Promise<void> {
+    const wasAlive = !this.ended;
+    this.end();
+    if (wasAlive) await this.client.leaseRevoke(this.lease).catch(() => {});
   }
 }
 
