@@ -7,12 +7,12 @@
  * tells every head which fields of the other heads' files differ from its
  * own; differences are logged (once per change) and shown in /api/v1/status.
  *
- * Talks to etcd through the store's client (src/store/etcd-client.ts): a
- * keepalive on the lease stream and one range every poll.
+ * Talks to etcd through the store's client (src/store/etcd-client.ts): an
+ * EtcdSession keeps the lease, and every poll reads the records in one range.
  */
 import type { Logger } from '../log.ts';
 import { differingFields } from '../config/shared.ts';
-import { prefixEnd, type EtcdClient } from './etcd-client.ts';
+import { EtcdSession, prefixEnd, type EtcdClient } from './etcd-client.ts';
 
 export interface HeadRecord {
   readonly name: string;
@@ -47,10 +47,8 @@ export interface HeadRegistryOptions {
   readonly pollMs?: number;
 }
 
-type KeepAlive = ReturnType<EtcdClient['keepAliveStream']>;
-
 export class HeadRegistry {
-  private lease: string | undefined;
+  private session: EtcdSession | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -59,8 +57,6 @@ export class HeadRegistry {
   private readonly key: string;
   private readonly ttl: number;
   private readonly log: Logger;
-  private keepAlive: KeepAlive | undefined;
-  private pendingTtl: ((ttl: number | Error) => void) | undefined;
   /** Whether the last poll reached etcd. */
   reachable = false;
 
@@ -92,9 +88,8 @@ export class HeadRegistry {
     if (this.timer) clearTimeout(this.timer);
     await this.running;
     // Revoking drops the record at once: the other heads see this one gone without waiting for the TTL.
-    if (this.lease) await this.opts.client.leaseRevoke(this.lease).catch(() => undefined);
-    this.lease = undefined;
-    this.closeKeepAlive(new Error('registry stopped'));
+    await this.session?.close();
+    this.session = undefined;
   }
 
   status(): HeadStatus[] {
@@ -103,7 +98,7 @@ export class HeadRegistry {
       const rec = this.seen.get(h.name);
       return {
         name: h.name, address: h.address, self,
-        alive: self ? this.lease !== undefined && this.reachable : rec !== undefined,
+        alive: self ? this.session?.alive === true && this.reachable : rec !== undefined,
         configDiffers: !self && rec ? differingFields(this.opts.fields, rec.fields) : [],
       };
     });
@@ -131,17 +126,20 @@ export class HeadRegistry {
     }
   }
 
-  /** Keeps this head's lease alive, or takes a new one and writes the record (after start, or after etcd lost the lease). */
+  /** Takes a lease and writes the record (after start, or once the session's lease is lost); EtcdSession keeps it alive. */
   private async register(): Promise<void> {
-    if (this.lease) {
-      if (await this.keepLeaseAlive(this.lease) > 0) return;
-      this.log.info({ lease: this.lease }, 'this head\'s etcd lease expired; registering again');
-      this.lease = undefined;
-    }
-    const grant = await this.opts.client.leaseGrant(this.ttl);
+    if (this.session?.alive) return;
+    if (this.session) this.log.info({ lease: this.session.lease }, 'this head\'s etcd lease expired; registering again');
+    this.session = undefined;
+    const session = await EtcdSession.create(this.opts.client, this.ttl);
     const rec: HeadRecord = { name: this.opts.self.name, address: this.opts.self.address, fields: this.opts.fields, startedAt: Date.now() };
-    await this.opts.client.txn({ compare: [], success: [{ put: { key: Buffer.from(this.key), value: Buffer.from(JSON.stringify(rec)), lease: grant.id } }] });
-    this.lease = grant.id;
+    try {
+      await this.opts.client.put(Buffer.from(this.key), Buffer.from(JSON.stringify(rec)), session.lease);
+    } catch (e) {
+      await session.close();
+      throw e;
+    }
+    this.session = session;
   }
 
   /** Logs each head whose differing fields changed since the last report. */
@@ -154,32 +152,5 @@ export class HeadRegistry {
       if (now) this.log.warn({ head: h.name, fields: h.configDiffers }, `head ${h.name}'s cluster file differs from this head's in: ${h.configDiffers.join(', ')}; make the files agree`);
       else this.log.info({ head: h.name }, `head ${h.name}'s cluster file agrees with this head's again`);
     }
-  }
-
-  /** One keepalive on the lease stream (opened on first use, again after it fails): the TTL left, 0 when the lease is gone. */
-  private keepLeaseAlive(id: string): Promise<number> {
-    if (!this.keepAlive) {
-      const ka = this.opts.client.keepAliveStream();
-      ka.stream.on('data', (r: { TTL: string }) => { const p = this.pendingTtl; this.pendingTtl = undefined; p?.(Number(r.TTL)); });
-      const fail = (e: Error) => { if (this.keepAlive === ka) { ka.failed(); this.closeKeepAlive(e); } };
-      ka.stream.on('error', fail);
-      ka.stream.on('end', () => fail(new Error('etcd closed the lease keepalive stream')));
-      this.keepAlive = ka;
-    }
-    const ka = this.keepAlive;
-    return new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => { ka.failed(); this.closeKeepAlive(new Error(`etcd lease keepalive at ${ka.endpoint}: no answer within ${this.opts.client.requestTimeoutMs} ms`)); }, this.opts.client.requestTimeoutMs);
-      this.pendingTtl = (v) => { clearTimeout(timer); if (v instanceof Error) reject(v); else resolve(v); };
-      ka.stream.write({ ID: id });
-    });
-  }
-
-  private closeKeepAlive(e: Error): void {
-    const ka = this.keepAlive;
-    this.keepAlive = undefined;
-    const p = this.pendingTtl;
-    this.pendingTtl = undefined;
-    p?.(e);
-    ka?.stream.cancel();
   }
 }
