@@ -164,6 +164,11 @@ export class EmbeddedStore implements Store {
     return this.tables[collection].size;
   }
 
+  /** Every record of a collection with its key (`bootherd store migrate` copies them as they are). */
+  entries<C extends CollectionName>(collection: C): IterableIterator<[string, Collections[C]]> {
+    return (this.tables[collection] as Map<string, Collections[C]>).entries();
+  }
+
   /**
    * Revisions for guards, in memory only (a guard's revision comes from this
    * process): a record loaded from disk is at 1 until written again.
