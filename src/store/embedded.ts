@@ -21,7 +21,9 @@
 import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, unlinkSync, mkdirSync, existsSync, fsyncSync, truncateSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { COLLECTIONS, type ChangeListener, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp } from './store.ts';
+import type { LeaseRecord } from '../cluster/types.ts';
+import { LocalGuards } from './local-guards.ts';
+import { COLLECTIONS, type ChangeListener, type ClaimExpect, type ClaimOutcome, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp } from './store.ts';
 
 /**
  * The lines of one group commit and the one promise every write in it gets:
@@ -169,27 +171,35 @@ export class EmbeddedStore implements Store {
     return (this.tables[collection] as Map<string, Collections[C]>).entries();
   }
 
-  /**
-   * Revisions for guards, in memory only (a guard's revision comes from this
-   * process): a record loaded from disk is at 1 until written again.
-   */
-  private revisions = new Map<string, number>();
-  private lastRevision = 1;
+  private guards = new LocalGuards((c, k) => this.tables[c].has(k));
 
   revision(collection: CollectionName, key: string): number {
-    return this.revisions.get(`${collection}/${key}`) ?? (this.tables[collection].has(key) ? 1 : 0);
+    return this.guards.revision(collection, key);
   }
 
-  /** One process owns the directory, so checking the guards and applying the ops in one tick is atomic. */
   async transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
-    for (const g of guards) if ('collection' in g && this.revision(g.collection, g.key) !== g.revision) return false;
+    if (!this.guards.holds(guards)) return false;
     await Promise.all(ops.map((o) => (o.op === 'put' ? this.put(o.collection, o.key, o.value) : this.delete(o.collection, o.key))));
     return true;
   }
 
+  claimRevisions(ip: string, clientKey: string): ClaimExpect {
+    return this.guards.claimRevisions(ip, clientKey);
+  }
+
+  /** The lease line goes through the group commit like any put; the client index is in memory only (see LocalGuards). */
+  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+    const refused = this.guards.refusal(lease.ip, clientKey, expect, this.get('leases', lease.ip));
+    if (refused) return refused;
+    const done = this.put('leases', lease.ip, lease);
+    const revision = this.guards.bound(clientKey, lease.ip);
+    await done;
+    return { claimed: true, revision };
+  }
+
   put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {
     (this.tables[collection] as Map<string, Collections[C]>).set(key, value);
-    this.revisions.set(`${collection}/${key}`, ++this.lastRevision);
+    this.guards.wrote(collection, key, true);
     const done = this.append(JSON.stringify({ c: collection, k: key, v: value }));
     this.emit(collection, key, value);
     return done;
@@ -197,8 +207,7 @@ export class EmbeddedStore implements Store {
 
   delete(collection: CollectionName, key: string): Promise<void> {
     if (!this.tables[collection].delete(key)) return Promise.resolve();
-    this.revisions.set(`${collection}/${key}`, 0);
-    this.lastRevision++;
+    this.guards.wrote(collection, key, false);
     const done = this.append(JSON.stringify({ c: collection, k: key }));
     this.emit(collection, key, undefined);
     return done;

@@ -52,6 +52,41 @@ export interface LeaderFence {
   readonly createRevision: number;
 }
 
+/**
+ * What a claim is guarded on: the revisions this head last saw (from
+ * `claimRevisions`) of the address's lease and of the client's index entry
+ * (which address the client holds); 0 means absent.
+ */
+export interface ClaimExpect {
+  readonly address: number;
+  readonly client: number;
+}
+
+/**
+ * The outcome of a claim. When refused, what the store holds now (read in the
+ * same transaction), so the caller can pick again or retry with these
+ * revisions without waiting for its cache to catch up.
+ */
+export type ClaimOutcome =
+  | { readonly claimed: true; readonly revision: number }
+  | {
+    readonly claimed: false;
+    readonly address: { readonly lease: LeaseRecord | undefined; readonly revision: number };
+    readonly client: { readonly ip: string | undefined; readonly revision: number };
+  };
+
+/**
+ * The store cannot reach its backend (etcd down or cut off): writes fail
+ * with this at once, reads keep answering from the cache. The HTTP API
+ * answers 503 with its message.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, override readonly cause?: Error) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 export interface Store {
   /** Loads the state; call once before anything else. */
   open(): Promise<void>;
@@ -67,18 +102,28 @@ export interface Store {
   delete(collection: CollectionName, key: string): Promise<void>;
   /**
    * The revision of the record as this store last saw it committed, 0 when
-   * absent: what a guard compares against. It only grows for a key; a put
-   * still in flight does not change it.
+   * absent: what a guard compares against. A put still in flight does not
+   * change it.
    */
   revision(collection: CollectionName, key: string): number;
   /**
    * Applies every op if every guard holds, atomically; resolves true when
    * committed, false when a guard failed (nothing written). Unlike `put`, the
    * outcome is decided by the store (etcd), never the local cache, so the ops
-   * become visible only once committed. A claim (an address to one client) is
-   * one transact guarded on the address's and the client's records.
+   * become visible only once committed.
    */
   transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean>;
+  /** The revisions a claim of `ip` for `clientKey` is guarded on, as this store last saw them. */
+  claimRevisions(ip: string, clientKey: string): ClaimExpect;
+  /**
+   * Gives `lease.ip` to `clientKey`, in one transaction: only if the
+   * address's lease and the client's index entry are still at `expect` (so of
+   * two claims of one address, or two addresses for one client, exactly one
+   * wins). Writes the lease and points the client's entry at the address.
+   * Like `transact`, visible only once committed; decided by the store, never
+   * by the cache.
+   */
+  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome>;
   /** Called for every change, local or (for replicated stores) remote, after it is visible. */
   onChange(listener: ChangeListener): () => void;
   /** Flushes pending writes and releases files or connections. */
