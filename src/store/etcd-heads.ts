@@ -45,6 +45,9 @@ export interface HeadRegistryOptions {
   readonly ttlSeconds?: number;
   /** Between polls (default 2 s). */
   readonly pollMs?: number;
+  /** This head's own etcd member and the store's view of etcd, for status() (the server passes them). */
+  readonly member?: { readonly clientUrl: string; readonly pid: number | undefined; readonly restarts: number };
+  readonly storeStatus?: () => object;
 }
 
 export class HeadRegistry {
@@ -66,7 +69,7 @@ export class HeadRegistry {
     this.log = opts.log.child({ component: 'heads' });
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.stopped = false;
     const tick = () => {
       this.running = this.poll().finally(() => {
@@ -92,7 +95,21 @@ export class HeadRegistry {
     this.session = undefined;
   }
 
-  status(): HeadStatus[] {
+  /** What /api/v1/status shows under `heads`: etcd as this head sees it, and every head. */
+  status(): { etcd: object; heads: HeadStatus[] } {
+    const m = this.opts.member;
+    return {
+      etcd: {
+        endpoints: this.opts.client.endpoints, reachable: this.reachable,
+        ...(m ? { member: { clientUrl: m.clientUrl, pid: m.pid, restarts: m.restarts } } : {}),
+        ...(this.opts.storeStatus ? { store: this.opts.storeStatus() } : {}),
+      },
+      heads: this.heads(),
+    };
+  }
+
+  /** Every head of `heads:`, with its liveness and the fields of its file that differ from this head's. */
+  heads(): HeadStatus[] {
     return this.opts.heads.map((h) => {
       const self = h.name === this.opts.self.name;
       const rec = this.seen.get(h.name);
@@ -144,7 +161,7 @@ export class HeadRegistry {
 
   /** Logs each head whose differing fields changed since the last report. */
   private report(): void {
-    for (const h of this.status()) {
+    for (const h of this.heads()) {
       if (h.self || !h.alive) continue;
       const now = h.configDiffers.join(',');
       if ((this.reported.get(h.name) ?? '') === now) continue;

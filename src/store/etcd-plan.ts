@@ -1,6 +1,6 @@
 /**
  * Where a head finds etcd, from its cluster file: the endpoints its client
- * uses, the key prefix of the cluster's records, and this head's own member
+ * uses, the cluster's keys, and this head's own member
  * when `store: { kind: etcd }` gives no endpoints (every head of `heads:`
  * runs one). One function, so serve, check and store migrate agree.
  */
@@ -11,8 +11,13 @@ import { clientUrlOf, type EtcdMemberOptions } from './etcd-member.ts';
 export interface EtcdPlan {
   /** Client URLs, this head's own member first: the client moves to the next when one fails. */
   readonly endpoints: readonly string[];
-  /** Every key of this cluster starts with it (several clusters can share one etcd). */
-  readonly prefix: string;
+  /** The cluster's name: the store's records live under /bootherd/<cluster>/ (src/store/etcd.ts). */
+  readonly cluster: string;
+  /**
+   * The head registry's keys (src/store/etcd-heads.ts); outside the store's
+   * prefix, whose watch would otherwise take them for malformed records.
+   */
+  readonly headsPrefix: string;
   /** This head's member, or undefined when the file names an etcd run elsewhere. */
   readonly member: Omit<EtcdMemberOptions, 'log'> | undefined;
 }
@@ -21,13 +26,15 @@ export interface EtcdPlan {
 export function etcdPlanOf(config: Config): EtcdPlan | undefined {
   const { store } = config;
   if (store.kind !== 'etcd') return undefined;
-  const prefix = `/bootherd/${config.cluster.name}/`;
-  if (store.endpoints) return { endpoints: store.endpoints, prefix, member: undefined };
+  const cluster = config.cluster.name;
+  const headsPrefix = `/bootherd-heads/${cluster}/`;
+  if (store.endpoints) return { endpoints: store.endpoints, cluster, headsPrefix, member: undefined };
   const self = config.heads.find((h) => h.name === config.head.name);
   const others = config.heads.filter((h) => h !== self);
   return {
     endpoints: [...(self ? [self] : []), ...others].map((h) => clientUrlOf(h.address)),
-    prefix,
+    cluster,
+    headsPrefix,
     member: {
       name: config.head.name,
       address: config.head.address,

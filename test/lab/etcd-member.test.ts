@@ -93,13 +93,13 @@ t.test('heads see each other through etcd: alive by lease, and which fields of t
   const a = new HeadRegistry({ ...common, self: heads[0]!, fields: { nodes: 'n1', dhcp: 'd1', dns: 's1' } });
   const b = new HeadRegistry({ ...common, self: heads[1]!, fields: { nodes: 'n2', dhcp: 'd1', dns: 's2' } });
   t.teardown(() => Promise.all([a.stop(), b.stop()]));
-  a.start();
-  b.start();
-  const seen = await until('a to see b', () => a.status().find((h) => h.name === 'b' && h.alive));
+  await a.start();
+  await b.start();
+  const seen = await until('a to see b', () => a.heads().find((h) => h.name === 'b' && h.alive));
   t.same(seen.configDiffers, ['dns', 'nodes'], 'the differing fields by name');
-  t.same(a.status().find((h) => h.name === 'a'), { name: 'a', address: '198.18.0.1', self: true, alive: true, configDiffers: [] }, 'itself');
+  t.same(a.heads().find((h) => h.name === 'a'), { name: 'a', address: '198.18.0.1', self: true, alive: true, configDiffers: [] }, 'itself');
   await until('the difference to be logged', () => lines().find((l) => l['head'] === 'b' && String(l['msg']).includes('differs from this head\'s in: dns, nodes')));
   await b.stop();
-  await until('a to see b gone', () => (a.status().find((h) => h.name === 'b')?.alive === false ? true : undefined));
+  await until('a to see b gone', () => (a.heads().find((h) => h.name === 'b')?.alive === false ? true : undefined));
   t.pass('a stopped head is gone at once (its lease revoked)');
 });
