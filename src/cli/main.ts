@@ -10,6 +10,7 @@ import { Server } from '../server.ts';
 import { checkEtcd } from '../store/etcd-check.ts';
 import { registerAdminCommands } from './admin.ts';
 import { registerLabCommands } from './lab.ts';
+import { registerStoreCommands } from './store.ts';
 
 function load(file: string): Config {
   try {
@@ -90,5 +91,6 @@ program.command('explain')
 
 registerAdminCommands(program);
 registerLabCommands(program);
+registerStoreCommands(program, load);
 
 await program.parseAsync();
