@@ -21,6 +21,7 @@ import { sharedFieldDigests } from './config/shared.ts';
 import { EmbeddedStore } from './store/embedded.ts';
 import { EtcdCallError, EtcdClient } from './store/etcd-client.ts';
 import { HeadRegistry } from './store/etcd-heads.ts';
+import { EtcdLeadership } from './store/etcd-leadership.ts';
 import { EtcdMember } from './store/etcd-member.ts';
 import { etcdPlanOf, type EtcdPlan } from './store/etcd-plan.ts';
 import { EtcdStore } from './store/etcd.ts';
@@ -59,6 +60,8 @@ export class Server {
   http: HttpService | undefined;
   /** The heads as they see each other through etcd (several heads only). */
   heads: HeadRegistry | undefined;
+  /** The NTP time source without upstream, as etcd elects it (several heads on etcd). */
+  ntpLeader: EtcdLeadership | undefined;
   /** etcd for `store: { kind: etcd }`: the client every etcd user of this head shares, and this head's own member. */
   readonly etcd: { readonly plan: EtcdPlan; readonly client: EtcdClient; readonly member: EtcdMember | undefined } | undefined;
   private readonly services: Service[] = [];
@@ -113,6 +116,10 @@ export class Server {
         fields: sharedFieldDigests(this.config), log: this.log, member, storeStatus: () => store.status(),
       });
       this.services.push(this.heads);
+      if (this.config.ntp.enabled && this.config.heads.length > 1) {
+        this.ntpLeader = new EtcdLeadership(client, `/bootherd-elections/${plan.cluster}/ntp`, self.name, this.log);
+        this.services.push(this.ntpLeader);
+      }
     }
     this.model = new ClusterModel(this.config, this.store);
     this.timelines = new BootTimelines(this.store, (e) => this.log.error({ err: e }, 'boot timeline write failed'));
@@ -133,7 +140,7 @@ export class Server {
       this.services.push(this.dns);
     }
     if (this.config.ntp.enabled) {
-      this.ntp = new NtpService({ config: this.config, log: this.log, metrics: this.metrics });
+      this.ntp = new NtpService({ config: this.config, log: this.log, metrics: this.metrics, electedHead: this.ntpLeader && (() => this.ntpLeader?.leader) });
       this.services.push(this.ntp);
     }
     // Always built: with iscsi.enabled false or no backend it stays off and its status() says why.

@@ -28,7 +28,7 @@ subnets:
     pool: 198.18.0.100-198.18.0.150
     leaseTime: 10m
 tftp: { enabled: false }
-ntp: { enabled: false }
+ntp: { headPollInterval: 1 }
 ${self.name === 'hc' ? 'hosts:\n  - { name: only-on-c, ip: 198.18.0.90 }\n' : ''}`;
 
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
@@ -83,6 +83,15 @@ t.test('what head A is told, heads B and C answer; and its deletion', async (t) 
   t.same(seen['hc']?.configDiffers, ['hosts'], 'C\'s differs, in hosts, and the status names the field');
   await until('the difference in head A\'s log', () => (/"head":"hc","fields":\["hosts"\].*head hc's cluster file differs from this head's in: hosts/.test(a.logs()) ? true : undefined), 10_000);
   t.pass('and so does the log, naming the head and the field');
+
+  // NTP without upstream: the head etcd elects is the one every head's NTP follows.
+  type Ntp = { services: { ntpLeader: { leader?: string }; ntp: { leader?: string; mode?: string } } };
+  const ntpViews = await until('every head\'s NTP to follow the head etcd elects', () => {
+    const views = h.heads.map((x) => (JSON.parse(h.api(admin!, x, 'GET', '/api/v1/status').body) as Ntp).services);
+    const elected = views[0]!.ntpLeader.leader;
+    return elected && views.every((v) => v.ntpLeader.leader === elected && v.ntp.leader === elected) ? views : undefined;
+  }, 40_000);
+  t.ok(ntpViews[0]!.ntpLeader.leader, `etcd elects ${ntpViews[0]!.ntpLeader.leader}, and all three heads' NTP take it as leader`);
 
   const check = h.lab.run(a.host.ns, process.execPath, [BIN, 'check', '-c', a.configFile], 60_000);
   t.equal(check.code, 0, `bootherd check on head A finds everything: ${check.stdout}${check.stderr}`);

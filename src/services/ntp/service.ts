@@ -23,6 +23,8 @@ export interface NtpServiceDeps {
   readonly config: Config;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** The head etcd's election names as the time source without upstream (several heads on etcd). */
+  readonly electedHead?: () => string | undefined;
 }
 
 /** Beyond this, the system clock is evidently not following the source: say so (RFC 5905's step threshold). */
@@ -63,6 +65,7 @@ export class NtpService {
       heads,
       selfAddress: ipToInt(config.head.address),
       localStratum: cfg.localStratum,
+      electedHead: deps.electedHead,
     });
     this.poller = new Poller({
       clock: this.clock,
