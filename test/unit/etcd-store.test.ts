@@ -92,4 +92,23 @@ t.test('etcd store faults', async (t) => {
     await until('the watch runs again', () => { try { other('put', hostKey('live'), hostValue('live', '198.18.0.207')); } catch { /* retry */ } return store.get('hosts', 'live') !== undefined; });
     t.pass('and the watch follows again');
   });
+
+  t.test('a store given every member moves to another when its member dies', async (t) => {
+    const all = new EtcdClient({ endpoints: cluster.endpoints, requestTimeoutMs: 1500 });
+    t.teardown(() => all.close());
+    const head = new EtcdStore({ client: all, cluster: 'test' });
+    await head.open();
+    t.teardown(() => head.close());
+    t.equal(all.endpoint, m0!.clientUrl, 'it starts on m0');
+    await m0!.kill();
+    let wrote = false;
+    for (let i = 0; i < 10 && !wrote; i++) {
+      wrote = await head.put('hosts', 'failover', { name: 'failover', ip: '198.18.0.208' } as never).then(() => true, () => false);
+    }
+    t.ok(wrote, 'a write goes through another member');
+    t.not(all.endpoint, m0!.clientUrl);
+    other('put', hostKey('seen-after-failover'), hostValue('seen-after-failover', '198.18.0.209'));
+    await until('its watch follows on the other member', () => head.get('hosts', 'seen-after-failover') !== undefined);
+    t.pass('and its cache follows');
+  });
 });
