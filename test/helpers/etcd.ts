@@ -30,6 +30,8 @@ export interface EtcdCluster {
   readonly endpoints: readonly string[];
   /** etcdctl against this cluster; returns stdout, throws on failure. */
   ctl(...args: string[]): string;
+  /** etcdctl against the given members only (the others may be down). */
+  ctlAt(members: readonly EtcdMember[], ...args: string[]): string;
   close(): Promise<void>;
 }
 
@@ -63,6 +65,12 @@ export interface StartEtcdOptions {
   readonly dir?: string;
   /** How long to wait for the cluster to become healthy (default 30 s). */
   readonly startTimeoutMs?: number;
+}
+
+function ctl(endpoints: readonly string[], args: readonly string[]): string {
+  return execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...args], {
+    encoding: 'utf8', timeout: 15_000, env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdCluster> {
@@ -136,9 +144,8 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   return {
     members,
     endpoints,
-    ctl: (...args: string[]) => execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...args], {
-      encoding: 'utf8', timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+    ctl: (...args: string[]) => ctl(endpoints, args),
+    ctlAt: (at: readonly EtcdMember[], ...args: string[]) => ctl(at.map((m) => m.clientUrl), args),
     close,
   };
 }
