@@ -19,11 +19,18 @@ import type { Service, ServiceDeps } from './services/service.ts';
 import { IpxeScripts } from './services/tftp/ipxe-scripts.ts';
 import { PxelinuxConfigs } from './services/tftp/pxelinux.ts';
 import { TftpService } from './services/tftp/service.ts';
+import { sharedFieldDigests } from './config/shared.ts';
 import { EmbeddedStore } from './store/embedded.ts';
-import type { Store } from './store/store.ts';
+import { EtcdCallError, EtcdClient } from './store/etcd-client.ts';
+import { HeadRegistry } from './store/etcd-heads.ts';
+import { EtcdLeadership } from './store/etcd-leadership.ts';
+import { EtcdMember } from './store/etcd-member.ts';
+import { etcdPlanOf, type EtcdPlan } from './store/etcd-plan.ts';
+import { EtcdStore } from './store/etcd.ts';
+import { StoreUnavailableError, type Store } from './store/store.ts';
 
 /** The names services go by in /api/v1/status and `bootherd status`. */
-export type ServiceName = 'dhcp' | 'tftp' | 'dns' | 'ntp' | 'iscsi' | 'http';
+export type ServiceName = 'heads' | 'ntpLeader' | 'dhcp' | 'tftp' | 'dns' | 'ntp' | 'iscsi' | 'http';
 
 export interface ServerOptions {
   readonly log?: Logger;
@@ -44,17 +51,70 @@ export class Server {
   ntp: NtpService | undefined;
   iscsi: IscsiService | undefined;
   http: HttpService | undefined;
+  /** The heads as they see each other through etcd (several heads only). */
+  heads: HeadRegistry | undefined;
+  /** The NTP time source without upstream, as etcd elects it (several heads on etcd). */
+  ntpLeader: EtcdLeadership | undefined;
+  /** etcd for `store: { kind: etcd }`: the client every etcd user of this head shares, and this head's own member. */
+  readonly etcd: { readonly plan: EtcdPlan; readonly client: EtcdClient; readonly member: EtcdMember | undefined } | undefined;
   /** The services built, by status name, in start order (stopped in reverse). */
   private readonly services = new Map<ServiceName, Service>();
+  private stopping = false;
 
   constructor(readonly config: Config, opts: ServerOptions = {}) {
     this.log = opts.log ?? createLogger(config.log.level);
-    this.store = opts.store ?? new EmbeddedStore(config.stateDir, { log: this.log, metrics: this.metrics, repair: opts.repairStore });
+    const plan = opts.store ? undefined : etcdPlanOf(config);
+    if (plan) {
+      const client = new EtcdClient({ endpoints: plan.endpoints });
+      this.etcd = { plan, client, member: plan.member && new EtcdMember({ ...plan.member, log: this.log }) };
+      this.store = new EtcdStore({ client, cluster: plan.cluster });
+    } else {
+      this.store = opts.store ?? new EmbeddedStore(config.stateDir, { log: this.log, metrics: this.metrics, repair: opts.repairStore });
+    }
+  }
+
+  /**
+   * Opens the store: at once for the embedded one; for etcd, once a quorum
+   * answers (the members of a new cluster wait for each other), retrying
+   * until then, since a head without the cluster's records cannot answer for it.
+   */
+  private async openStore(): Promise<void> {
+    if (!this.etcd) return this.store.open();
+    this.etcd.member?.start();
+    let loggedAt = 0;
+    for (;;) {
+      try {
+        await this.store.open();
+        this.log.info({ endpoints: this.etcd.plan.endpoints }, 'etcd store loaded');
+        return;
+      } catch (e) {
+        if (!(e instanceof EtcdCallError || e instanceof StoreUnavailableError) || this.stopping) throw e;
+        if (Date.now() - loggedAt > 10_000) {
+          loggedAt = Date.now();
+          this.log.warn({ err: (e as Error).message, endpoints: this.etcd.plan.endpoints }, 'waiting for etcd: a quorum of the members must run (start bootherd on the other heads; `bootherd check` says which are missing)');
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   /** Opens the store and builds the services without binding any socket. */
   async open(): Promise<void> {
-    await this.store.open();
+    await this.openStore();
+    if (this.etcd) {
+      const { client, member, plan } = this.etcd;
+      const self = { name: this.config.head.name, address: this.config.head.address };
+      const store = this.store as EtcdStore;
+      this.heads = new HeadRegistry({
+        client, prefix: plan.headsPrefix, self, heads: this.config.heads.length ? this.config.heads : [self],
+        fields: sharedFieldDigests(this.config), log: this.log, member, storeStatus: () => store.status(),
+      });
+      this.services.set('heads', this.heads);
+      if (this.config.ntp.enabled && this.config.heads.length > 1) {
+        this.ntpLeader = new EtcdLeadership(client, `/bootherd-elections/${plan.cluster}/ntp`, self.name, this.log);
+        this.services.set('ntpLeader', this.ntpLeader);
+      }
+    }
     this.model = new ClusterModel(this.config, this.store);
     this.timelines = new BootTimelines(this.store, (e) => this.log.error({ err: e }, 'boot timeline write failed'));
     const httpBase = httpBaseOf(this.config);
@@ -75,7 +135,7 @@ export class Server {
       this.services.set('dns', this.dns);
     }
     if (this.config.ntp.enabled) {
-      this.ntp = new NtpService(deps);
+      this.ntp = new NtpService({ ...deps, electedHead: this.ntpLeader && (() => this.ntpLeader?.leader) });
       this.services.set('ntp', this.ntp);
     }
     // Always built: with iscsi.enabled false or no backend it stays off and its status() says why.
@@ -106,9 +166,14 @@ export class Server {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const s of [...this.services.values()].reverse()) {
       try { await s.stop(); } catch (e) { this.log.warn({ err: e }, 'service stop failed'); }
     }
     await this.store.close();
+    if (this.etcd) {
+      this.etcd.client.close();
+      await this.etcd.member?.stop();
+    }
   }
 }

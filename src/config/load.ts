@@ -181,6 +181,7 @@ function crossCheck(file: ClusterFile, places: RootDiskPlaces): CrossProblem[] {
   });
   checkHeads(file, add);
   checkRootDisks(file, places, add);
+  checkStore(file, add);
   return problems;
 }
 
@@ -218,4 +219,13 @@ function checkHeads(file: ClusterFile, add: (at: PropertyKey[], message: string)
   const self = names.get(file.head.name);
   if (self === undefined) add(['heads'], `this head (head.name ${file.head.name}) is not listed; list every head, this one included`);
   else if (file.heads[self]!.address !== file.head.address) add(['heads', self, 'address'], `head ${file.head.name} is at ${file.head.address} (head.address); the two must agree`);
+}
+
+/** `store:` must say where etcd is: given endpoints, or the heads whose members it runs. */
+function checkStore(file: ClusterFile, add: (at: PropertyKey[], message: string) => void): void {
+  const { store } = file;
+  if (store.kind === 'embedded' && store.endpoints) add(['store', 'endpoints'], 'endpoints are for kind: etcd; set store.kind to etcd, or remove the endpoints');
+  if (store.kind === 'etcd' && !store.endpoints && !file.heads.length) {
+    add(['store'], 'kind etcd without endpoints runs an etcd member on every head of heads:, and heads: is empty; list the heads (this one included), or give store.endpoints');
+  }
 }

@@ -29,7 +29,9 @@ import { fieldPath } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import { Metrics, type Series } from '../metrics.ts';
 import { recordSchemas } from './records.ts';
-import { COLLECTIONS, type ChangeListener, type CollectionName, type Collections, type Store } from './store.ts';
+import type { LeaseRecord } from '../cluster/types.ts';
+import { LocalGuards } from './local-guards.ts';
+import { COLLECTIONS, type ChangeListener, type ClaimExpect, type ClaimOutcome, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp } from './store.ts';
 
 /**
  * The lines of one group commit and the one promise every write in it gets:
@@ -341,8 +343,40 @@ export class EmbeddedStore implements Store {
     return this.tables[collection].size;
   }
 
+  /** Every record of a collection with its key (`bootherd store migrate` copies them as they are). */
+  entries<C extends CollectionName>(collection: C): IterableIterator<[string, Collections[C]]> {
+    return (this.tables[collection] as Map<string, Collections[C]>).entries();
+  }
+
+  private guards = new LocalGuards((c, k) => this.tables[c].has(k));
+
+  revision(collection: CollectionName, key: string): number {
+    return this.guards.revision(collection, key);
+  }
+
+  async transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
+    if (!this.guards.holds(guards)) return false;
+    await Promise.all(ops.map((o) => (o.op === 'put' ? this.put(o.collection, o.key, o.value) : this.delete(o.collection, o.key))));
+    return true;
+  }
+
+  claimRevisions(ip: string, clientKey: string): ClaimExpect {
+    return this.guards.claimRevisions(ip, clientKey);
+  }
+
+  /** The lease line goes through the group commit like any put; the client index is in memory only (see LocalGuards). */
+  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+    const refused = this.guards.refusal(lease.ip, clientKey, expect, this.get('leases', lease.ip));
+    if (refused) return refused;
+    const done = this.put('leases', lease.ip, lease);
+    const revision = this.guards.bound(clientKey, lease.ip);
+    await done;
+    return { claimed: true, revision };
+  }
+
   put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {
     (this.tables[collection] as Map<string, Collections[C]>).set(key, value);
+    this.guards.wrote(collection, key, true);
     const done = this.append(JSON.stringify({ c: collection, k: key, v: value }));
     this.emit(collection, key, value);
     return done;
@@ -350,6 +384,7 @@ export class EmbeddedStore implements Store {
 
   delete(collection: CollectionName, key: string): Promise<void> {
     if (!this.tables[collection].delete(key)) return Promise.resolve();
+    this.guards.wrote(collection, key, false);
     const done = this.append(JSON.stringify({ c: collection, k: key }));
     this.emit(collection, key, undefined);
     return done;

@@ -2,11 +2,14 @@
  * A store that keeps everything in memory and forgets it on exit: for dry runs
  * (`bootherd explain`) and unit tests. Same interface as the others.
  */
-import type { ChangeListener, CollectionName, Collections, Store } from './store.ts';
+import type { LeaseRecord } from '../cluster/types.ts';
+import { LocalGuards } from './local-guards.ts';
+import type { ChangeListener, ClaimExpect, ClaimOutcome, CollectionName, Collections, Store, StoreGuard, StoreOp } from './store.ts';
 
 export class MemoryStore implements Store {
   private tables = new Map<CollectionName, Map<string, unknown>>();
   private listeners = new Set<ChangeListener>();
+  private guards = new LocalGuards((c, k) => this.table(c).has(k));
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
@@ -29,13 +32,38 @@ export class MemoryStore implements Store {
     return this.table(collection).size;
   }
 
+  revision(collection: CollectionName, key: string): number {
+    return this.guards.revision(collection, key);
+  }
+
+  async transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
+    if (!this.guards.holds(guards)) return false;
+    await Promise.all(ops.map((o) => (o.op === 'put' ? this.put(o.collection, o.key, o.value) : this.delete(o.collection, o.key))));
+    return true;
+  }
+
+  claimRevisions(ip: string, clientKey: string): ClaimExpect {
+    return this.guards.claimRevisions(ip, clientKey);
+  }
+
+  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+    const refused = this.guards.refusal(lease.ip, clientKey, expect, this.get('leases', lease.ip));
+    if (refused) return refused;
+    const done = this.put('leases', lease.ip, lease);
+    const revision = this.guards.bound(clientKey, lease.ip);
+    await done;
+    return { claimed: true, revision };
+  }
+
   async put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {
     this.table(collection).set(key, value);
+    this.guards.wrote(collection, key, true);
     for (const l of this.listeners) l({ collection, key, value });
   }
 
   async delete(collection: CollectionName, key: string): Promise<void> {
     if (!this.table(collection).delete(key)) return;
+    this.guards.wrote(collection, key, false);
     for (const l of this.listeners) l({ collection, key, value: undefined });
   }
 

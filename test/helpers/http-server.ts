@@ -12,6 +12,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Server } from '../../src/server.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
+import type { Store } from '../../src/store/store.ts';
 
 interface Teardownable { teardown(fn: () => unknown): void }
 
@@ -36,7 +37,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** `extra` is YAML appended to the cluster file (profiles, nodes, an http override...). */
-export async function startHttpServer(t: Teardownable, opts: { extra?: string; http?: string; files?: Record<string, Buffer | string> } = {}): Promise<HttpTestServer> {
+export async function startHttpServer(t: Teardownable, opts: { extra?: string; http?: string; files?: Record<string, Buffer | string>; store?: Store } = {}): Promise<HttpTestServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-http-'));
   const files = path.join(dir, 'files');
   mkdirSync(files);
@@ -59,7 +60,7 @@ tftp: { enabled: false }
 http: { address: 127.0.0.1, port: ${port}, baseUrl: "http://127.0.0.1:${port}"${opts.http ? `, ${opts.http}` : ''} }
 ${opts.extra ?? ''}
 `;
-  const server = new Server(parseConfig(yaml, path.join(dir, 'cluster.yaml')), { log: silentLogger, store: new MemoryStore() });
+  const server = new Server(parseConfig(yaml, path.join(dir, 'cluster.yaml')), { log: silentLogger, store: opts.store ?? new MemoryStore() });
   await server.open();
   await server.http!.start();
   t.teardown(() => server.stop());

@@ -106,3 +106,40 @@ t.test('upstream servers, DNS and NTP alike: an address with an optional port, o
   t.match(errorOf(minimal + 'dns: { upstreams: ["198.18.0.53:0"] }\n'), /dns\.upstreams\[0\]: expected an upstream resolver like 198\.18\.0\.53 or 198\.18\.0\.53:5353; got "198\.18\.0\.53:0"/);
   t.match(errorOf(minimal + 'ntp: { upstreams: [time.example.org] }\n'), /ntp\.upstreams\[0\]: expected an NTP server as an IPv4 address, optionally with a port, like 192\.0\.2\.10 or 192\.0\.2\.10:123; got "time\.example\.org"/);
 });
+
+const heads = `${valid}
+heads:
+  - { name: head, address: 198.18.0.1 }
+  - { name: head2, address: 198.18.0.2 }
+`;
+
+t.test('store: embedded by default; etcd with endpoints or with the heads as members', async (t) => {
+  t.same(parseConfig(valid, 'cluster.yaml').store, { kind: 'embedded' });
+  t.same(parseConfig(`${heads}store: { kind: etcd }\n`, 'cluster.yaml').store, { kind: 'etcd' }, 'no endpoints: a member per head');
+  const c = parseConfig(`${valid}store: { kind: etcd, endpoints: [http://198.18.0.9:2379/, 'https://etcd1:2379'] }\n`, 'cluster.yaml');
+  t.same(c.store.endpoints, ['http://198.18.0.9:2379', 'https://etcd1:2379'], 'endpoints normalised, host names allowed');
+});
+
+const storeCases: Array<[string, string, RegExp]> = [
+  ['unknown store kind', `${valid}store: { kind: consul }\n`, /cluster\.yaml:13 store\.kind: expected embedded \(one head, the journal in state:\) or etcd/],
+  ['endpoint without a port', `${valid}store: { kind: etcd, endpoints: [http://198.18.0.9] }\n`, /store\.endpoints\[0\]: expected an etcd client URL like http:\/\/198\.18\.0\.1:2379 \(scheme, host and port/],
+  ['endpoint not a URL', `${valid}store: { kind: etcd, endpoints: [198.18.0.9:2379] }\n`, /store\.endpoints\[0\]: expected an etcd client URL/],
+  ['endpoints for the embedded store', `${valid}store: { endpoints: [http://198.18.0.9:2379] }\n`, /store\.endpoints: endpoints are for kind: etcd; set store\.kind to etcd/],
+  ['etcd members without heads', `${valid}store: { kind: etcd }\n`, /cluster\.yaml:13 store: kind etcd without endpoints runs an etcd member on every head of heads:, and heads: is empty/],
+  ['typo in store', `${heads}store: { kind: etcd, endpoint: [http://198.18.0.9:2379] }\n`, /store: unknown field "endpoint"/],
+  ['this head not in heads', heads.replace('name: head,', 'name: other,'), /heads: this head \(head\.name head\) is not listed/],
+  ['duplicate head address', heads.replace('198.18.0.2 }', '198.18.0.1 }'), /cluster\.yaml:\d+ heads\[1\]\.address: address 198\.18\.0\.1 is already heads\[0\]/],
+];
+for (const [name, text, expected] of storeCases) {
+  t.test(name, async (t) => { t.match(errorOf(text), expected); });
+}
+
+t.test('heads compare the shared fields of their files, not the head-specific ones', async (t) => {
+  const { differingFields, sharedFieldDigests } = await import('../../src/config/shared.ts');
+  const a = sharedFieldDigests(parseConfig(heads, 'a.yaml'));
+  const own = heads.replace('head: { address: 198.18.0.1 }', 'head: { name: head2, address: 198.18.0.2 }').replace('interface: eth0', 'interface: enp1s0')
+    .replace('leaseTime: 2h', 'leaseTime: 2h\nlog: { level: debug }\nstate: /srv/state\ndns: { port: 5353 }');
+  t.same(differingFields(a, sharedFieldDigests(parseConfig(own, 'b.yaml'))), [], 'head, interface names, log, state and listeners may differ');
+  const other = heads.replace('ip: 198.18.0.11', 'ip: 198.18.0.12').replace('leaseTime: 2h', 'leaseTime: 2h\ndhcp: { offerTime: 30s }');
+  t.same(differingFields(a, sharedFieldDigests(parseConfig(other, 'c.yaml'))), ['dhcp', 'nodes'], 'a node and a DHCP setting are named');
+});

@@ -22,6 +22,7 @@ import { configPath } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import { SendfilePump } from '../../net/sendfile-pump.ts';
 import type { Service } from '../service.ts';
+import { StoreUnavailableError } from '../../store/store.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -249,6 +250,10 @@ export class HttpService implements Service {
       ({ status, message } = e);
       field = e.field || undefined;
       if (e.dropReason) this.drop(e.dropReason);
+    } else if (e instanceof StoreUnavailableError) {
+      // The store's backend (etcd) is down: the write was not made; reads still answer from the cache.
+      status = 503; message = e.message;
+      this.log.warn({ url: req.url }, e.message);
     } else if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       status = 413; message = `the request body is larger than ${this.deps.config.http.bodyLimit} bytes (http.bodyLimit)`;
       this.drop('too-large');

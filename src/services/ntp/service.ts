@@ -19,7 +19,10 @@ import { Synchronisation, type HeadEntry, type NtpStatus } from './sync.ts';
 import type { FromWorker, ToWorker, WorkerData } from './worker.ts';
 
 /** NTP reads neither the cluster model nor the store. */
-export type NtpServiceDeps = Pick<ServiceDeps, 'config' | 'log' | 'metrics'>;
+export type NtpServiceDeps = Pick<ServiceDeps, 'config' | 'log' | 'metrics'> & {
+  /** The head etcd's election names as the time source without upstream (several heads on etcd). */
+  readonly electedHead?: () => string | undefined;
+};
 
 /** Beyond this, the system clock is evidently not following the source: say so (RFC 5905's step threshold). */
 const LARGE_OFFSET = 0.128;
@@ -59,6 +62,7 @@ export class NtpService implements Service {
       heads,
       selfAddress: ipToInt(config.head.address),
       localStratum: cfg.localStratum,
+      electedHead: deps.electedHead,
     });
     this.poller = new Poller({
       clock: this.clock,
