@@ -72,6 +72,7 @@ const documented = {
     rateLimit: { enabled: true, rate: 1, burst: 16, leak: 2, clients: 65536 }, workers: 1,
   },
   iscsi: { enabled: true, backend: 'auto', port: 3260, devices: [], removeDisks: false, retry: 60, tgt: { controlPort: 0 } },
+  tftp: { enabled: true, address: '0.0.0.0', port: 69, maxBlockSize: 1468, maxWindowSize: 64, maxTransfers: 2000, maxTransfersPerClient: 8, timeout: 1, retries: 5, deadline: 600, cacheMiB: 256 },
   http: { enabled: true, address: '0.0.0.0', port: 80, readOpenTo: 'cluster', unknownTemplate: 'discovery.ipxe', bodyLimit: 65536, headersTimeout: 10, requestTimeout: 30, maxConnections: 4096, maxConnectionsPerClient: 128 },
 } as const;
 
