@@ -348,30 +348,22 @@ export class EmbeddedStore implements Store {
     return (this.tables[collection] as Map<string, Collections[C]>).entries();
   }
 
-  private guards = new LocalGuards((c, k) => this.tables[c].has(k));
+  private guards = new LocalGuards(this);
 
   revision(collection: CollectionName, key: string): number {
     return this.guards.revision(collection, key);
   }
 
-  async transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
-    if (!this.guards.holds(guards)) return false;
-    await Promise.all(ops.map((o) => (o.op === 'put' ? this.put(o.collection, o.key, o.value) : this.delete(o.collection, o.key))));
-    return true;
+  transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
+    return this.guards.transact(guards, ops);
   }
 
   claimRevisions(ip: string, clientKey: string): ClaimExpect {
     return this.guards.claimRevisions(ip, clientKey);
   }
 
-  /** The lease line goes through the group commit like any put; the client index is in memory only (see LocalGuards). */
-  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
-    const refused = this.guards.refusal(lease.ip, clientKey, expect, this.get('leases', lease.ip));
-    if (refused) return refused;
-    const done = this.put('leases', lease.ip, lease);
-    const revision = this.guards.bound(clientKey, lease.ip);
-    await done;
-    return { claimed: true, revision };
+  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+    return this.guards.claim(clientKey, lease, expect);
   }
 
   put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {
