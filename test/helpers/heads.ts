@@ -52,8 +52,11 @@ export interface HeadsLabOptions {
   readonly count?: number;
   /** Client namespaces: address or undefined (a DHCP client), and MAC. */
   readonly clients?: readonly { readonly mac: string; readonly cidr?: string }[];
-  /** The cluster file of one head; `heads` is the `heads:` YAML block, `stateDir` its state directory. */
-  readonly config: (self: { name: string; address: string }, heads: string, stateDir: string) => string;
+  /**
+   * The cluster file of one head after what every head's file has (`cluster:`
+   * named by the tag, `head:`, `heads:`, `store: { kind: etcd }`, `state:`).
+   */
+  readonly config: (self: { name: string; address: string }) => string;
   /** How long a head may take to start (default 60 s). */
   readonly startTimeoutMs?: number;
 }
@@ -73,7 +76,9 @@ export async function startHeads(t: Teardownable, opts: HeadsLabOptions): Promis
     const stateDir = path.join(dir, name, 'state');
     mkdirSync(stateDir, { recursive: true });
     const configFile = path.join(dir, name, 'cluster.yaml');
-    writeFileSync(configFile, opts.config({ name, address: headAddress(i) }, headsYaml, stateDir));
+    const self = { name, address: headAddress(i) };
+    const common = `cluster: { name: ${opts.tag}, domain: lab.test }\nhead: { name: ${name}, address: ${self.address} }\n${headsYaml}store: { kind: etcd }\nstate: ${stateDir}\n`;
+    writeFileSync(configFile, common + opts.config(self));
     let log = '';
     const h: HeadProc = {
       index: i, name, address: headAddress(i), host, port, stateDir, configFile, proc: undefined,

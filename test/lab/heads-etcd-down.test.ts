@@ -8,11 +8,8 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { startHeads, type HeadProc } from '../helpers/heads.ts';
 
-const config = (self: { name: string; address: string }, heads: string, state: string) => `
-cluster: { name: down, domain: lab.test }
-head: { name: ${self.name}, address: ${self.address} }
-${heads}store: { kind: etcd }
-state: ${state}
+// Every head's file has cluster:, head:, heads:, store: and state: from startHeads.
+const config = () => `
 subnets: [{ network: 198.18.0.0/24 }]
 dhcp: { enabled: false }
 tftp: { enabled: false }

@@ -9,11 +9,8 @@ import t from 'tap';
 import { startHeads, type HeadProc } from '../helpers/heads.ts';
 import { ntpdig } from '../helpers/ntp.ts';
 
-const config = (self: { name: string; address: string }, heads: string, state: string) => `
-cluster: { name: k9, domain: lab.test }
-head: { name: ${self.name}, address: ${self.address} }
-${heads}store: { kind: etcd }
-state: ${state}
+// Every head's file has cluster:, head:, heads:, store: and state: from startHeads.
+const config = () => `
 subnets: [{ network: 198.18.0.0/24 }]
 dhcp: { enabled: false }
 tftp: { enabled: false }

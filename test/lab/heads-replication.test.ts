@@ -16,11 +16,8 @@ import { startHeads, type HeadProc } from '../helpers/heads.ts';
 const MAC = '52:54:00:00:00:10';
 const NODE_IP = '198.18.0.60';
 
-const config = (self: { name: string; address: string }, heads: string, state: string) => `
-cluster: { name: rep, domain: lab.test }
-head: { name: ${self.name}, address: ${self.address} }
-${heads}store: { kind: etcd }
-state: ${state}
+// Every head's file has cluster:, head:, heads:, store: and state: from startHeads.
+const config = (self: { name: string; address: string }) => `
 log: { level: debug }
 subnets:
   - network: 198.18.0.0/24
