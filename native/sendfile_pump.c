@@ -4,9 +4,8 @@
  *
  * Why: a 64 MiB initrd to 100 nodes at once is 6.4 GiB of bytes. Through a
  * Node stream (or a Buffer held in memory) every byte is copied from user
- * space into the socket by the event loop's one thread; measured against
- * nginx (sendfile on) serving the same file, bootherd used twice nginx's CPU
- * and reached 0.63-0.82x its throughput. sendfile(2) hands page-cache pages
+ * space into the socket by the event loop's one thread, at twice nginx's
+ * CPU for less throughput (docs/http.md#benchmark). sendfile(2) hands page-cache pages
  * to TCP without a copy through user space, and doing it on this thread
  * keeps the event loop free for the API, DHCP and the rest.
  *
@@ -17,7 +16,7 @@
  * cancels a transfer whose connection it closes, and only then does the
  * last reference to the connection go.
  *
- * JavaScript interface (see src/net/sendfile-pump.ts):
+ * JavaScript interface (declared in src/net/native.ts, used by src/net/sendfile-pump.ts):
  *   create(onDone, stallMs) -> handle   starts the thread.
  *     onDone(id, errno, sent): a transfer ended: errno 0 = all bytes sent,
  *     ETIMEDOUT = the peer took nothing for stallMs, ECANCELED = cancelled,

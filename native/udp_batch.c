@@ -4,14 +4,14 @@
  *
  * Why: through Node's dgram module every datagram costs a trip into
  * JavaScript with a fresh Buffer and a fresh address object, and a send
- * costs another; measured on a DNS server that was nine times the user CPU
- * dnsmasq spends per query. Here one readiness event reads up to `slots`
+ * costs another, most of a busy server's CPU (docs/dns.md has the
+ * measurements). Here one readiness event reads up to `slots`
  * datagrams with recvmmsg(2) into memory JavaScript sees as one Buffer, makes
  * ONE call into JavaScript for the whole batch, and sends the replies it
  * wrote with one sendmmsg(2). All protocol work stays in JavaScript; this
  * file only moves bytes.
  *
- * JavaScript interface (see src/net/udp-batch.ts):
+ * JavaScript interface (declared in src/net/native.ts, used by src/net/udp-batch.ts):
  *   open(fd, slots, slotSize, recvBufferSize, sendBufferSize, peerErrors, stampOffset)
  *       -> { handle, rx, rxMeta, rxStamps, tx, txMeta, port }
  *     rx/tx: ArrayBuffer of slots*slotSize bytes; rxMeta/txMeta: ArrayBuffer of

@@ -4,7 +4,7 @@
 # `npm start` and `npm test` run it first.
 #   1. Debian packages listed in scripts/apt-packages.txt (apt-get, as root)
 #   2. npm packages (npm ci, when package-lock.json changed)
-#   3. the native socket helper (native/udp_socket.c)
+#   3. the native helpers native/udp_socket.c, udp_batch.c and sendfile_pump.c
 #   4. iPXE binaries from Debian's ipxe package into boot-assets/ipxe
 set -eu
 cd "$(dirname "$0")/.."

@@ -25,7 +25,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { Lab } from '../../src/lab/netns.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { desiredState, namingOf } from '../../src/services/iscsi/names.ts';
+import { exportOf, iscsiNodes, namingOf } from '../../src/services/iscsi/names.ts';
 import { IscsiService } from '../../src/services/iscsi/service.ts';
 import { parseTgtTargets } from '../../src/services/iscsi/tgt.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
@@ -62,7 +62,7 @@ cluster: { domain: bench.lab }
 head: { address: 198.18.0.1 }
 state: ${dir}/state
 subnets: [{ network: 198.18.0.0/16 }]
-iscsi: { backend: tgt, disks: ${disks}, tgt: { controlPort: ${controlPort} } }
+iscsi: { backend: tgt, disks: ${disks}, images: ${dir}, tgt: { controlPort: ${controlPort} } }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: ${dir}/golden.img } }
 nodes: [${nodes.map((n) => `{ name: ${n}, macs: ['${macOf(n)}'], ip: ${ipOf(n)}, profile: diskless }`).join(', ')}]
@@ -76,8 +76,8 @@ nodes: [${nodes.map((n) => `{ name: ${n}, macs: ['${macOf(n)}'], ip: ${ipOf(n)},
  */
 function targetsConf(nodes: string[], controlPort: number): string {
   const config = parseConfig(clusterFile(nodes, controlPort), '<bench>');
-  const d = desiredState(new ClusterModel(config, new MemoryStore()), namingOf(config));
-  return d.exports.map((e) => `<target ${e.iqn}>\n    <backing-store ${e.disk.path}>\n        lun 1\n    </backing-store>\n    initiator-name ${e.initiator}\n</target>\n`).join('');
+  const naming = namingOf(config);
+  return iscsiNodes(new ClusterModel(config, new MemoryStore())).map(({ node, root }) => exportOf(naming, node.name, root)).map((e) => `<target ${e.iqn}>\n    <backing-store ${e.disk.path}>\n        lun 1\n    </backing-store>\n    initiator-name ${e.initiator}\n</target>\n`).join('');
 }
 
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
@@ -89,9 +89,11 @@ function checkState(tgtd: Tgtd, nodes: string[], who: string): void {
 
 interface Result { export: number; unchanged: number; change: number; readMiBs: number; readIops: number }
 
-function perf(lab: Lab, node: string): { mibs: number; iops: number } {
+/** Reads a node's LUN from the client namespace, which has that node's address; with its CHAP credentials on bootherd's export. */
+function perf(lab: Lab, node: string, chap?: { user: string; secret: string }): { mibs: number; iops: number } {
   const iqn = `iqn.2024-01.lab.bench.bootherd:${node}`;
-  const r = spawnSync('ip', ['netns', 'exec', lab.clients[0]!.ns, 'timeout', '-s', 'INT', String(SECONDS), 'iscsi-perf', '-i', `iqn.2024-01.lab.bench:${node}`, '-b', '256', '-m', '16', `iscsi://${PORTAL}/${iqn}/1`], { encoding: 'utf8', timeout: (SECONDS + 20) * 1000 });
+  const auth = chap ? `${chap.user}%${chap.secret}@` : '';
+  const r = spawnSync('ip', ['netns', 'exec', lab.clients[0]!.ns, 'timeout', '-s', 'INT', String(SECONDS), 'iscsi-perf', '-i', `iqn.2024-01.lab.bench:${node}`, '-b', '256', '-m', '16', `iscsi://${auth}${PORTAL}/${iqn}/1`], { encoding: 'utf8', timeout: (SECONDS + 20) * 1000 });
   const out = r.stdout + r.stderr;
   // iscsi-perf (libiscsi 1.19) rewrites one status line: "... iops average 2645 (330 MB/s) ..."; the last is the run's average.
   const all = [...out.matchAll(/iops average (\d+) \(([\d.]+) MB\/s\)/g)];
@@ -114,7 +116,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function withLab<T>(tag: string, fn: (lab: Lab, tgtd: Tgtd) => Promise<T>): Promise<T> {
-  const lab = Lab.create({ prefix: `bhi${tag}${process.pid.toString(36)}`, headCidr: '198.18.0.1/16', clients: 1, clientCidr: () => '198.18.200.1/16' });
+  const lab = Lab.create({ prefix: `bhi${tag}${process.pid.toString(36)}`, headCidr: '198.18.0.1/16', clients: 1, clientCidr: () => `${ipOf(names(NODES + 1, 1)[0]!)}/16` });
   current = { lab };
   try {
     const tgtd = await startTgtd(lab, lab.head.ns, PORTAL);
@@ -155,7 +157,7 @@ async function runBootherd(): Promise<Result> {
       const change = ms(t0);
       if (!done.ok) throw new Error(`bootherd: ${done.error?.message}`);
       checkState(tgtd, changed, 'bootherd');
-      const { mibs, iops } = perf(lab, added);
+      const { mibs, iops } = perf(lab, added, service.chap.peek(added));
       return { export: exp, unchanged, change, readMiBs: mibs, readIops: iops };
     } finally {
       await service.stop();

@@ -118,7 +118,7 @@ async function startServer(name: string): Promise<Running> {
         'ntp: { enabled: false }',
         'http: { enabled: false }',
         // Same limits as the reference servers: no MTU clamp (tftpd-hpa's default), enough transfers for the storm.
-        `tftp: { address: ${HEAD}, root: ${root}, maxBlockSize: 65464, maxWindowSize: 64, maxTransfers: 2000 }`,
+        `tftp: { address: ${HEAD}, root: ${root}, maxBlockSize: 65464, maxWindowSize: 64, maxTransfers: 2000, maxTransfersPerClient: 2000 }`, // every generated client shares one address
         '',
       ].join('\n'));
       proc = lab.spawn(lab.head.ns, process.execPath, [path.join(REPO, 'bin/bootherd.mjs'), 'serve', '--config', config]);

@@ -137,6 +137,22 @@ export function readUserClasses(b: Buffer | undefined): string[] {
   return items;
 }
 
+/** One encapsulated sub-option (of 43, 82, 175) without splitting the rest; undefined if absent or the framing breaks first. */
+export function readSubOption(b: Buffer | undefined, code: number): Buffer | undefined {
+  if (!b) return undefined;
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c === Opt.PAD) { i++; continue; }
+    if (c === Opt.END || i + 1 >= b.length) return undefined;
+    const len = b[i + 1]!;
+    if (i + 2 + len > b.length) return undefined;
+    if (c === code) return b.subarray(i + 2, i + 2 + len);
+    i += 2 + len;
+  }
+  return undefined;
+}
+
 /**
  * Splits encapsulated sub-options (option 43, 82, 175: code, length, value).
  * Returns undefined if the framing is broken.

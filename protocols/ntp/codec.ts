@@ -233,10 +233,6 @@ export function timestampsEqual(a: NtpTimestamp, b: NtpTimestamp): boolean {
   return a.seconds === b.seconds && a.fraction === b.fraction;
 }
 
-export function isZero(ts: NtpTimestamp): boolean {
-  return ts.seconds === 0 && ts.fraction === 0;
-}
-
 /** NTP short format (unsigned 16.16 seconds) to seconds. */
 export function shortToSeconds(raw: number): number {
   return (raw >>> 0) / 65536;

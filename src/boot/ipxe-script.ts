@@ -57,6 +57,13 @@ export type RootDiskBoot =
     readonly rootPath: string;
     /** Kernel parameters that find the root (boot: kernel). */
     readonly kernelArgs: string;
+    /** CHAP: the node logs in as username/password; the target must answer as reverseUsername/reversePassword. */
+    readonly chap: {
+      readonly username: string;
+      readonly password: string;
+      readonly reverseUsername: string;
+      readonly reversePassword: string;
+    };
   }
   | {
     readonly available: false;
@@ -72,8 +79,13 @@ export type BootMethod = 'kernel' | 'sanboot' | 'no-root';
 
 const ROOT_KIND_NAMES: Readonly<Record<RootDisk['kind'], string>> = { iscsi: 'iSCSI' };
 
-/** Root-disk placeholders: a line that uses one is dropped where the node's root gives it no value. */
-const ROOT_PLACEHOLDERS = ['initiator_iqn', 'root_path', 'root_problem'] as const;
+/**
+ * Root-disk placeholders: a line that uses one is dropped where the node's
+ * root gives it no value. The chap_ ones have a value only in the script
+ * served to the node's own address (its DHCP reservation): the rest of a
+ * script is public, its disk's secrets are not.
+ */
+const ROOT_PLACEHOLDERS = ['initiator_iqn', 'root_path', 'root_problem', 'chap_username', 'chap_password', 'chap_reverse_username', 'chap_reverse_password'] as const;
 type RootPlaceholder = typeof ROOT_PLACEHOLDERS[number];
 /** Placeholders of the kernel and its initrds: their lines are dropped for a node that boots no kernel. */
 const KERNEL_PLACEHOLDERS = ['kernel_url', 'kernel_name', 'kernel_args', 'cmdline', 'root_args', 'initrd_args', 'initrd_url', 'initrd_name'] as const;
@@ -82,12 +94,16 @@ interface RootPlan {
   readonly method: BootMethod;
   /** Kernel arguments of the root (boot: kernel only). */
   readonly args: string;
-  /** kernel: initiator_iqn; sanboot: initiator_iqn and root_path; no-root: root_problem. */
+  /** kernel: initiator_iqn; sanboot: initiator_iqn and root_path; both: chap_* for the node's own address; no-root: root_problem. */
   readonly vars: Partial<Record<RootPlaceholder, string>>;
 }
 
-/** How this node boots, given its root disk and what the provider says about it; pure. */
-export function rootPlan(profile: BootProfile, node: NodeRecord, rootDisk: RootDiskProvider | undefined): RootPlan {
+/**
+ * How this node boots, given its root disk and what the provider says about
+ * it; pure. `client` is the address the script is asked from: only the
+ * node's own address gets its CHAP credentials.
+ */
+export function rootPlan(profile: BootProfile, node: NodeRecord, rootDisk: RootDiskProvider | undefined, client?: string): RootPlan {
   const root = node.root ?? profile.root;
   if (!root) return { method: 'kernel', args: '', vars: {} };
   const kind = ROOT_KIND_NAMES[root.kind];
@@ -95,10 +111,13 @@ export function rootPlan(profile: BootProfile, node: NodeRecord, rootDisk: RootD
   if (!answer.available) {
     return { method: 'no-root', args: '', vars: { root_problem: `its ${kind} root disk is not available: ${answer.reason}` } };
   }
+  const chap = client === node.ip
+    ? { chap_username: answer.chap.username, chap_password: answer.chap.password, chap_reverse_username: answer.chap.reverseUsername, chap_reverse_password: answer.chap.reversePassword }
+    : {};
   // The root path is sanboot's; a kernel finds its root through the arguments (netroot=<root path>).
   return answer.boot === 'sanboot'
-    ? { method: 'sanboot', args: '', vars: { initiator_iqn: answer.initiatorIqn, root_path: answer.rootPath } }
-    : { method: 'kernel', args: answer.kernelArgs, vars: { initiator_iqn: answer.initiatorIqn } };
+    ? { method: 'sanboot', args: '', vars: { initiator_iqn: answer.initiatorIqn, root_path: answer.rootPath, ...chap } }
+    : { method: 'kernel', args: answer.kernelArgs, vars: { initiator_iqn: answer.initiatorIqn, ...chap } };
 }
 
 export class TemplateError extends Error {
@@ -184,10 +203,12 @@ export function templatesDir(config: Config): string {
  * The iPXE script for the machine with this MAC: its node's script, or the
  * unknown-MAC template (http.unknownTemplate) for a MAC no node has.
  * `rootDisk` answers for nodes with a `root:`; without it (or when it has no
- * answer) such a node gets the no-root path. Throws TemplateError when the
- * template is missing or broken, or cannot boot the node's root disk.
+ * answer) such a node gets the no-root path. `client` is the requester's
+ * IPv4 address: the node's CHAP lines are rendered only for its own address.
+ * Throws TemplateError when the template is missing or broken, or cannot boot
+ * the node's root disk.
  */
-export function renderNodeScript(model: ClusterModel, mac: string, httpBase: string, rootDisk?: RootDiskProvider): string {
+export function renderNodeScript(model: ClusterModel, mac: string, httpBase: string, rootDisk?: RootDiskProvider, client?: string): string {
   const canonical = normalizeMac(mac);
   const node = model.nodeByMac(canonical);
   const dir = templatesDir(model.config);
@@ -204,7 +225,7 @@ export function renderNodeScript(model: ClusterModel, mac: string, httpBase: str
     return renderTemplate(file, templateText(dir, file), { ...common, ...p.vars }, p.initrds, new Set(ROOT_PLACEHOLDERS));
   }
   const profile = model.profileOf(node);
-  const root = rootPlan(profile, node, rootDisk);
+  const root = rootPlan(profile, node, rootDisk, client);
   const p = profileVars(httpBase, profile, node, canonical, root.args);
   const vars: Vars = {
     ...common,
@@ -220,6 +241,10 @@ export function renderNodeScript(model: ClusterModel, mac: string, httpBase: str
   // A template from before boot methods would run its kernel lines for a sanboot or no-root node: the wrong thing.
   if (root.method !== 'kernel' && !/\{\{\s*boot_method\s*\}\}/.test(text)) {
     throw new TemplateError(path.join(dir, NODE_TEMPLATE), `${node.name} needs the ${root.method} path (its root disk), but the template has no {{boot_method}}; see the built-in ${path.join(BUILTIN_TEMPLATES, NODE_TEMPLATE)}`);
+  }
+  // A template from before CHAP would boot without credentials: the target refuses, far from the cause.
+  if (root.vars.initiator_iqn !== undefined && !/\{\{\s*chap_password\s*\}\}/.test(text)) {
+    throw new TemplateError(path.join(dir, NODE_TEMPLATE), `${node.name} logs in to its iSCSI disk with CHAP, but the template has no {{chap_username}}/{{chap_password}} lines; see the built-in ${path.join(BUILTIN_TEMPLATES, NODE_TEMPLATE)}`);
   }
   const omitted = new Set<string>(ROOT_PLACEHOLDERS.filter((k) => root.vars[k] === undefined));
   if (root.method !== 'kernel') for (const k of KERNEL_PLACEHOLDERS) omitted.add(k);

@@ -7,8 +7,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/load.ts';
 import { explainDiscover } from '../services/dhcp/explain.ts';
 import { Server } from '../server.ts';
+import { checkEtcd } from '../store/etcd-check.ts';
 import { registerAdminCommands } from './admin.ts';
 import { registerLabCommands } from './lab.ts';
+import { registerStoreCommands } from './store.ts';
 
 function load(file: string): Config {
   try {
@@ -33,8 +35,9 @@ const program = new Command('bootherd').description('Network boot server for HPC
 program.command('serve')
   .description('run the head node services described by a cluster file')
   .requiredOption('-c, --config <file>', 'cluster file (YAML)')
-  .action(async (opts: { config: string }) => {
-    const server = new Server(load(opts.config));
+  .option('--repair-store', 'if the state directory has damaged lines, move them to <file>.corrupt-<time> and start (docs/store.md)')
+  .action(async (opts: { config: string; repairStore?: boolean }) => {
+    const server = new Server(load(opts.config), { repairStore: opts.repairStore });
     const shutdown = async (signal: string) => {
       server.log.info({ signal }, 'stopping');
       await server.stop();
@@ -51,11 +54,14 @@ program.command('serve')
   });
 
 program.command('check')
-  .description('validate a cluster file and exit (0 = valid, 2 = invalid)')
+  .description('validate a cluster file and, with store.kind etcd, what this head needs of etcd (0 = ready, 1 = something missing, 2 = invalid file)')
   .requiredOption('-c, --config <file>', 'cluster file (YAML)')
-  .action((opts: { config: string }) => {
+  .action(async (opts: { config: string }) => {
     const c = load(opts.config);
     process.stdout.write(`${opts.config}: valid (${c.subnets.length} subnet(s), ${c.nodes.length} node(s), ${Object.keys(c.profiles).length} profile(s))\n`);
+    const findings = await checkEtcd(c);
+    for (const f of findings) process.stdout.write(`${f.ok ? 'ok     ' : 'MISSING'} ${f.message}\n`);
+    if (findings.some((f) => !f.ok)) process.exitCode = 1;
   });
 
 program.command('explain')
@@ -86,5 +92,6 @@ program.command('explain')
 
 registerAdminCommands(program);
 registerLabCommands(program);
+registerStoreCommands(program, load);
 
 await program.parseAsync();

@@ -6,13 +6,17 @@
  * every change before it reaches the store, so a node added through the API
  * is reachable by DHCP, DNS, TFTP and HTTP at once.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { z } from 'zod';
 import type { Config } from '../config/load.ts';
 import { fieldPath } from '../config/load.ts';
 import { hostSchema, nodeSchema, srvSchema } from '../config/schema.ts';
 import { broadcastOf, cidrContains, ipToInt, parseCidr, type Cidr } from '../net/ipv4.ts';
 import type { Store } from '../store/store.ts';
-import type { BootProfile, HostRecord, NodeRecord, SrvRecord } from './types.ts';
+import { checkRootDiskPaths, confinedDevice, confinedImage, devicePath, RootDiskPathError, rootDiskPlacesOf } from '../config/root-disk.ts';
+import { nodeAddressProblem } from './node-address.ts';
+import type { BootProfile, HostRecord, NodeRecord, RootDisk, SrvRecord } from './types.ts';
 
 export interface Subnet {
   readonly cidr: Cidr;
@@ -43,6 +47,8 @@ function fromZod(error: z.ZodError): ModelError {
 export class ClusterModel {
   readonly domain: string;
   readonly headAddress: number;
+  /** This head's address and every one of `heads:`; no node may have one. */
+  private readonly headAddresses: readonly number[];
   readonly subnets: readonly Subnet[];
   private byMac = new Map<string, NodeRecord>();
   private byIp = new Map<number, NodeRecord>();
@@ -55,6 +61,7 @@ export class ClusterModel {
   constructor(readonly config: Config, readonly store: Store) {
     this.domain = config.cluster.domain;
     this.headAddress = ipToInt(config.head.address);
+    this.headAddresses = [this.headAddress, ...config.heads.map((h) => ipToInt(h.address))];
     const head = [this.headAddress];
     this.subnets = config.subnets.map((s) => {
       const cidr = parseCidr(s.network);
@@ -168,8 +175,26 @@ export class ClusterModel {
     const ip = ipToInt(n.ip);
     const owner = this.byIp.get(ip);
     if (owner && owner !== replacing) throw new ModelError(409, 'ip', `address ${n.ip} is already reserved for node ${owner.name}`);
-    if (!this.subnetForIp(ip)) throw new ModelError(400, 'ip', `${n.ip} is in none of the cluster's subnets (${this.subnets.map((s) => s.cidr.text).join(', ')})`);
+    const subnet = this.subnetForIp(ip);
+    if (!subnet) throw new ModelError(400, 'ip', `${n.ip} is in none of the cluster's subnets (${this.subnets.map((s) => s.cidr.text).join(', ')})`);
+    const reserved = nodeAddressProblem(ip, subnet.cidr, { heads: this.headAddresses, router: subnet.router });
+    if (reserved) throw new ModelError(400, 'ip', reserved);
     if (!this.config.profiles[n.profile]) throw new ModelError(400, 'profile', `no profile named ${n.profile}; known: ${Object.keys(this.config.profiles).join(', ')}`);
+    if (n.root) this.checkRoot(n.root, n.name);
+  }
+
+  /** A node's own root may name only images and devices the cluster file allows (src/cluster/root-disk.ts). */
+  private checkRoot(root: RootDisk, node: string): void {
+    const places = rootDiskPlacesOf(this.config);
+    try {
+      checkRootDiskPaths(places, root, node);
+      // Where the path exists already, its real path must hold too (a symlink out of the directory).
+      if (root.image !== undefined && existsSync(path.resolve(places.baseDir, root.image))) confinedImage(places, root.image);
+      if (root.disk === 'block' && root.device !== undefined && existsSync(path.resolve('/', devicePath(root, node)))) confinedDevice(places, root, node);
+    } catch (e) {
+      if (e instanceof RootDiskPathError) throw new ModelError(400, `root.${e.field}`, e.message);
+      throw e;
+    }
   }
 
   async addHost(input: unknown): Promise<HostRecord> {

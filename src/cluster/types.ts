@@ -68,7 +68,14 @@ export interface SrvRecord {
   readonly source: RecordSource;
 }
 
-export type LeaseState = 'offered' | 'bound' | 'released' | 'declined';
+/**
+ * What the store keeps of a lease. A single head holds its OFFERs in memory
+ * only (src/services/dhcp/leases.ts); with a shared store an OFFER is an
+ * `offered` record, the claim that keeps other heads off the address.
+ */
+export const LEASE_STATES = ['offered', 'bound', 'released', 'declined'] as const;
+
+export type LeaseState = typeof LEASE_STATES[number];
 
 export interface LeaseRecord {
   readonly ip: string;
@@ -82,6 +89,12 @@ export interface LeaseRecord {
   readonly node?: string;
   /** The subnet (CIDR text) the address belongs to. */
   readonly subnet: string;
+  /** Where the client was: the relay (giaddr) that forwarded its request, or the head's interface it arrived on. */
+  readonly relay?: string;
+  readonly interface?: string;
+  /** The relay port: option 82's circuit id (sub-option 1) and remote id (sub-option 2) as hex. */
+  readonly circuitId?: string;
+  readonly remoteId?: string;
   readonly state: LeaseState;
   /** Server identifier (dotted) of the head that wrote it, with a shared store: whose OFFER or ACK it was. */
   readonly server?: string;
@@ -90,9 +103,11 @@ export interface LeaseRecord {
   readonly updatedAt: number;
 }
 
+export const BOOT_STAGES = ['dhcp-offer', 'dhcp-ack', 'tftp-loader', 'ipxe-script', 'kernel', 'initrd', 'booted'] as const;
+
 /** One step of a node's boot, for the boot timeline. */
 export interface BootStage {
-  readonly stage: 'dhcp-offer' | 'dhcp-ack' | 'tftp-loader' | 'ipxe-script' | 'kernel' | 'initrd' | 'booted';
+  readonly stage: typeof BOOT_STAGES[number];
   readonly at: number;
   readonly detail?: string;
 }

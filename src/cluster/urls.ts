@@ -3,6 +3,14 @@
  * service serves them, so both read them from here. Exact URLs, no redirects:
  * UEFI HTTP boot clients do not follow them.
  */
+import type { Config } from '../config/load.ts';
+
+/** The HTTP base URL nodes are given (iPXE scripts, kernels, UEFI HTTP loaders). */
+export function httpBaseOf(config: Config): string {
+  if (config.http.baseUrl) return config.http.baseUrl.replace(/\/$/, '');
+  const scheme = config.http.tls ? 'https' : 'http';
+  return `${scheme}://${config.head.address}${config.http.port === (config.http.tls ? 443 : 80) ? '' : `:${config.http.port}`}`;
+}
 
 /** Per-node iPXE script, addressed by the MAC iPXE booted from. */
 export function scriptUrl(base: string, mac: string): string {

@@ -11,6 +11,19 @@ import { isMac, normalizeMac } from '../net/mac.ts';
 export const ipv4 = z.string({ error: 'expected an IPv4 address like 198.18.0.1' })
   .refine(isIpv4, { error: 'expected an IPv4 address like 198.18.0.1' });
 
+/** A server to talk to, `198.18.0.53` or `198.18.0.53:5353`, as { address, port }; `hint` says what is expected. */
+export function serverAddress(defaultPort: number, hint: string) {
+  return z.string({ error: hint }).transform((v, ctx) => {
+    const m = /^([\d.]+)(?::(\d{1,5}))?$/.exec(v.trim());
+    const p = m?.[2] === undefined ? defaultPort : Number(m[2]);
+    if (!m || !isIpv4(m[1]!) || p < 1 || p > 65535) {
+      ctx.addIssue({ code: 'custom', message: `${hint}; got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return { address: m[1]!, port: p };
+  });
+}
+
 /** IPv6 addresses (a node's AAAA record); kept as written, lowercased. */
 export const ipv6 = z.string({ error: 'expected an IPv6 address like fd00::11' })
   .refine((v) => isIPv6(v), { error: 'expected an IPv6 address like fd00::11' })

@@ -10,6 +10,8 @@ import type { z } from 'zod';
 import { cidrContains, ipToInt, parseCidr } from '../net/ipv4.ts';
 import { clusterFileSchema, DEFAULT_LOADERS, type ClusterFile } from './schema.ts';
 import type { BootProfile } from '../cluster/types.ts';
+import { checkRootDiskPaths, RootDiskPathError, rootDiskPlacesOf, type RootDiskPlaces } from './root-disk.ts';
+import { nodeAddressProblem } from '../cluster/node-address.ts';
 
 export interface ConfigProblem {
   /** Field path like nodes[2].macs[0]. */
@@ -97,7 +99,8 @@ export function parseConfig(text: string, source: string): Config {
   }
   const file = parsed.data;
   const base = source.startsWith('<') ? process.cwd() : path.dirname(path.resolve(source));
-  const problems = crossCheck(file).map((p) => ({ ...p, line: lineOf(doc, counter, p.at) }));
+  const places = rootDiskPlacesOf({ source: source.startsWith('<') ? source : path.resolve(source), stateDir: path.resolve(base, file.state), iscsi: file.iscsi });
+  const problems = crossCheck(file, places).map((p) => ({ ...p, line: lineOf(doc, counter, p.at) }));
   if (problems.length) throw new ConfigError(source, problems);
 
   const profiles: Record<string, BootProfile> = {
@@ -133,7 +136,7 @@ export function loadConfig(file: string): Config {
 interface CrossProblem extends ConfigProblem { readonly at: readonly PropertyKey[] }
 
 /** Checks that need more than one field: uniqueness, addresses inside subnets, profiles that exist. */
-function crossCheck(file: ClusterFile): CrossProblem[] {
+function crossCheck(file: ClusterFile, places: RootDiskPlaces): CrossProblem[] {
   const problems: CrossProblem[] = [];
   const add = (at: PropertyKey[], message: string) => problems.push({ at, field: fieldPath(at), message });
   const nets = file.subnets.map((s) => parseCidr(s.network));
@@ -167,10 +170,18 @@ function crossCheck(file: ClusterFile): CrossProblem[] {
     });
     if (ips.has(n.ip)) add(['nodes', i, 'ip'], `address ${n.ip} is already reserved for nodes[${ips.get(n.ip)}]`);
     ips.set(n.ip, i);
-    if (!nets.some((net) => cidrContains(net, ipToInt(n.ip)))) add(['nodes', i, 'ip'], `${n.ip} is in none of the subnets (${nets.map((x) => x.text).join(', ')}); add its subnet or fix the address`);
+    const at = nets.findIndex((net) => cidrContains(net, ipToInt(n.ip)));
+    if (at < 0) add(['nodes', i, 'ip'], `${n.ip} is in none of the subnets (${nets.map((x) => x.text).join(', ')}); add its subnet or fix the address`);
+    else {
+      const router = file.subnets[at]!.router;
+      const reserved = nodeAddressProblem(ipToInt(n.ip), nets[at]!, { heads: [file.head.address, ...file.heads.map((h) => h.address)].map(ipToInt), router: router ? ipToInt(router) : undefined });
+      if (reserved) add(['nodes', i, 'ip'], reserved);
+    }
     if (n.profile !== 'default' && !(n.profile in file.profiles)) add(['nodes', i, 'profile'], `no profile named ${JSON.stringify(n.profile)}; define it under profiles: or use one of: default${Object.keys(file.profiles).map((p) => ', ' + p).join('')}`);
   });
   checkHeads(file, add);
+  checkRootDisks(file, places, add);
+  checkStore(file, add);
   return problems;
 }
 
@@ -180,6 +191,21 @@ export function configPath(config: Pick<Config, 'source'>, p: string): string {
 }
 
 /** `heads:` must name this head (by head.name, at head.address) and no head twice. */
+/** Images and devices of every root: inside iscsi.images, matching iscsi.devices (lexically; the real paths are checked before use). */
+function checkRootDisks(file: ClusterFile, places: RootDiskPlaces, add: (at: PropertyKey[], message: string) => void): void {
+  const check = (at: PropertyKey[], root: Parameters<typeof checkRootDiskPaths>[1] | undefined, node?: string) => {
+    if (!root) return;
+    try {
+      checkRootDiskPaths(places, root, node);
+    } catch (e) {
+      if (e instanceof RootDiskPathError) add([...at, e.field], e.message);
+      else throw e;
+    }
+  };
+  for (const [name, p] of Object.entries(file.profiles)) check(['profiles', name, 'root'], p.root);
+  file.nodes.forEach((n, i) => check(['nodes', i, 'root'], n.root, n.name));
+}
+
 function checkHeads(file: ClusterFile, add: (at: PropertyKey[], message: string) => void): void {
   if (!file.heads.length) return;
   const names = new Map<string, number>();
@@ -193,4 +219,13 @@ function checkHeads(file: ClusterFile, add: (at: PropertyKey[], message: string)
   const self = names.get(file.head.name);
   if (self === undefined) add(['heads'], `this head (head.name ${file.head.name}) is not listed; list every head, this one included`);
   else if (file.heads[self]!.address !== file.head.address) add(['heads', self, 'address'], `head ${file.head.name} is at ${file.head.address} (head.address); the two must agree`);
+}
+
+/** `store:` must say where etcd is: given endpoints, or the heads whose members it runs. */
+function checkStore(file: ClusterFile, add: (at: PropertyKey[], message: string) => void): void {
+  const { store } = file;
+  if (store.kind === 'embedded' && store.endpoints) add(['store', 'endpoints'], 'endpoints are for kind: etcd; set store.kind to etcd, or remove the endpoints');
+  if (store.kind === 'etcd' && !store.endpoints && !file.heads.length) {
+    add(['store'], 'kind etcd without endpoints runs an etcd member on every head of heads:, and heads: is empty; list the heads (this one included), or give store.endpoints');
+  }
 }

@@ -13,6 +13,7 @@ import { dnsSection } from './sections/dns.ts';
 import { httpSection } from './sections/http.ts';
 import { iscsiSection, rootSection } from './sections/iscsi.ts';
 import { ntpSection } from './sections/ntp.ts';
+import { storeSection } from './sections/store.ts';
 import { tftpSection } from './sections/tftp.ts';
 
 /** iPXE binaries from Debian's `ipxe` package, copied into boot-assets/ipxe by the setup script. */
@@ -76,7 +77,7 @@ export const nodeSchema = z.strictObject({
 
 export const hostSchema = z.strictObject({ name: ownerName, ip: ipv4, ip6: ipv6.optional() });
 
-/** A head node of the cluster, as `heads:` lists them (NTP election now, replication later). */
+/** A head node of the cluster, as `heads:` lists them (NTP election, the etcd members of `store: { kind: etcd }`). */
 export const headSchema = z.strictObject({ name: hostname, address: ipv4 });
 
 export const srvSchema = z.strictObject({
@@ -92,7 +93,7 @@ export const clusterFileSchema = z.strictObject({
     name: z.string().min(1).default('cluster'),
     /** DNS domain of the nodes: n001.<domain>. */
     domain: hostname.default('cluster.local'),
-  }).default({ name: 'cluster', domain: 'cluster.local' }),
+  }).prefault({}),
   head: z.strictObject({
     name: hostname.default('head'),
     /** This head's address on the provisioning network: DHCP server id, next-server, DNS and NTP for nodes. */
@@ -101,14 +102,17 @@ export const clusterFileSchema = z.strictObject({
   /**
    * Every head node of the cluster, this one included; empty for a single
    * head. With several, they elect one as the time source when no upstream
-   * is reachable (the first listed head that answers).
+   * is reachable (the first listed head that answers), and with
+   * `store: { kind: etcd }` and no endpoints each runs one etcd member.
    */
   heads: z.array(headSchema).default([]),
-  /** State directory of the embedded store (leases, API-added nodes, hosts, boot timelines). */
+  /** State directory of the embedded store (leases, API-added nodes, hosts, boot timelines); the local etcd member's data in <state>/etcd. */
   state: z.string().min(1).default('/var/lib/bootherd'),
+  /** Where the records live: the embedded journal (one head) or etcd (several heads). */
+  store: storeSection,
   /** Directory with boot files (kernels, initrds) served over HTTP and TFTP; relative paths are from the cluster file. */
   files: z.string().min(1).optional(),
-  log: z.strictObject({ level: logLevel.default('info') }).default({ level: 'info' }),
+  log: z.strictObject({ level: logLevel.default('info') }).prefault({}),
   subnets: z.array(subnet).min(1, { error: 'the cluster needs at least one subnet' }),
   dhcp: dhcpSection,
   tftp: tftpSection,

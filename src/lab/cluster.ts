@@ -120,6 +120,7 @@ function iscsiSections(filesDir: string, tgtControlPort: number): string {
 # The lab's tgtd in the head namespace (bootherd lab up --iscsi); each node gets a copy of the golden disk.
 iscsi:
   backend: tgt
+  images: ${filesDir}
   tgt: { controlPort: ${tgtControlPort} }
 `;
 }

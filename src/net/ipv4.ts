@@ -73,11 +73,6 @@ export function broadcastOf(cidr: Cidr): number {
   return (cidr.network | (~cidr.mask >>> 0)) >>> 0;
 }
 
-/** Writes an address into a buffer at offset (big endian). */
-export function writeIp(buf: Buffer, ip: number, offset: number): void {
-  buf.writeUInt32BE(ip >>> 0, offset);
-}
-
 /** The in-addr.arpa name of an address: 1.0.18.198.in-addr.arpa */
 export function reverseName(ip: number): string {
   return `${ip & 255}.${(ip >>> 8) & 255}.${(ip >>> 16) & 255}.${ip >>> 24}.in-addr.arpa`;

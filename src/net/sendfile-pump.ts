@@ -1,7 +1,7 @@
 /**
  * File bodies onto TCP sockets with sendfile(2), on a thread of their own
  * (native/sendfile_pump.c says why: through Node streams the event loop
- * copied every byte of every initrd and reached 0.63-0.82x nginx). A socket
+ * copies every byte of every initrd; docs/http.md#benchmark). A socket
  * handed over stays Node's: the caller writes the response head through
  * Node first, and nothing else may write to the socket until the transfer
  * ends; `send` waits for the head to reach the kernel before the helper
@@ -11,15 +11,7 @@ import type { Socket } from 'node:net';
 import os from 'node:os';
 import { nativeHelper } from './native.ts';
 
-interface PumpNative {
-  create(onDone: (id: number, errno: number, sent: number) => void, stallMs: number): object;
-  send(handle: object, id: number, socketFd: number, fileFd: number, offset: number, length: number): number;
-  cancel(handle: object, id: number): void;
-  keepAlive(handle: object, on: boolean): void;
-  close(handle: object): void;
-}
-
-const pumpNative = () => nativeHelper<PumpNative>('sendfile_pump', 'sendfile helper');
+const pumpNative = () => nativeHelper('sendfile_pump');
 
 /** How a transfer ended: every byte sent, or why not, with the bytes that did go. */
 export type TransferEnd = { readonly ok: true; readonly sent: number } | { readonly ok: false; readonly sent: number; readonly reason: string };

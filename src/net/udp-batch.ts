@@ -2,26 +2,18 @@
  * Batched UDP for services at high packet rates (DNS, DHCP, TFTP transfers): the native
  * helper native/udp_batch.c reads up to `slots` datagrams per wake-up with
  * recvmmsg(2) into one shared buffer, calls JavaScript once for the batch,
- * and sends the replies written back with one sendmmsg(2). Through dgram the
- * same DNS server spent about nine times dnsmasq's user CPU per query, most
- * of it in the per-datagram crossing into JavaScript (docs/dns.md has the
- * measurements). Use dgram (openUdp) for anything that is not hot.
+ * and sends the replies written back with one sendmmsg(2): through dgram the
+ * per-datagram crossing into JavaScript is most of a hot server's CPU
+ * (docs/dns.md has the measurements). Use dgram (openUdp) for anything that
+ * is not hot.
  *
  * A received datagram is a view into the shared buffer, valid only during
  * the handler's call: keep a copy for anything answered later.
  */
 import { openUdpFd, type UdpBinding } from './udp.ts';
-import { nativeHelper } from './native.ts';
+import { nativeHelper, type UdpBatchNative } from './native.ts';
 
-interface BatchNative {
-  open(fd: number, slots: number, slotSize: number, recvBufferSize: number, sendBufferSize: number, peerErrors: boolean, stampOffset: number): { handle: object; rx: ArrayBuffer; tx: ArrayBuffer; rxMeta: ArrayBuffer; txMeta: ArrayBuffer; rxStamps: ArrayBuffer; port: number };
-  start(handle: object, onBatch: (received: number) => number, onPeerError?: PeerErrorHandler): void;
-  sendSlots(handle: object, count: number): void;
-  sendParts(handle: object, parts: readonly Buffer[], address: number, port: number, segmentSize: number): number;
-  close(handle: object, done: () => void): void;
-}
-
-const batchNative = () => nativeHelper<BatchNative>('udp_batch', 'batch UDP helper');
+const batchNative = () => nativeHelper('udp_batch');
 
 /**
  * Answers one datagram from `address` (IPv4 as an integer) and `port`: the
@@ -73,7 +65,7 @@ export class UdpBatchSocket {
   private inBatch = false;
   private flushPending = false;
 
-  private constructor(private readonly handle: object, parts: ReturnType<BatchNative['open']>, private readonly slotSize: number, private readonly slots: number, private readonly boundPort: number) {
+  private constructor(private readonly handle: object, parts: ReturnType<UdpBatchNative['open']>, private readonly slotSize: number, private readonly slots: number, private readonly boundPort: number) {
     this.rx = Buffer.from(parts.rx);
     this.tx = Buffer.from(parts.tx);
     this.rxMeta = new Uint32Array(parts.rxMeta);

@@ -7,13 +7,7 @@
 import dgram from 'node:dgram';
 import { nativeHelper } from './native.ts';
 
-interface NativeHelper {
-  openUdp4(options: { address: string; port: number; device?: string; broadcast?: boolean; reuseAddr?: boolean; reusePort?: boolean; rxTimestamps?: boolean }): number;
-  rxTimestamp(fd: number, out: Float64Array): boolean;
-  sendStamped(fd: number, bytes: Buffer, length: number, address: string, port: number, stampOffset: number, keepBits: number): number;
-}
-
-const nativeSocket = () => nativeHelper<NativeHelper>('udp_socket', 'socket helper');
+const nativeSocket = () => nativeHelper('udp_socket');
 
 export interface UdpBinding {
   readonly address: string;

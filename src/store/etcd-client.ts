@@ -529,8 +529,8 @@ export class EtcdSession {
       stream.on('end', drop);
     }
     this.stream.write({ ID: this.lease });
-    // Retry sooner than a third of the TTL while answers are missing, to keep the lease across a short outage.
-    const wait = Math.max(200, Math.min((this.ttlSeconds * 1000) / 3, this.expiresAt - Date.now() - 200) / (this.stream ? 1 : 3));
+    // Every third of the TTL; sooner as the expiry nears while answers are missing, to keep the lease across a short outage.
+    const wait = Math.max(200, Math.min((this.ttlSeconds * 1000) / 3, (this.expiresAt - Date.now()) / 2));
     this.timer = setTimeout(() => this.tick(), wait);
   }
 

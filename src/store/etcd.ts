@@ -56,7 +56,7 @@ export interface EtcdStoreStatus {
   readonly lastError: string | undefined;
   /** Full reloads of the cache (after a compaction outran the watch). */
   readonly reloads: number;
-  /** Values under the prefix that are not JSON or not of a known directory; skipped. */
+  /** Records under the prefix whose value is not JSON; skipped. */
   readonly malformed: number;
 }
 
@@ -384,8 +384,9 @@ export class EtcdStore implements Store {
     if (!at) { this.malformed++; return; }
     const raw = e.type === 'PUT' ? e.kv.value.toString() : undefined;
     if (at.dir === CLIENT_INDEX_DIR) { this.applyClient(at.rest, raw, e.kv.modRevision); return; }
+    // Other directories under the root (election keys, say) are not records.
     const c = this.dirOf.get(at.dir);
-    if (!c) { this.malformed++; return; }
+    if (!c) return;
     this.applyCommitted(c, at.rest, raw, e.kv.modRevision);
   }
 

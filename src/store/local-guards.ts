@@ -7,19 +7,22 @@
  * index starts empty (a claim then only competes with this process's own).
  */
 import type { LeaseRecord } from '../cluster/types.ts';
-import type { ClaimExpect, ClaimOutcome, CollectionName, StoreGuard } from './store.ts';
+import type { ClaimExpect, ClaimOutcome, CollectionName, Store, StoreGuard, StoreOp } from './store.ts';
+
+/** What the guards read and write of the store they guard. */
+type GuardedStore = Pick<Store, 'get' | 'put' | 'delete'>;
 
 export class LocalGuards {
   private revisions = new Map<string, number>();
   private clients = new Map<string, { readonly ip: string; readonly revision: number }>();
   private last = 1;
 
-  constructor(private readonly exists: (collection: CollectionName, key: string) => boolean) {}
+  constructor(private readonly store: GuardedStore) {}
 
   revision(collection: CollectionName, key: string): number {
     const r = this.revisions.get(`${collection}/${key}`);
     if (r !== undefined) return r;
-    return this.exists(collection, key) ? 1 : 0;
+    return this.store.get(collection, key) !== undefined ? 1 : 0;
   }
 
   /** Records a write (`present` false: a delete). */
@@ -29,8 +32,10 @@ export class LocalGuards {
     else this.revisions.set(`${collection}/${key}`, 0);
   }
 
-  holds(guards: readonly StoreGuard[]): boolean {
-    for (const g of guards) if ('collection' in g && this.revision(g.collection, g.key) !== g.revision) return false;
+  /** Store.transact: the guards are checked and the writes begun in one tick, so nothing comes between. */
+  async transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
+    if (!this.holds(guards)) return false;
+    await Promise.all(ops.map((o) => (o.op === 'put' ? this.store.put(o.collection, o.key, o.value) : this.store.delete(o.collection, o.key))));
     return true;
   }
 
@@ -38,16 +43,21 @@ export class LocalGuards {
     return { address: this.revision('leases', ip), client: this.clients.get(clientKey)?.revision ?? 0 };
   }
 
-  /** The refusal when `expect` no longer holds, undefined when the claim may go ahead. */
-  refusal(ip: string, clientKey: string, expect: ClaimExpect, current: LeaseRecord | undefined): ClaimOutcome | undefined {
-    const now = this.claimRevisions(ip, clientKey);
-    if (now.address === expect.address && now.client === expect.client) return undefined;
-    return { claimed: false, address: { lease: current, revision: now.address }, client: { ip: this.clients.get(clientKey)?.ip, revision: now.client } };
+  /** Store.claim: the lease is put like any record; the client's entry is in memory only (see above). */
+  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+    const now = this.claimRevisions(lease.ip, clientKey);
+    if (now.address !== expect.address || now.client !== expect.client) {
+      return { claimed: false, address: { lease: this.store.get('leases', lease.ip), revision: now.address }, client: { ip: this.clients.get(clientKey)?.ip, revision: now.client } };
+    }
+    const done = this.store.put('leases', lease.ip, lease);
+    // After the put's own `wrote`: the client's entry takes the lease's revision.
+    this.clients.set(clientKey, { ip: lease.ip, revision: this.last });
+    await done;
+    return { claimed: true, revision: this.last };
   }
 
-  /** Points the client's entry at `ip`; call after the lease's own `wrote`. */
-  bound(clientKey: string, ip: string): number {
-    this.clients.set(clientKey, { ip, revision: this.last });
-    return this.last;
+  private holds(guards: readonly StoreGuard[]): boolean {
+    for (const g of guards) if ('collection' in g && this.revision(g.collection, g.key) !== g.revision) return false;
+    return true;
   }
 }

@@ -12,7 +12,7 @@ export class MemoryStore implements Store {
   get shared(): boolean { return this.options.shared === true; }
   private tables = new Map<CollectionName, Map<string, unknown>>();
   private listeners = new Set<ChangeListener>();
-  private guards = new LocalGuards((c, k) => this.table(c).has(k));
+  private guards = new LocalGuards(this);
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
@@ -39,23 +39,16 @@ export class MemoryStore implements Store {
     return this.guards.revision(collection, key);
   }
 
-  async transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
-    if (!this.guards.holds(guards)) return false;
-    await Promise.all(ops.map((o) => (o.op === 'put' ? this.put(o.collection, o.key, o.value) : this.delete(o.collection, o.key))));
-    return true;
+  transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean> {
+    return this.guards.transact(guards, ops);
   }
 
   claimRevisions(ip: string, clientKey: string): ClaimExpect {
     return this.guards.claimRevisions(ip, clientKey);
   }
 
-  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
-    const refused = this.guards.refusal(lease.ip, clientKey, expect, this.get('leases', lease.ip));
-    if (refused) return refused;
-    const done = this.put('leases', lease.ip, lease);
-    const revision = this.guards.bound(clientKey, lease.ip);
-    await done;
-    return { claimed: true, revision };
+  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+    return this.guards.claim(clientKey, lease, expect);
   }
 
   async put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {

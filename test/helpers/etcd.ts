@@ -30,6 +30,8 @@ export interface EtcdCluster {
   readonly endpoints: readonly string[];
   /** etcdctl against this cluster; returns stdout, throws on failure. */
   ctl(...args: string[]): string;
+  /** etcdctl against the given members only (the others may be down). */
+  ctlAt(members: readonly EtcdMember[], ...args: string[]): string;
   close(): Promise<void>;
 }
 
@@ -75,6 +77,13 @@ function healthyIn(netns: string, clientUrl: string): boolean {
   } catch {
     return false;
   }
+}
+
+function ctl(endpoints: readonly string[], args: readonly string[], netns?: string): string {
+  const argv = ['--endpoints', endpoints.join(','), ...args];
+  return execFileSync(netns ? 'ip' : 'etcdctl', netns ? ['netns', 'exec', netns, 'etcdctl', ...argv] : argv, {
+    encoding: 'utf8', timeout: 15_000, env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdCluster> {
@@ -150,9 +159,8 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   return {
     members,
     endpoints,
-    ctl: (...args: string[]) => execFileSync(options.netns ? 'ip' : 'etcdctl', [...(options.netns ? ['netns', 'exec', options.netns, 'etcdctl'] : []), '--endpoints', endpoints.join(','), ...args], {
-      encoding: 'utf8', timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+    ctl: (...args: string[]) => ctl(endpoints, args, options.netns),
+    ctlAt: (at: readonly EtcdMember[], ...args: string[]) => ctl(at.map((m) => m.clientUrl), args, options.netns),
     close,
   };
 }

@@ -17,8 +17,12 @@ export interface LioModel {
     fabric: string;
     tpgs: Array<{
       tag: number;
+      attributes?: { authentication?: number; generate_node_acls?: number };
       luns: Array<{ index: number; storage_object: string }>;
-      node_acls: Array<{ node_wwn: string; mapped_luns: Array<{ index: number; tpg_lun: number }> }>;
+      node_acls: Array<{
+        node_wwn: string; mapped_luns: Array<{ index: number; tpg_lun: number }>;
+        chap_userid?: string; chap_password?: string; chap_mutual_userid?: string; chap_mutual_password?: string;
+      }>;
       portals: Array<{ ip_address: string; port: number }>;
     }>;
   }>;
@@ -100,6 +104,24 @@ export function fakeTargetcli(initial?: LioModel): FakeTargetcli {
         if (i < 0) return fail(`No such Target in configfs: /sys/kernel/config/target/iscsi/${kv.wwn}`);
         lio.targets.splice(i, 1);
         return ok(`Deleted Target ${kv.wwn}.`);
+      }
+      // `<tpg> set attribute k=v ...` and `<tpg>/acls/<wwn> set auth k=v ...`
+      if (cmd === 'set') {
+        const [group, ...pairs] = rest;
+        const values = Object.fromEntries(pairs.map((a) => a.split('=') as [string, string]));
+        const at = /^\/iscsi\/([^/]+)\/tpg1(?:\/acls\/(.+))?$/.exec(where!);
+        const tg = at && lio.targets.find((x) => x.wwn === at[1])?.tpgs.find((x) => x.tag === 1);
+        if (!at || !tg) return fail(`No such path ${where}`);
+        if (group === 'attribute' && !at[2]) {
+          tg.attributes = { ...tg.attributes, ...Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Number(v)])) };
+          return ok('Parameter authentication is now \'1\'.');
+        }
+        const acl = tg.node_acls.find((a) => a.node_wwn === at[2]);
+        if (group === 'auth' && acl) {
+          for (const [k, v] of Object.entries(values)) (acl as Record<string, unknown>)[`chap_${k}`] = v;
+          return ok('Parameter userid is now ...');
+        }
+        return fail(`No such path ${where}`);
       }
       const m = /^\/iscsi\/([^/]+)\/tpg1\/(luns|acls|portals)$/.exec(where!);
       const g = m && lio.targets.find((t) => t.wwn === m[1])?.tpgs.find((x) => x.tag === 1);

@@ -36,8 +36,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** `extra` is YAML appended to the cluster file (profiles, nodes, an http override...). */
-export async function startHttpServer(t: Teardownable, opts: { extra?: string; http?: string; files?: Record<string, Buffer | string>; store?: Store } = {}): Promise<HttpTestServer> {
+/**
+ * A server built (no socket bound but HTTP's, on loopback). DNS, NTP and TFTP
+ * are off unless `allServices`; none of the services but HTTP is started.
+ * `extra` is YAML appended to the cluster file (profiles, nodes, an http override...).
+ */
+export async function startHttpServer(t: Teardownable, opts: { extra?: string; http?: string; files?: Record<string, Buffer | string>; store?: Store; allServices?: boolean } = {}): Promise<HttpTestServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-http-'));
   const files = path.join(dir, 'files');
   mkdirSync(files);
@@ -54,9 +58,7 @@ files: ${files}
 subnets:
   - network: 198.18.0.0/24
     pool: 198.18.0.100-198.18.0.150
-dns: { enabled: false }
-ntp: { enabled: false }
-tftp: { enabled: false }
+${opts.allServices ? '' : 'dns: { enabled: false }\nntp: { enabled: false }\ntftp: { enabled: false }'}
 http: { address: 127.0.0.1, port: ${port}, baseUrl: "http://127.0.0.1:${port}"${opts.http ? `, ${opts.http}` : ''} }
 ${opts.extra ?? ''}
 `;

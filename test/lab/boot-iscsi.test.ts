@@ -36,7 +36,8 @@ t.test('BIOS: n001 boots with its root disk over iSCSI from bootherd\'s tgt back
   const script = Lab.adopt(state.lab).run(state.lab.head.ns, 'curl', ['-sf', `http://198.18.0.1/boot/${n001.mac.replace(/:/g, '-')}.ipxe`]).stdout;
   t.match(script, new RegExp(`^set initiator-iqn ${INITIATORS}n001$`, 'm'), 'the script sets n001\'s initiator name');
   t.match(script, /^goto kernel$/m, 'and boots the kernel (boot: kernel)');
-  t.match(script, ` rd.iscsi.initiator=${INITIATORS}n001 netroot=iscsi:198.18.0.1::3260:1:${TARGETS}n001 `, 'whose command line names the root');
+  t.match(script, ` rd.iscsi.initiator=${INITIATORS}n001 netroot=iscsi:\${username}:\${password}:\${reverse-username}:\${reverse-password}@198.18.0.1::3260:1:${TARGETS}n001 `, 'whose command line names the root, with iPXE\'s CHAP settings for dracut');
+  t.notMatch(script, /^set (username|password|reverse-username|reverse-password) /m, 'asked from another address (the head\'s), the script holds no CHAP lines');
   t.match(script, `initrd --name ${LAB_ISCSI_INITRD} `, 'with the iSCSI initrd');
   t.notMatch(script, /^sanboot /m);
 
@@ -56,7 +57,7 @@ t.test('BIOS: n001 boots with its root disk over iSCSI from bootherd\'s tgt back
   t.ok(readFileSync(disk).includes(marker), 'n001\'s disk is a copy of the golden image');
 
   const vm = (stage: string) => r.timeline.find((e) => e.where === 'vm' && e.stage === stage)?.detail;
-  t.equal(vm('iscsi'), `${TARGETS}n001 lun 1 /dev/sda from 198.18.0.1:3260 as ${INITIATORS}n001`, 'the init logged in to n001\'s target as n001 and found LUN 1\'s disk');
+  t.equal(vm('iscsi'), `${TARGETS}n001 lun 1 /dev/sda from 198.18.0.1:3260 as ${INITIATORS}n001 (mutual CHAP)`, 'the init logged in to n001\'s target as n001 with mutual CHAP (the script its own address got) and found LUN 1\'s disk');
   t.equal(vm('root'), `/ is /dev/sda ext2, iSCSI session ${TARGETS}n001; /etc/bootherd-golden: ${marker}`, 'after switch_root, / is that disk, with the golden image\'s marker');
   // Every other stage, and the head's timeline to "booted", as for any node.
   await assertNodeBoot(t, state, r, n001, false, true);

@@ -36,6 +36,8 @@ nodes:
   t.teardown(() => context.close());
   const page = context.pages()[0] ?? await context.newPage();
   page.setDefaultTimeout(15_000);
+  const cspViolations: string[] = [];
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
 
   await page.goto(s.base + '/');
   await page.locator('#login').waitFor({ state: 'visible', ...WAIT });
@@ -46,6 +48,7 @@ nodes:
   t.match(await page.locator('tr[data-node="n001"]').innerText(), /n001\s+198\.18\.0\.11\s+52:54:00:00:00:01\s+compute\s+-\s+never booted/, 'the node list');
   await page.locator('#live.on').waitFor(WAIT);
   t.pass('the event stream is connected');
+  t.equal(await page.evaluate('document.cookie'), '', 'the token cookie is HttpOnly: the page\'s script cannot read it');
 
   const res = await s.authed('/api/v1/nodes', { method: 'POST', json: { name: 'n002', macs: '52:54:00:00:00:02', ip: '198.18.0.12', profile: 'compute' } });
   t.equal(res.status, 201);
@@ -75,4 +78,5 @@ nodes:
   await s.authed('/api/v1/nodes/n002', { method: 'DELETE' });
   await page.locator('tr[data-node="n002"]').waitFor({ state: 'detached', ...WAIT });
   t.pass('a removed node disappears');
+  t.same(cspViolations, [], 'the page runs under its Content-Security-Policy without a violation');
 });

@@ -129,10 +129,14 @@ t.test('transfers complete through 10% packet loss', async (t) => {
   // atftp ignores duplicate blocks in window mode, so when the ACK that ends a window is lost only its own
   // timer (5 s by default) recovers; a shorter one keeps this test short.
   const atftp: Fetcher = { name: 'atftp', argv: (r, l, o) => { const [cmd, args] = CLIENTS[1]!.argv(r, l, o); return [cmd, ['--tftp-timeout', '1', ...args]]; } };
+  // Without a time limit curl repeats a lost ACK only every 72 s (its interval is the limit / 50, an hour
+  // when none is set); with one, every few seconds, as PXE firmware and iPXE do. The server's side of a lost
+  // ACK 0 (the OACK timer) is the unit test's.
+  const curl: Fetcher = { name: 'curl', argv: (r, l, o) => { const [cmd, args] = CLIENTS[2]!.argv(r, l, o); return [cmd, ['--max-time', '110', ...args]]; } };
   const cases: Array<[Fetcher, string, boolean]> = [
     [CLIENTS[0]!, 'undionly.kpxe', false],
     [atftp, 'images/mid.bin', true],
-    [CLIENTS[2]!, 'ipxe.efi', true],
+    [curl, 'ipxe.efi', true],
   ];
   for (const [client, remote, withOptions] of cases) {
     const r = fetchAs(s, ns, client, remote, withOptions, 120_000);
@@ -142,6 +146,23 @@ t.test('transfers complete through 10% packet loss', async (t) => {
   }
   const counts = [ns, s.lab.head.ns].map((n) => Number(/^\s*(\d+)\s+\d+\s+DROP/m.exec(s.lab.exec(n, 'iptables', ['-L', 'INPUT', '-v', '-n', '-x']))?.[1] ?? 0));
   t.ok(counts.every((n) => n > 0), `packets were really dropped both ways (to the client ${counts[0]}, to the server ${counts[1]})`);
+});
+
+t.test('a lost ACK 0: the OACK goes out again to a client that declared its timeout (curl, no time limit)', async (t) => {
+  const s = await startLabServer(t, { tag: 'ta', clients: 1, clientCidr: () => '198.18.0.2/24', config });
+  const ns = s.lab.clients[0]!.ns;
+  // The head loses the first ACK 0 it is sent (u32: the first 4 bytes of the UDP payload are opcode 4, block 0).
+  s.lab.exec(s.lab.head.ns, 'iptables', ['-A', 'INPUT', '-p', 'udp', '-m', 'u32', '--u32', '0>>22&0x3C@8=0x00040000',
+    '-m', 'statistic', '--mode', 'nth', '--every', '1000000', '--packet', '0', '-j', 'DROP']);
+  // curl declares a 6 s timeout but repeats its ACK 0 only after 72 s; the test's limit sits between the two.
+  const r = fetchAs(s, ns, CLIENTS[2]!, 'ipxe.efi', true, 50_000);
+  t.equal(r.code, 0, `curl: ipxe.efi fetched after its ACK 0 was lost${r.code ? `\n${r.out.slice(-2000)}` : ''}`);
+  t.equal(r.code === 0 ? shaOf(r.local) : '', shaOf(path.join(LOADERS_DIR, 'ipxe.efi')), 'curl: sha256 matches');
+  const dropped = Number(/^\s*(\d+)\s+\d+\s+DROP/m.exec(s.lab.exec(s.lab.head.ns, 'iptables', ['-L', 'INPUT', '-v', '-n', '-x']))?.[1] ?? 0);
+  t.equal(dropped, 1, 'the ACK 0 was really lost');
+  const metrics = s.lab.run(ns, 'curl', ['-sS', `http://${HEAD}/metrics`]).stdout;
+  t.match(metrics, /^bootherd_tftp_transfers_total\{outcome="complete"\} 1$/m, 'one transfer, complete');
+  t.notMatch(metrics, /^bootherd_tftp_transfers_total\{outcome="timeout"\} [1-9]/m, 'none given up');
 });
 
 t.test('refusals reach real clients as TFTP errors', async (t) => {

@@ -51,12 +51,13 @@ t.test('a bound lease is not given to another client until it expires', async (t
   const { leases, subnet } = setup();
   await leases.bind(ipToInt('198.18.0.10'), { mac: 'aa:aa:aa:aa:aa:01', subnet: subnet.cidr.text, expiresAt: now + 60_000 }, now);
   t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now), 'leased-to-other');
-  t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now + 61_000), undefined, 'free after expiry');
+  t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:02', subnet, undefined, now + 61_000), 'remembered-for-other', 'after expiry kept for its owner');
+  t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:01', subnet, undefined, now + 61_000), undefined, 'who may have it again');
 });
 
 t.test('a declined address is quarantined', async (t) => {
   const { leases, subnet } = setup();
-  await leases.decline(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:01', 'aa:aa:aa:aa:aa:01', subnet, now);
+  await leases.decline(ip('198.18.0.10'), { mac: 'aa:aa:aa:aa:aa:01' }, subnet, true, now);
   t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:01', subnet, undefined, now), 'declined', 'even for the client that declined it');
   t.not(leases.choose('aa:aa:aa:aa:aa:01', subnet, undefined, undefined, now), ip('198.18.0.10'));
   t.equal(leases.check(ip('198.18.0.10'), 'aa:aa:aa:aa:aa:01', subnet, undefined, now + 700_000), undefined, 'released from quarantine later');
@@ -70,10 +71,14 @@ t.test('an exhausted pool reuses the longest-expired lease, then the oldest offe
   }
   t.equal(intToIp(leases.choose('bb:bb:bb:bb:bb:01', subnet, undefined, undefined, now)!), '198.18.0.10', 'longest expired first');
   const { leases: l2, subnet: s2 } = setup();
+  const offered: number[] = [];
   for (let i = 0; i < 3; i++) {
     const key = `cc:cc:cc:cc:cc:0${i}`;
-    l2.offer(l2.choose(key, s2, undefined, undefined, now + i)!, key, now + i);
+    offered.push(l2.choose(key, s2, undefined, undefined, now + i)!);
+    l2.offer(offered[i]!, key, now + i);
   }
   const stolen = l2.choose('dd:dd:dd:dd:dd:01', s2, undefined, undefined, now + 10);
-  t.ok(stolen !== undefined, 'an offer flood does not lock a real client out');
+  t.equal(stolen, offered[0], 'an offer flood does not lock a real client out: the oldest offer is taken');
+  t.equal(l2.check(offered[0]!, 'dd:dd:dd:dd:dd:01', s2, undefined, now + 10), undefined, 'and withdrawn from the client it was offered to');
+  t.equal(l2.check(offered[1]!, 'dd:dd:dd:dd:dd:01', s2, undefined, now + 10), 'offered-to-other', 'the younger offers stand');
 });

@@ -30,8 +30,9 @@ let now = 1_700_000_000_000;
 
 function setup() {
   const store = new MemoryStore();
-  const dhcp = new DhcpService({ config, model: new ClusterModel(config, store), store, log: silentLogger, metrics: new Metrics(), httpBase: 'http://198.18.0.1' });
-  return { store, dhcp };
+  const metrics = new Metrics();
+  const dhcp = new DhcpService({ config, model: new ClusterModel(config, store), store, log: silentLogger, metrics, httpBase: 'http://198.18.0.1' });
+  return { store, dhcp, metrics };
 }
 
 function request(type: number, mac: string, opts: Array<[number, Buffer]> = [], fields: Partial<DhcpMessage> = {}): Buffer {
@@ -102,14 +103,28 @@ t.test('RENEWING extends the lease; a client renewing someone else\'s address is
   t.equal(type(thief), MessageType.NAK);
 });
 
-t.test('DECLINE quarantines; RELEASE frees', async (t) => {
-  const { dhcp, store } = setup();
-  await exchange(dhcp, request(MessageType.DECLINE, 'aa:00:00:00:00:07', [[Opt.REQUESTED_IP, ipList([ip('198.18.0.100')])], [Opt.SERVER_ID, ipList([HEAD])]]));
+t.test('DECLINE from the holder quarantines; RELEASE from the holder frees; from anyone else both are dropped and counted', async (t) => {
+  const { dhcp, store, metrics } = setup();
+  const cid = [Opt.CLIENT_ID, Buffer.from('01aa0000000007', 'hex')] as [number, Buffer];
+  const ack = (await exchange(dhcp, request(MessageType.REQUEST, 'aa:00:00:00:00:07', [[Opt.REQUESTED_IP, ipList([ip('198.18.0.100')])], cid]))).reply;
+  t.equal(type(ack), MessageType.NAK, 'no lease yet: INIT-REBOOT is NAKed');
+  const offer = (await exchange(dhcp, request(MessageType.DISCOVER, 'aa:00:00:00:00:07', [cid]))).reply!;
+  await exchange(dhcp, request(MessageType.REQUEST, 'aa:00:00:00:00:07', [[Opt.REQUESTED_IP, ipList([offer.yiaddr])], [Opt.SERVER_ID, ipList([HEAD])], cid]));
+  t.equal(store.get('leases', '198.18.0.100')?.state, 'bound');
+  const decline = (mac: string, opts: Array<[number, Buffer]>) => exchange(dhcp, request(MessageType.DECLINE, mac, [[Opt.REQUESTED_IP, ipList([ip('198.18.0.100')])], [Opt.SERVER_ID, ipList([HEAD])], ...opts]));
+  t.equal((await decline('aa:00:00:00:00:77', [cid])).ctx?.drop, 'decline-not-holder', 'another MAC');
+  t.equal((await decline('aa:00:00:00:00:07', [])).ctx?.drop, 'decline-not-holder', 'the MAC without its client id');
+  t.equal(store.get('leases', '198.18.0.100')?.state, 'bound', 'the lease survives both');
+  t.equal(metrics.value('bootherd_dhcp_dropped_total', { reason: 'decline-not-holder' }), 2, 'both counted');
+  t.equal((await decline('aa:00:00:00:00:07', [cid])).ctx?.drop, undefined, 'the holder is honoured');
   await new Promise((r) => setImmediate(r));
   t.equal(store.get('leases', '198.18.0.100')?.state, 'declined');
   const next = (await exchange(dhcp, request(MessageType.DISCOVER, 'aa:00:00:00:00:08'))).reply!;
   t.equal(next.yiaddr, ip('198.18.0.101'), 'the declined address is skipped');
   await exchange(dhcp, request(MessageType.REQUEST, 'aa:00:00:00:00:08', [[Opt.REQUESTED_IP, ipList([next.yiaddr])], [Opt.SERVER_ID, ipList([HEAD])]]));
+  const forged = await exchange(dhcp, request(MessageType.RELEASE, 'aa:00:00:00:00:09', [[Opt.SERVER_ID, ipList([HEAD])]], { ciaddr: next.yiaddr }));
+  t.equal(forged.ctx?.drop, 'release-not-holder');
+  t.equal(store.get('leases', '198.18.0.101')?.state, 'bound', 'a RELEASE from another MAC frees nothing');
   await exchange(dhcp, request(MessageType.RELEASE, 'aa:00:00:00:00:08', [[Opt.SERVER_ID, ipList([HEAD])]], { ciaddr: next.yiaddr }));
   await new Promise((r) => setImmediate(r));
   t.equal(store.get('leases', '198.18.0.101')?.state, 'released');

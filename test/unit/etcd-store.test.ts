@@ -30,7 +30,16 @@ t.test('etcd store faults', async (t) => {
   store.onChange((c) => changes.push(c));
   const s = await startHttpServer(t, { store });
   // Another head's view of etcd: through m1, which stays up.
-  const other = (...args: string[]) => cluster.ctl('--endpoints', m1!.clientUrl, ...args);
+  // Killing m0 may cost the cluster its raft leader: retry while m1 and m2 elect another.
+  const other = (...args: string[]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return cluster.ctlAt([m1!], '--command-timeout=5s', ...args);
+      } catch (e) {
+        if (attempt === 6) throw e;
+      }
+    }
+  };
   const hostKey = (name: string) => store.keyOf('hosts', name);
   const post = (name: string, ip: string) => s.authed('/api/v1/hosts', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, ip }) });
 
@@ -82,5 +91,24 @@ t.test('etcd store faults', async (t) => {
     t.same(changes.map((c) => [c.key, c.value === undefined]).sort(), [['after', true], ['compacted', false], ['meanwhile', false]], 'one change event per difference');
     await until('the watch runs again', () => { try { other('put', hostKey('live'), hostValue('live', '198.18.0.207')); } catch { /* retry */ } return store.get('hosts', 'live') !== undefined; });
     t.pass('and the watch follows again');
+  });
+
+  t.test('a store given every member moves to another when its member dies', async (t) => {
+    const all = new EtcdClient({ endpoints: cluster.endpoints, requestTimeoutMs: 1500 });
+    t.teardown(() => all.close());
+    const head = new EtcdStore({ client: all, cluster: 'test' });
+    await head.open();
+    t.teardown(() => head.close());
+    t.equal(all.endpoint, m0!.clientUrl, 'it starts on m0');
+    await m0!.kill();
+    let wrote = false;
+    for (let i = 0; i < 10 && !wrote; i++) {
+      wrote = await head.put('hosts', 'failover', { name: 'failover', ip: '198.18.0.208' } as never).then(() => true, () => false);
+    }
+    t.ok(wrote, 'a write goes through another member');
+    t.not(all.endpoint, m0!.clientUrl);
+    other('put', hostKey('seen-after-failover'), hostValue('seen-after-failover', '198.18.0.209'));
+    await until('its watch follows on the other member', () => head.get('hosts', 'seen-after-failover') !== undefined);
+    t.pass('and its cache follows');
   });
 });

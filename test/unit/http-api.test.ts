@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { OPENAPI } from '../../src/services/http/openapi.ts';
+import { recordSchemas } from '../../src/store/records.ts';
 import { startHttpServer, type HttpTestServer } from '../helpers/http-server.ts';
 
 const CONFIG = `
@@ -43,6 +44,15 @@ t.test('REST API', async (t) => {
     const fromDoc = new Set(Object.entries(OPENAPI.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)));
     t.same([...fromRoutes].filter((r) => !fromDoc.has(r)), [], 'every route is documented');
     t.same([...fromDoc].filter((r) => !fromRoutes.has(r)), [], 'every documented path is a route');
+    // The document lists what the store keeps and gives out: each lease state is one a stored lease can have.
+    const lease = { ip: '198.18.0.20', mac: '52:54:00:00:00:20', subnet: '198.18.0.0/24', expiresAt: 1, updatedAt: 1 };
+    for (const state of OPENAPI.components.schemas.Lease.properties.state.enum) {
+      t.ok(recordSchemas.leases.safeParse({ ...lease, state }).success, `lease state ${state} is one the store keeps`);
+    }
+    const boot = { node: 'n001', startedAt: 1 };
+    for (const stage of OPENAPI.components.schemas.BootTimeline.properties.stages.items.properties.stage.enum) {
+      t.ok(recordSchemas.boots.safeParse({ ...boot, stages: [{ stage, at: 1 }] }).success, `boot stage ${stage} is one the store keeps`);
+    }
   });
 
   t.test('tokens: changes need it, reads need it off the cluster networks, a cookie only reads', async (t) => {
@@ -108,6 +118,31 @@ t.test('REST API', async (t) => {
     const rename = await s.authed('/api/v1/nodes/n001', { method: 'PATCH', json: { name: 'n009' } });
     t.equal(rename.status, 409, 'config node first');
     t.same(await nodeNames(s), ['n001'], 'nothing was added');
+  });
+
+  // Issue 15 finding 14: these were accepted, and DHCP then handed them out.
+  t.test('nodes: the head\'s, the network and the broadcast address are refused, naming ip', async (t) => {
+    const cases: Array<[string, RegExp]> = [
+      ['198.18.0.1', /198\.18\.0\.1 is a head's address/],
+      ['198.18.0.0', /198\.18\.0\.0 is the network address of 198\.18\.0\.0\/24/],
+      ['198.18.0.255', /198\.18\.0\.255 is the broadcast address of 198\.18\.0\.0\/24/],
+    ];
+    for (const [ip, message] of cases) {
+      const res = await s.authed('/api/v1/nodes', { method: 'POST', json: { name: 'n040', macs: '52:54:00:00:00:40', ip } });
+      const b = await body(res);
+      t.equal(res.status, 400, `POST ip ${ip}: 400`);
+      t.equal(b.field, 'ip', 'names ip');
+      t.match(b.message, message);
+    }
+    t.equal((await s.authed('/api/v1/nodes', { method: 'POST', json: { name: 'n041', macs: '52:54:00:00:00:41', ip: '198.18.0.41' } })).status, 201);
+    for (const [ip, message] of cases) {
+      const res = await s.authed('/api/v1/nodes/n041', { method: 'PATCH', json: { ip } });
+      t.equal(res.status, 400, `PATCH ip ${ip}: 400`);
+      t.match((await body(res)).message, message);
+    }
+    t.match(await body(await s.authed('/api/v1/nodes/n041')), { ip: '198.18.0.41' }, 'the node kept its address');
+    t.equal((await s.authed('/api/v1/nodes/n041', { method: 'DELETE' })).status, 200);
+    t.same(await nodeNames(s), ['n001'], 'nothing else was added');
   });
 
   t.test('bad input: malformed JSON, wrong types, huge bodies, wrong content type — 4xx, nothing changed', async (t) => {

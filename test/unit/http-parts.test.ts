@@ -6,7 +6,7 @@ import t from 'tap';
 import { ClusterModel } from '../../src/cluster/model.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { AccessPolicy, bearerOf, clientIpv4, cookieOf } from '../../src/services/http/auth.ts';
-import { FilePathError, parseRange, resolveUnder } from '../../src/services/http/files.ts';
+import { FilePathError, MAX_RANGE_HEADER, parseRange, resolveUnder } from '../../src/services/http/files.ts';
 import { clfTime, combinedLine, errorLine } from '../../src/services/http/logs.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 
@@ -40,6 +40,21 @@ t.test('parseRange: single ranges, suffixes, open ends, what to ignore and what 
   t.equal(parseRange('bytes=0-1,5-6', 100), 'whole', 'several ranges: the whole file');
   t.equal(parseRange('items=0-1', 100), 'whole', 'other units: ignored');
   t.equal(parseRange('bytes=9-1', 100), 'whole', 'reversed: ignored');
+  t.same(parseRange(' Bytes = 1 - 2 ', 100), { start: 1, end: 2 }, 'optional whitespace and case');
+  for (const bad of ['bytes=', 'bytes=-', 'bytes=a-b', 'bytes=1-2!', 'bytes 1-2', '=1-2', 'bytes=1-2-3']) {
+    t.equal(parseRange(bad, 100), 'malformed', `not a range: ${JSON.stringify(bad)}`);
+  }
+});
+
+// Issue 15 finding 3: this header cost ~300 ms of event-loop time in the old regex
+// (/^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/, quadratic in the spaces) and stalled DNS, DHCP and TFTP.
+t.test('parseRange refuses the pathological header, and any header over its bound, before reading it', async (t) => {
+  const hostile = 'bytes=' + ' '.repeat(16_200) + '!';
+  t.equal(parseRange(hostile, 1 << 20), 'malformed', 'the attack header is refused');
+  const padded = 'bytes=0-9' + ' '.repeat(MAX_RANGE_HEADER);
+  t.equal(parseRange(padded, 100), 'malformed', 'a valid range padded past MAX_RANGE_HEADER is refused unread');
+  t.ok(MAX_RANGE_HEADER <= 256, 'the bound is small');
+  t.same(parseRange('bytes=' + ' '.repeat(MAX_RANGE_HEADER - 9) + '0-9', 100), { start: 0, end: 9 }, 'up to the bound it still parses');
 });
 
 t.test('access and error log lines in the Apache formats', async (t) => {

@@ -12,6 +12,7 @@ import { renderNodeScript, renderTemplate, TemplateError, type RootDiskBoot, typ
 import { ClusterModel } from '../../src/cluster/model.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { IpxeScripts } from '../../src/services/tftp/ipxe-scripts.ts';
+import { ipToInt } from '../../src/net/ipv4.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { startHttpServer } from '../helpers/http-server.ts';
 
@@ -22,6 +23,7 @@ function model(extra = ''): ClusterModel {
 cluster: { domain: lab.test }
 head: { address: 198.18.0.1 }
 subnets: [{ network: 198.18.0.0/24 }]
+iscsi: { images: . }
 profiles:
   compute: { kernel: images/vmlinuz-6.1, initrd: [images/initrd.img, ucode.img], cmdline: console=ttyS0 quiet }
   bare: { kernel: vmlinuz }
@@ -101,7 +103,9 @@ const KERNEL_ARGS = `ip=dhcp rd.iscsi.initiator=${IQN} netroot=${ROOT_PATH}`;
 const ISCSI_NODES = `
   - { name: n003, macs: 52:54:00:00:00:03, ip: 198.18.0.13, profile: bare, root: { kind: iscsi, image: golden.img } }
   - { name: n004, macs: 52:54:00:00:00:04, ip: 198.18.0.14, profile: bare, root: { kind: iscsi, image: golden.img, boot: kernel } }`;
-const available = (boot: 'sanboot' | 'kernel'): RootDiskBoot => ({ available: true, boot, initiatorIqn: IQN, rootPath: ROOT_PATH, kernelArgs: KERNEL_ARGS });
+const CHAP = { username: 'bootherd-n003-1', password: 'SecretOfTheNode12345678', reverseUsername: 'bootherd-n003-1-target', reversePassword: 'SecretOfTheTarget1234567' };
+const available = (boot: 'sanboot' | 'kernel'): RootDiskBoot => ({ available: true, boot, initiatorIqn: IQN, rootPath: ROOT_PATH, kernelArgs: KERNEL_ARGS, chap: CHAP });
+const CHAP_LINES = [`set username ${CHAP.username}`, `set password ${CHAP.password}`, `set reverse-username ${CHAP.reverseUsername}`, `set reverse-password ${CHAP.reversePassword}`];
 const booted = (mac: string) => `bootherd_booted=${BASE}/boot/${mac}/booted`;
 const failedPath = (name: string, mac: string) => [
   `echo bootherd: booting ${name} failed; retrying in 10 seconds (Ctrl-B for the iPXE shell)`,
@@ -213,9 +217,24 @@ t.test('an old custom template without {{boot_method}} cannot send a root-disk n
 http: { templates: ${dir} }`);
   t.throws(() => renderNodeScript(m, '52:54:00:00:00:03', BASE, () => available('sanboot')), /node\.ipxe: n003 needs the sanboot path \(its root disk\), but the template has no \{\{boot_method\}\}/);
   t.throws(() => renderNodeScript(m, '52:54:00:00:00:03', BASE), /n003 needs the no-root path/);
-  t.equal(renderNodeScript(m, '52:54:00:00:00:04', BASE, () => available('kernel')),
-    `#!ipxe\nkernel ${BASE}/files/vmlinuz ${KERNEL_ARGS} ${booted('52-54-00-00-00-04')}\nboot\n`, 'boot: kernel still works: its arguments are in kernel_args');
+  t.throws(() => renderNodeScript(m, '52:54:00:00:00:04', BASE, () => available('kernel')), /node\.ipxe: n004 logs in to its iSCSI disk with CHAP, but the template has no \{\{chap_username\}\}\/\{\{chap_password\}\} lines/, 'nor boot: kernel without the CHAP lines');
   t.equal(renderNodeScript(m, '52:54:00:00:00:02', BASE), `#!ipxe\nkernel ${BASE}/files/vmlinuz ${booted('52-54-00-00-00-02')}\nboot\n`, 'and nodes without a root are as before');
+});
+
+t.test('CHAP lines only in the script asked from the node\'s own address (its reservation)', async (t) => {
+  const m = model(ISCSI_NODES);
+  for (const boot of ['sanboot', 'kernel'] as const) {
+    const mac = boot === 'sanboot' ? '52:54:00:00:00:03' : '52:54:00:00:00:04';
+    const ip = boot === 'sanboot' ? '198.18.0.13' : '198.18.0.14';
+    const own = renderNodeScript(m, mac, BASE, () => available(boot), ip);
+    t.same(executed(own).slice(1, 6), [`set initiator-iqn ${IQN}`, ...CHAP_LINES], `${boot}: the node's own address gets its credentials, before it logs in`);
+    for (const other of ['198.18.0.12', '198.18.0.200', '127.0.0.1', '', undefined]) {
+      const s = renderNodeScript(m, mac, BASE, () => available(boot), other);
+      t.notMatch(s, /^set (username|password|reverse-username|reverse-password) /m, `${boot} from ${other ?? '(unknown)'}: no CHAP line`);
+      t.notOk(s.includes(CHAP.password) || s.includes(CHAP.reversePassword), `${boot} from ${other ?? '(unknown)'}: neither secret anywhere`);
+      t.equal(s, own.split('\n').filter((l) => !CHAP_LINES.includes(l)).join('\n'), `${boot} from ${other ?? '(unknown)'}: the rest is the same script`);
+    }
+  }
 });
 
 t.test('lines whose placeholders have no value for this machine are dropped, kept where they have', async (t) => {
@@ -226,7 +245,7 @@ t.test('lines whose placeholders have no value for this machine are dropped, kep
 });
 
 t.test('the server wires the iSCSI service into the scripts it serves (HTTP), and TFTP takes the same provider', async (t) => {
-  const s = await startHttpServer(t, { extra: `iscsi: { enabled: false }
+  const s = await startHttpServer(t, { extra: `iscsi: { enabled: false, images: . }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: golden.img } }
 nodes:
@@ -240,5 +259,7 @@ nodes:
   t.match(await (await fetch(`${s.base}/boot/52-54-00-00-00-02.ipxe`)).text(), /^goto kernel$/m, 'a node without a root boots its kernel');
 
   const tftp = new IpxeScripts(s.server.model, BASE, () => available('sanboot'));
-  t.same(executed(tftp.render('boot/52-54-00-00-00-01.ipxe')!.toString()).slice(-2), [`echo bootherd: n001 boots from its iSCSI disk ${ROOT_PATH}`, `sanboot ${ROOT_PATH}`], 'TFTP: the same script');
+  t.same(executed(tftp.render('boot/52-54-00-00-00-01.ipxe', ipToInt('198.18.0.12'))!.toString()).slice(-2), [`echo bootherd: n001 boots from its iSCSI disk ${ROOT_PATH}`, `sanboot ${ROOT_PATH}`], 'TFTP: the same script');
+  t.notMatch(tftp.render('boot/52-54-00-00-00-01.ipxe', ipToInt('198.18.0.12'))!.toString(), /^set password /m, 'TFTP from another address: no CHAP lines');
+  t.same(executed(tftp.render('boot/52-54-00-00-00-01.ipxe', ipToInt('198.18.0.11'))!.toString()).slice(2, 6), CHAP_LINES, 'TFTP from n001\'s own address: its CHAP lines');
 });

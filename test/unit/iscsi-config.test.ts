@@ -17,7 +17,7 @@ function errorOf(text: string): string {
 
 t.test('defaults: a cluster file without iscsi: stays valid, names follow the domain', async (t) => {
   const c = parseConfig(base, '/etc/bootherd/cluster.yaml');
-  t.same(c.iscsi, { enabled: true, backend: 'auto', port: 3260, removeDisks: false, retry: 60, tgt: { controlPort: 0 } });
+  t.same(c.iscsi, { enabled: true, backend: 'auto', port: 3260, devices: [], removeDisks: false, retry: 60, tgt: { controlPort: 0 } });
   const n = namingOf(c);
   t.equal(n.targetPrefix, 'iqn.2024-01.test.lab.bootherd:');
   t.equal(n.initiatorPrefix, 'iqn.2024-01.test.lab:');
@@ -27,7 +27,7 @@ t.test('defaults: a cluster file without iscsi: stays valid, names follow the do
 
 t.test('root: on a profile and a node', async (t) => {
   const c = parseConfig(`${base}
-iscsi: { backend: tgt, portal: 198.18.0.2, disks: disks, targetPrefix: 'iqn.2020-02.org.example.roots:', tgt: { controlPort: 12 } }
+iscsi: { backend: tgt, portal: 198.18.0.2, disks: disks, images: images, devices: ['/dev/vg0/*'], targetPrefix: 'iqn.2020-02.org.example.roots:', tgt: { controlPort: 12 } }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: images/rocky.img, size: 8G, boot: kernel } }
 nodes:

@@ -24,6 +24,8 @@ import { MemoryStore } from '../../src/store/memory.ts';
 import { fakeTargetcli } from '../helpers/fake-targetcli.ts';
 
 const P = 'iqn.2024-01.test.lab.bootherd:';
+/** iPXE's CHAP settings on the kernel line, which iPXE expands. */
+const CHAP_SETTINGS = '${username}:${password}:${reverse-username}:${reverse-password}';
 const I = 'iqn.2024-01.test.lab:';
 
 interface Setup {
@@ -51,7 +53,7 @@ cluster: { domain: lab.test }
 head: { address: 198.18.0.1 }
 state: ${dir}/state
 subnets: [{ network: 198.18.0.0/24, interface: eth0 }]
-iscsi: { backend: ${opts.backend}, disks: ${dir}/disks, retry: 3600${opts.iscsi ?? ''} }
+iscsi: { backend: ${opts.backend}, disks: ${dir}/disks, images: ${dir}, retry: 3600${opts.iscsi ?? ''} }
 profiles:
   diskless: { kernel: vmlinuz, root: { kind: iscsi, image: ${dir}/golden.img, size: 1M } }
 nodes:
@@ -134,7 +136,8 @@ t.test('targetcli failing mid-way: the failed command and its message surface; t
   const r = await s.service.reconcile();
   t.equal(r.ok, true);
   t.same(fake.changes().slice(before).map((c) => c.slice(0, 2).join(' ')), [
-    `/iscsi/${P}n001/tpg1/portals create`, `/iscsi/${P}n001/tpg1/luns create`, `/iscsi/${P}n001/tpg1/acls create`, 'saveconfig',
+    `/iscsi/${P}n001/tpg1/portals create`, `/iscsi/${P}n001/tpg1/luns create`, `/iscsi/${P}n001/tpg1 set`,
+    `/iscsi/${P}n001/tpg1/acls create`, `/iscsi/${P}n001/tpg1/acls/${I}n001 set`, 'saveconfig',
   ], 'only what was missing is done');
   t.same(s.service.status().exports.map((e) => e.state), ['exported']);
   t.equal(s.metrics.value('bootherd_iscsi_reconciles_total', { result: 'error' }), 1);
@@ -184,12 +187,50 @@ t.test('iscsi.removeDisks: a removed node\'s disk goes with its export', async (
 
 t.test('a node whose image is missing: that node is in error, the others are exported', async (t) => {
   const fake = fakeTargetcli();
-  const s = await setup(t, { backend: 'targetcli', run: fake.run, extraNodes: '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: /nonexistent/golden.img } }' });
+  const s = await setup(t, { backend: 'targetcli', run: fake.run, extraNodes: '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: "{dir}/missing.img" } }' });
   await s.service.start();
   const ex = s.service.status().exports;
   t.same(ex.map((e) => [e.node, e.state]), [['n001', 'exported'], ['n004', 'error']]);
-  t.match(ex[1]!.error, /golden image \/nonexistent\/golden\.img for node n004: ENOENT/);
+  t.match(ex[1]!.error, /node n004: root\.image: golden image \/.*\/missing\.img: ENOENT/);
   t.same(fake.lio.targets.map((x) => x.wwn), [`${P}n001`]);
+});
+
+t.test('CHAP credentials: made once per node, kept (0600) across restarts, on the ACL, forgotten with the node, never in an error', async (t) => {
+  const fake = fakeTargetcli();
+  const s = await setup(t, { backend: 'targetcli', run: fake.run });
+  await s.service.start();
+  const file = path.join(s.config.stateDir, 'iscsi-chap.json');
+  t.equal(statSync(file).mode & 0o777, 0o600, 'the secrets file is readable by its owner only');
+  const c = JSON.parse(readFileSync(file, 'utf8')).nodes.n001;
+  t.match(c, { user: /^bootherd-n001-[0-9a-f]{8}$/, secret: /^[A-Za-z0-9]{24}$/, mutualUser: `${c.user}-target`, mutualSecret: /^[A-Za-z0-9]{24}$/ });
+  t.not(c.secret, c.mutualSecret, 'the two directions have different secrets');
+  const acl = fake.lio.targets[0]!.tpgs[0]!.node_acls[0]!;
+  t.match(acl, { chap_userid: c.user, chap_password: c.secret, chap_mutual_userid: c.mutualUser, chap_mutual_password: c.mutualSecret });
+  t.equal(fake.lio.targets[0]!.tpgs[0]!.attributes?.authentication, 1);
+  t.notOk(s.logs().includes(c.secret) || s.logs().includes(c.mutualSecret), 'no secret in the log');
+
+  // A second service on the same state directory (a restart): the same credentials, nothing to change.
+  const again = new IscsiService({ config: s.config, model: s.model, log: silentLogger, metrics: new Metrics(), run: fake.run, configfs: path.join(s.dir, 'configfs') });
+  t.teardown(() => again.stop());
+  const before = fake.changes().length;
+  await again.start();
+  t.same(again.chap.peek('n001'), c, 'the same credentials after a restart');
+  t.same(fake.changes().slice(before), [], 'and no command');
+
+  // A failing `set auth`: the error names the command with its secrets masked.
+  await s.model.addNode({ name: 'n003', macs: ['52:54:00:00:00:03'], ip: '198.18.0.13', profile: 'diskless' });
+  fake.failAt(8, 'Could not set auth'); // backstore, target, 2 portal changes, LUN, require-auth, ACL, then its auth
+  const r = await s.service.reconcile();
+  t.equal(r.ok, false);
+  const c3 = s.service.chap.peek('n003')!;
+  t.match(s.service.status().lastReconcile?.command, ['targetcli', `/iscsi/${P}n003/tpg1/acls/${I}n003`, 'set', 'auth', `userid=${c3.user}`, 'password=***', `mutual_userid=${c3.mutualUser}`, 'mutual_password=***']);
+  t.notOk(JSON.stringify(s.service.status()).includes(c3.secret), 'no secret in the status the API shows');
+  t.notOk(s.logs().includes(c3.secret) || s.logs().includes(c3.mutualSecret), 'nor in the log');
+
+  await s.model.removeNode('n003');
+  await s.service.reconcile();
+  t.equal(s.service.chap.peek('n003'), undefined, 'a removed node\'s credentials are forgotten');
+  t.ok(s.service.chap.peek('n001'));
 });
 
 t.test('boot parameters: root path, initiator name, kernel arguments', async (t) => {
@@ -204,25 +245,26 @@ t.test('boot parameters: root path, initiator name, kernel arguments', async (t)
     lun: 0,
     rootPath: `iscsi:198.18.0.1::3260:0:${P}n001`,
     boot: 'sanboot',
-    kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n001 netroot=iscsi:198.18.0.1::3260:0:${P}n001`,
+    kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n001 netroot=iscsi:${CHAP_SETTINGS}@198.18.0.1::3260:0:${P}n001`,
   });
   t.equal(s.service.rootPath(s.model.nodeByName('n002')!), undefined, 'a node without an iSCSI root has none');
 });
 
 t.test('what the iPXE script is told about a node\'s root disk, case by case', async (t) => {
   const kernelNode = '  - { name: n005, macs: [52:54:00:00:00:05], ip: 198.18.0.15, root: { kind: iscsi, image: "{dir}/golden.img", boot: kernel } }';
-  const missingImage = '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: /nonexistent/golden.img } }';
+  const missingImage = '  - { name: n004, macs: [52:54:00:00:00:04], ip: 198.18.0.14, root: { kind: iscsi, image: "{dir}/missing.img" } }';
   const on = fakeTargetcli();
   const off = fakeTargetcli();
   off.missing = true;
   const cases = [
     { name: 'exported, boot: sanboot', run: on.run, node: 'n001',
-      want: { available: true, boot: 'sanboot', initiatorIqn: `${I}n001`, rootPath: `iscsi:198.18.0.1::3260:0:${P}n001`, kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n001 netroot=iscsi:198.18.0.1::3260:0:${P}n001` } },
+      want: { available: true, boot: 'sanboot', initiatorIqn: `${I}n001`, rootPath: `iscsi:198.18.0.1::3260:0:${P}n001`, kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n001 netroot=iscsi:${CHAP_SETTINGS}@198.18.0.1::3260:0:${P}n001`,
+        chap: { username: /^bootherd-n001-[0-9a-f]{8}$/, password: /^[A-Za-z0-9]{24}$/, reverseUsername: /^bootherd-n001-[0-9a-f]{8}-target$/, reversePassword: /^[A-Za-z0-9]{24}$/ } } },
     { name: 'exported, boot: kernel (a node-level root)', run: on.run, node: 'n005',
-      want: { available: true, boot: 'kernel', initiatorIqn: `${I}n005`, rootPath: `iscsi:198.18.0.1::3260:0:${P}n005`, kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n005 netroot=iscsi:198.18.0.1::3260:0:${P}n005` } },
+      want: { available: true, boot: 'kernel', initiatorIqn: `${I}n005`, rootPath: `iscsi:198.18.0.1::3260:0:${P}n005`, kernelArgs: `ip=dhcp rd.iscsi.initiator=${I}n005 netroot=iscsi:${CHAP_SETTINGS}@198.18.0.1::3260:0:${P}n005` } },
     { name: 'no iSCSI root: nothing to say', run: on.run, node: 'n002', want: undefined },
     { name: 'its disk in error', run: on.run, node: 'n004',
-      want: { available: false, reason: /^its disk could not be prepared \(golden image \/nonexistent\/golden\.img for node n004: ENOENT/ } },
+      want: { available: false, reason: /^its disk could not be prepared \(node n004: root\.image: golden image \/.*\/missing\.img: ENOENT/ } },
     { name: 'iSCSI off: targetcli missing', run: off.run, node: 'n001',
       want: { available: false, reason: /^iSCSI is off \(targetcli: targetcli not found on PATH/ } },
   ];

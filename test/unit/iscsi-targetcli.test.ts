@@ -35,7 +35,9 @@ const firstExport = (n: string): string[][] => [
   [`${tpg(n)}/portals`, 'delete', 'ip_address=0.0.0.0', 'ip_port=3260'],
   [`${tpg(n)}/portals`, 'create', 'ip_address=198.18.0.1', 'ip_port=3260'],
   [`${tpg(n)}/luns`, 'create', `storage_object=/backstores/fileio/${BS}${n}`, 'lun=0', 'add_mapped_luns=true'],
+  [tpg(n), 'set', 'attribute', 'authentication=1', 'generate_node_acls=0'],
   [`${tpg(n)}/acls`, 'create', `wwn=${I}${n}`, 'add_mapped_luns=true'],
+  [`${tpg(n)}/acls/${I}${n}`, 'set', 'auth', `userid=bootherd-${n}-1`, `password=s-${n}`, `mutual_userid=bootherd-${n}-1-target`, `mutual_password=m-${n}`],
 ];
 
 // One sequence, each case starting from the state the one before left.
@@ -86,9 +88,10 @@ const CASES: Case[] = [
 function desiredOf(dir: string, nodes: Case['nodes']): DesiredState {
   const exports: DesiredExport[] = nodes.map((n) => {
     const [node, file] = typeof n === 'string' ? [n, `${n}.img`] : n;
-    return { node, iqn: P + node, initiator: I + node, disk: { kind: 'file', path: path.join(dir, file) } };
+    const chap = { user: `bootherd-${node}-1`, secret: `s-${node}`, mutualUser: `bootherd-${node}-1-target`, mutualSecret: `m-${node}` };
+    return { node, iqn: P + node, initiator: I + node, address: '198.18.0.99', chap, disk: { kind: 'file', path: path.join(dir, file) } };
   });
-  return { exports, portal: PORTAL, targetPrefix: P, backstorePrefix: BS };
+  return { exports, portal: PORTAL, targetPrefix: P, backstorePrefix: BS, accountPrefix: BS };
 }
 
 /** Runs the cases in order against a runner; `changes` returns the changing commands recorded since the last call. */
@@ -130,7 +133,8 @@ t.test('ACLs map the LUN; a foreign target and its backstore stay', async (t) =>
   const r = await converge(backend, desiredOf('/d', ['n001']));
   t.same(r.plan.foreign, ['iqn.2003-01.org.linux-iscsi.head:sn.1']);
   const ours = fake.lio.targets.find((x) => x.wwn === `${P}n001`)!;
-  t.same(ours.tpgs[0]!.node_acls, [{ node_wwn: `${I}n001`, mapped_luns: [{ index: 0, tpg_lun: 0 }] }]);
+  t.same(ours.tpgs[0]!.node_acls, [{ node_wwn: `${I}n001`, mapped_luns: [{ index: 0, tpg_lun: 0 }], chap_userid: 'bootherd-n001-1', chap_password: 's-n001', chap_mutual_userid: 'bootherd-n001-1-target', chap_mutual_password: 'm-n001' }]);
+  t.equal(ours.tpgs[0]!.attributes?.authentication, 1, 'CHAP required on the TPG');
   await converge(backend, desiredOf('/d', []));
   t.same(fake.lio.targets.map((x) => x.wwn), ['iqn.2003-01.org.linux-iscsi.head:sn.1'], 'the foreign target is still there');
   t.same(fake.lio.storage_objects.map((s) => s.name), ['handmade'], 'and its backstore');
@@ -142,11 +146,11 @@ t.test('rtslib JSON: other fabrics and storage plugins are read but not ours', a
     storage_objects: [{ name: 'r', plugin: 'ramdisk' }, { name: 'b', plugin: 'block', dev: '/dev/sdb' }],
     targets: [
       { wwn: 'naa.5001405', fabric: 'loopback', tpgs: [] },
-      { wwn: 'iqn.x:y', fabric: 'iscsi', tpgs: [{ tag: 1, luns: [{ index: 3, storage_object: '/backstores/block/b' }, { index: 4, storage_object: '/backstores/ramdisk/r' }], node_acls: [{ node_wwn: 'iqn.a:b' }], portals: [{ ip_address: '10.0.0.1', port: 3260 }] }] },
+      { wwn: 'iqn.x:y', fabric: 'iscsi', tpgs: [{ tag: 1, luns: [{ index: 3, storage_object: '/backstores/block/b' }, { index: 4, storage_object: '/backstores/ramdisk/r' }], attributes: { authentication: 1 }, node_acls: [{ node_wwn: 'iqn.a:b', chap_userid: 'u', chap_mutual_userid: 'm' }], portals: [{ ip_address: '10.0.0.1', port: 3260 }] }] },
     ],
   });
   t.same(s.backstores, [{ kind: 'block', name: 'b', path: '/dev/sdb' }]);
-  t.same(s.targets, [{ iqn: 'iqn.x:y', luns: [{ lun: 3, path: '/dev/sdb', backstore: { kind: 'block', name: 'b' } }, { lun: 4, path: '/backstores/ramdisk/r' }], acls: ['iqn.a:b'], portals: [{ address: '10.0.0.1', port: 3260 }] }]);
+  t.same(s.targets, [{ iqn: 'iqn.x:y', luns: [{ lun: 3, path: '/dev/sdb', backstore: { kind: 'block', name: 'b' } }, { lun: 4, path: '/backstores/ramdisk/r' }], acls: ['iqn.a:b'], portals: [{ address: '10.0.0.1', port: 3260 }], auth: { incoming: ['u'], outgoing: ['m'] }, authRequired: true }], 'the ACL\'s CHAP users and the TPG\'s authentication attribute too');
 });
 
 const noLio = existsSync(LIO_CONFIGFS) ? false : `SKIPPED: ${LIO_CONFIGFS} does not exist, so this kernel has no LIO target and targetcli cannot run here; the command sequences above were checked against the recording fake only`;

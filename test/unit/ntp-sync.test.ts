@@ -101,6 +101,14 @@ t.test('election: the first alive head in list order', async (t) => {
   t.same(elect({ heads: [], realTime: false, localStratumSet: false, settled: true }), { leader: undefined, localReference: false }, 'a single head without: unsynchronised');
 });
 
+t.test('election on etcd: the head etcd names leads, whatever the list order', async (t) => {
+  const heads = (self: number) => ['h1', 'h2', 'h3'].map((name, i) => ({ name, self: i === self, alive: true }));
+  t.same(elect({ heads: heads(2), realTime: false, localStratumSet: false, settled: true, named: 'h3' }), { leader: 'h3', localReference: true }, 'the named head serves its clock');
+  t.same(elect({ heads: heads(0), realTime: false, localStratumSet: false, settled: true, named: 'h3' }), { leader: 'h3', localReference: false }, 'the first listed head follows it');
+  t.same(elect({ heads: heads(0), realTime: false, localStratumSet: false, settled: true, named: undefined }), { leader: 'h1', localReference: true }, 'etcd naming none: the first alive head');
+  t.same(elect({ heads: heads(0), realTime: true, localStratumSet: false, settled: true, named: 'h3' }), { leader: undefined, localReference: false }, 'real time still beats the election');
+});
+
 const SELF = ipToInt('198.18.0.2');
 
 function twoHeads(): { sync: Synchronisation; h1: Source } {

@@ -8,7 +8,9 @@
  * (Real clients in namespaces: test/lab/tftp-clients.test.ts.)
  */
 import t from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,7 +36,7 @@ interface Teardownable { teardown(fn: () => unknown): void }
 
 async function startServer(t: Teardownable, tftp: string): Promise<Server> {
   const config = parseConfig(`
-head: { address: 127.0.0.1 }
+head: { address: 127.0.0.2 }  # not the node's: a node may not have a head's address
 state: ${path.join(dir, 'state')}
 files: ${path.join(dir, 'files')}
 log: { level: silent }
@@ -259,4 +261,33 @@ t.test('a known node fetching its loader is recorded in its boot timeline', asyn
   t.match(server.timelines.get('n001')!.stages, [{ stage: 'tftp-loader', detail: 'undionly.kpxe' }]);
   await c.fetch('sub/small.txt');
   t.equal(server.timelines.get('n001')!.stages.length, 1, 'other files are not loaders');
+});
+
+t.test('a flood of unacknowledged requests from one address leaves room for a real client (curl)', async (t) => {
+  const server = await startServer(t, 'maxTransfers: 40, maxTransfersPerClient: 4, retries: 5');
+  const port = server.tftp!.port;
+  // 200 requests from one address, each from its own port, asking for a 255 s timeout, never acknowledged.
+  const flood: dgram.Socket[] = [];
+  t.teardown(() => { for (const s of flood) s.close(); });
+  for (let i = 0; i < 200; i++) {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.2', () => r()));
+    s.on('message', () => undefined);
+    s.send(encodeRequest({ op: Op.RRQ, filename: 'big.bin', mode: 'octet', options: new Map([['timeout', '255'], ['blksize', '1432']]) }), port, '127.0.0.1');
+    flood.push(s);
+  }
+  await until(() => server.metrics.value('bootherd_tftp_requests_total', { result: 'started' }) + server.metrics.value('bootherd_tftp_dropped_total', { reason: 'client-limit' }) >= 200, 'the flood to be handled');
+  t.match(server.metrics.render(), /^bootherd_tftp_active_transfers 4$/m, 'the flooding address holds 4 slots, no more');
+  t.equal(server.metrics.value('bootherd_tftp_dropped_total', { reason: 'client-limit' }), 196, 'the rest of its requests are dropped');
+  const out = path.join(dir, 'curl-big.bin');
+  // Not spawnSync: the server runs in this process's event loop.
+  const curl = spawn('curl', ['-sS', '--max-time', '30', '-o', out, `tftp://127.0.0.1:${port}/big.bin`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  curl.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const code = await new Promise<number | null>((r) => curl.once('exit', r));
+  t.equal(code, 0, `curl fetched the file during the flood ${stderr}`);
+  t.equal(sha(readFileSync(out)), sha(big));
+  // The flood's OACKs are never acknowledged: each slot is given up within the start bound (20 s at most), not 255 s x 63.
+  await until(() => /^bootherd_tftp_active_transfers 0$/m.test(server.metrics.render()), 'the unacknowledged transfers to be given up', 40_000);
+  t.equal(server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'timeout' }), 4);
 });

@@ -12,7 +12,7 @@ interface Sent { readonly wire: number; readonly length: number }
 function make(size: number, p: Partial<TransferParams> = {}, oack = false) {
   const sent: Array<Sent | 'oack'> = [];
   const data = Buffer.alloc(size, 7);
-  const params: TransferParams = { blockSize: 512, windowSize: 1, timeoutMs: 1000, patienceMs: 63_000, deadlineMs: 600_000, ...p };
+  const params: TransferParams = { blockSize: 512, windowSize: 1, timeoutMs: 1000, patienceMs: 63_000, deadlineMs: 600_000, ...p, startPatienceMs: p.startPatienceMs ?? p.patienceMs ?? 63_000 };
   const tr = new Transfer(data, params, (head, payload) => {
     if (head.readUInt16BE(0) === 6) sent.push('oack');
     else sent.push({ wire: head.readUInt16BE(2), length: payload?.length ?? 0 });
@@ -55,7 +55,7 @@ t.test('OACK first; DATA 1 only after ACK 0', async (t) => {
   tr.start(0);
   t.same(blocks(), ['oack']);
   t.equal(tr.onRepeatedRequest(100), 'ignored', 'a repeated request soon after the OACK left is an echo');
-  t.equal(tr.onTick(1000), 'waiting', 'the OACK is not resent by timer (atftp aborts on a second OACK)');
+  t.equal(tr.onTick(1000), 'waiting', 'the OACK is not resent by timer to a client that declared no timeout (atftp aborts on a second OACK)');
   t.same(blocks(), []);
   t.equal(tr.onRepeatedRequest(1500), 'resent', 'a later repeated request means the OACK was lost');
   t.same(blocks(), ['oack']);
@@ -76,6 +76,23 @@ t.test('an OACK never answered: given up after the patience', async (t) => {
   t.equal(tr.onTick(1000), 'waiting');
   t.equal(tr.onTick(3000), 'waiting');
   t.equal(tr.onTick(7000), 'timed-out');
+});
+
+t.test('an OACK to a client that declared its timeout: resent after twice it, then at each interval (curl re-ACKs only every 72 s)', async (t) => {
+  const { tr, blocks } = make(2000, { timeoutMs: 6000, patienceMs: 6000 * 63, startPatienceMs: 20_000, oackRetransmitMs: 6000 }, true);
+  tr.start(0);
+  t.same(blocks(), ['oack']);
+  t.equal(tr.onTick(11_990), 'waiting', 'the client had one interval of its own to repeat its ACK 0');
+  t.equal(tr.onTick(12_000), 'resent', 'then the OACK again');
+  t.same(blocks(), ['oack']);
+  t.equal(tr.onTick(17_990), 'waiting');
+  t.equal(tr.onTick(18_000), 'resent', 'and after each further interval');
+  t.equal(tr.onTick(20_000), 'timed-out', 'until the start bound');
+  const again = make(2000, { timeoutMs: 6000, patienceMs: 6000 * 63, startPatienceMs: 20_000, oackRetransmitMs: 6000 }, true);
+  again.tr.start(0);
+  again.tr.onTick(12_000);
+  t.equal(again.tr.onAck(0, 12_100), 'progress', 'the ACK 0 of the resent OACK starts the data');
+  t.same(again.blocks(), ['oack', 'oack', 1]);
 });
 
 t.test('a repeated request before any ACK resends DATA 1 (no options)', async (t) => {
@@ -216,4 +233,17 @@ t.test('the deadline ends even a progressing transfer', async (t) => {
   for (let b = 1; b <= 10; b++) tr.onAck(b, b * 400);
   t.not(tr.onTick(4999), 'deadline');
   t.equal(tr.onTick(5000), 'deadline');
+});
+
+t.test('a first packet never acknowledged holds the transfer only startPatienceMs, whatever timeout the client asked', async (t) => {
+  for (const oack of [true, false]) {
+    const { tr } = make(5000, { timeoutMs: 255_000, patienceMs: 255_000 * 63, startPatienceMs: 5000 }, oack);
+    tr.start(0);
+    t.equal(tr.onTick(4990), 'waiting', `${oack ? 'OACK' : 'DATA 1'}: waiting before the bound`);
+    t.equal(tr.onTick(5000), 'timed-out', `${oack ? 'OACK' : 'DATA 1'}: given up at the bound, not after 255 s`);
+  }
+  const { tr } = make(5000, { timeoutMs: 255_000, patienceMs: 255_000 * 63, startPatienceMs: 5000 }, true);
+  tr.start(0);
+  tr.onAck(0, 100);
+  t.not(tr.onTick(10_000), 'timed-out', 'once the OACK is acknowledged the full patience applies');
 });

@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { duration, port } from '../fields.ts';
 
+const leaseLimit = z.number({ error: 'expected a number of leases, like 4' })
+  .refine(Number.isInteger, { error: 'expected a whole number of leases, like 4' })
+  .refine((n) => n >= 1, { error: 'expected at least 1 lease (leave the field out for no limit)' });
+
 /** `dhcp:` in the cluster file. Subnets (with their interfaces and pools) are top-level: DNS and NTP use them too. */
 export const dhcpSection = z.strictObject({
   enabled: z.boolean().default(true),
@@ -21,6 +25,18 @@ export const dhcpSection = z.strictObject({
   authoritative: z.boolean().default(true),
   /** Whether machines without a reservation get boot options (the discovery path) or only an address. */
   bootUnknown: z.boolean().default(true),
-}).default({ enabled: true, port: 67, clientPort: 68, leaseTime: 43200, offerTime: 60, declineTime: 600, authoritative: true, bootUnknown: true });
+  /**
+   * Most pool leases (bound or quarantined) one source may hold, against
+   * starvation by a machine inventing MACs; reservations do not count. Unset: no limit.
+   */
+  limits: z.strictObject({
+    /** Per relay port: option 82 circuit id and remote id (with the relay or interface). */
+    perPort: leaseLimit.optional(),
+    /** Per relay (giaddr). */
+    perRelay: leaseLimit.optional(),
+    /** Per head interface, for requests not relayed. */
+    perInterface: leaseLimit.optional(),
+  }).default({}),
+}).prefault({});
 
 export type DhcpConfig = z.output<typeof dhcpSection>;

@@ -1,17 +1,8 @@
 import { z } from 'zod';
-import { cidr, duration, hostname, ipv4, ownerName, port } from '../fields.ts';
+import { cidr, duration, hostname, ipv4, ownerName, port, serverAddress } from '../fields.ts';
 
 /** An upstream resolver: `198.18.0.53` or `198.18.0.53:5353`. */
-const upstream = z.string({ error: 'expected an upstream resolver like 198.18.0.53 or 198.18.0.53:5353' })
-  .transform((v, ctx) => {
-    const m = /^([\d.]+)(?::(\d{1,5}))?$/.exec(v.trim());
-    const p = m?.[2] === undefined ? 53 : Number(m[2]);
-    if (!m || !ipv4.safeParse(m[1]).success || p < 1 || p > 65535) {
-      ctx.addIssue({ code: 'custom', message: `expected an upstream resolver like 198.18.0.53 or 198.18.0.53:5353, got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return { address: m[1]!, port: p };
-  });
+const upstream = serverAddress(53, 'expected an upstream resolver like 198.18.0.53 or 198.18.0.53:5353');
 
 /** One TXT string is at most 255 bytes on the wire; longer text is split into several strings. */
 const txtText = z.union([z.string(), z.array(z.string()).min(1)], { error: 'expected text, or a list of texts' })
@@ -58,7 +49,7 @@ export const dnsSection = z.strictObject({
     maxTtl: duration.default(86400),
     /** Upper bound on cached "no such name"/"no data" answers (RFC 2308 negative caching). */
     maxNegativeTtl: duration.default(3600),
-  }).default({ size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }),
+  }).prefault({}),
   /**
    * Networks besides the cluster's subnets and loopback that may use this
    * server as a resolver. Everyone else gets answers for the cluster's names
@@ -74,6 +65,16 @@ export const dnsSection = z.strictObject({
   ednsUdpSize: z.number({ error: 'expected a size in bytes like 1232' }).int().min(512).max(65535).default(1232),
   /** A TCP connection with no query for this long is closed (RFC 7766). */
   tcpIdleTimeout: duration.default(10),
+  /**
+   * A TCP query must arrive whole within this long of its first byte: a
+   * client trickling a byte at a time cannot hold a connection by keeping
+   * the idle timer busy.
+   */
+  tcpMessageTimeout: duration.refine((v) => v >= 1, { error: 'expected tcpMessageTimeout of at least 1s, like 5' }).default(5),
+  /** TCP connections served at once; more are closed as they arrive. */
+  tcpConnections: z.number({ error: 'expected a number of TCP connections like 512' }).int({ error: 'expected a whole number of TCP connections like 512' }).min(1, { error: 'tcpConnections must be at least 1' }).max(65536, { error: 'tcpConnections is at most 65536' }).default(512),
+  /** TCP connections one client address may hold at once, so one host cannot take every connection. */
+  tcpConnectionsPerClient: z.number({ error: 'expected a number of TCP connections like 16' }).int({ error: 'expected a whole number of TCP connections like 16' }).min(1, { error: 'tcpConnectionsPerClient must be at least 1' }).max(65536, { error: 'tcpConnectionsPerClient is at most 65536' }).default(16),
   /** Aliases: `name` answers as a CNAME for `target`. Relative names are in the cluster domain. */
   aliases: z.array(z.strictObject({ name: ownerName, target: ownerName })).default([]),
   txt: z.array(z.strictObject({ name: ownerName, text: txtText })).default([]),
@@ -86,11 +87,7 @@ export const dnsSection = z.strictObject({
     backups: z.array(hostname).default([]),
     port: port.default(6817),
   }).optional(),
-}).default({
-  enabled: true, address: '0.0.0.0', port: 53, ttl: 60, negativeTtl: 60, upstreams: [], upstreamTimeout: 2,
-  cache: { size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }, allowRecursion: [], workers: 1, ednsUdpSize: 1232,
-  tcpIdleTimeout: 10, aliases: [], txt: [],
-});
+}).prefault({});
 
 export type DnsConfig = z.output<typeof dnsSection>;
 export type DnsUpstream = DnsConfig['upstreams'][number];

@@ -1,14 +1,5 @@
 import { z } from 'zod';
-import { ipv4, port } from '../fields.ts';
-
-const HTTP_DEFAULTS = {
-  enabled: true,
-  address: '0.0.0.0',
-  port: 80,
-  readOpenTo: 'cluster',
-  unknownTemplate: 'discovery.ipxe',
-  bodyLimit: 65536,
-} as const;
+import { duration, ipv4, port } from '../fields.ts';
 
 /** `http:` in the cluster file: the REST API, UI, iPXE scripts and boot file downloads. */
 export const httpSection = z.strictObject({
@@ -34,6 +25,14 @@ export const httpSection = z.strictObject({
   unknownTemplate: z.string().regex(/^[\w.-]+$/, { error: 'expected a template file name like discovery.ipxe' }).default('discovery.ipxe'),
   /** Largest API request body in bytes; larger ones get 413. */
   bodyLimit: z.number({ error: 'expected a size in bytes' }).int().min(1024).max(16 << 20).default(65536),
+  /** Seconds a client has to send its request headers; a connection still sending them then gets 408 and is closed. */
+  headersTimeout: duration.pipe(z.number().int().min(1, { error: 'expected at least 1 second' })).default(10),
+  /** Seconds a client has to send its whole request (headers and body); at least headersTimeout. */
+  requestTimeout: duration.pipe(z.number().int().min(1, { error: 'expected at least 1 second' })).default(30),
+  /** Open HTTP connections at most, from all clients; keep it well below the process's file descriptor limit (ulimit -n). */
+  maxConnections: z.number({ error: 'expected a number of connections' }).int().min(1).max(1 << 20).default(4096),
+  /** Open HTTP connections at most from one client address; more are closed at once. */
+  maxConnectionsPerClient: z.number({ error: 'expected a number of connections' }).int().min(1).max(1 << 20).default(128),
   /** Gone: boot files are sent by sendfile(2) from the kernel's page cache, which is the cache. */
   fileCacheBytes: z.never({ error: 'no longer used: boot files are sent from the kernel\'s page cache with sendfile; remove the field' }).optional(),
   /** Serve HTTPS with this certificate and key (PEM files); iPXE needs HTTPS support built in to use it. */
@@ -41,6 +40,8 @@ export const httpSection = z.strictObject({
     cert: z.string().min(1, { error: 'expected the path of a PEM certificate' }),
     key: z.string().min(1, { error: 'expected the path of a PEM private key' }),
   }).optional(),
-}).default(HTTP_DEFAULTS);
+}).superRefine((h, ctx) => {
+  if (h.requestTimeout < h.headersTimeout) ctx.addIssue({ code: 'custom', path: ['requestTimeout'], message: `must be at least headersTimeout (${h.headersTimeout} s); the headers are part of the request` });
+}).prefault({});
 
 export type HttpConfig = z.output<typeof httpSection>;

@@ -14,6 +14,10 @@ const diskPath = z.string({ error: 'expected a file path like images/rocky9.img'
   .min(1, { error: 'expected a file path like images/rocky9.img' })
   .refine((v) => !/\s/.test(v), { error: 'a path for iSCSI must not contain spaces (targetcli splits its arguments on them)' });
 
+/** An absolute device path pattern: `*` stands for any characters but `/`. */
+const devicePattern = z.string({ error: 'expected a device pattern like /dev/vg0/*' })
+  .refine((v) => v.startsWith('/') && !v.split('/').includes('..') && !/\s/.test(v), { error: 'expected an absolute device pattern like /dev/vg0/* (no "..", no spaces)' });
+
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
 /** Bytes: a number, or text like 512M, 8G, 1T (powers of 1024). */
 const size = z.union([z.number().int().positive(), z.string()], { error: 'expected a size like 8G, 512M or a number of bytes' })
@@ -63,6 +67,10 @@ export const iscsiSection = z.strictObject({
   port: port.default(3260),
   /** Directory of the per-node disk copies; default <state>/iscsi. Relative paths are from the cluster file. */
   disks: diskPath.optional(),
+  /** The only directory golden images (root.image) may come from; default <state>/images. Relative paths are from the cluster file. */
+  images: diskPath.optional(),
+  /** Patterns the block devices of disk: block (root.device) must match, * within one path segment, like /dev/vg0/*; default none. */
+  devices: z.array(devicePattern, { error: 'expected a list of device patterns like ["/dev/vg0/*"]' }).default([]),
   /** Delete a node's disk copy when its export is removed (default: keep it). */
   removeDisks: z.boolean().default(false),
   /** Targets bootherd owns are named <targetPrefix><node>; default iqn.2024-01.<reversed cluster domain>.bootherd: */
@@ -74,7 +82,7 @@ export const iscsiSection = z.strictObject({
   tgt: z.strictObject({
     /** tgtd's management port (tgtd -C N / tgtadm -C N); 0 is tgtd's default. */
     controlPort: z.number({ error: 'expected tgtd\'s control port number 0-32767, like 0' }).int().min(0, { error: 'expected tgtd\'s control port number 0-32767' }).max(32767, { error: 'tgtd takes control ports 0-32767' }).default(0),
-  }).default({ controlPort: 0 }),
-}).default({ enabled: true, backend: 'auto', port: 3260, removeDisks: false, retry: 60, tgt: { controlPort: 0 } });
+  }).prefault({}),
+}).prefault({});
 
 export type IscsiConfig = z.output<typeof iscsiSection>;

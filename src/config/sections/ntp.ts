@@ -1,23 +1,10 @@
 import { z } from 'zod';
-import { isIpv4 } from '../../net/ipv4.ts';
-import { duration, ipv4, port } from '../fields.ts';
-
-const UPSTREAM_HINT = 'expected an NTP server as an IPv4 address, optionally with a port, like 192.0.2.10 or 192.0.2.10:123';
+import { duration, ipv4, port, serverAddress } from '../fields.ts';
 
 /** An upstream time server: "192.0.2.10" or "192.0.2.10:1123". */
-const upstream = z.string({ error: UPSTREAM_HINT }).transform((v, ctx) => {
-  const m = /^([\d.]+)(?::(\d{1,5}))?$/.exec(v.trim());
-  const p = m?.[2] === undefined ? 123 : Number(m[2]);
-  if (!m || !isIpv4(m[1]!) || p < 1 || p > 65535) {
-    ctx.addIssue({ code: 'custom', message: `${UPSTREAM_HINT}; got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return { address: m[1]!, port: p };
-});
+const upstream = serverAddress(123, 'expected an NTP server as an IPv4 address, optionally with a port, like 192.0.2.10 or 192.0.2.10:123');
 
 const interval = duration.refine((v) => v >= 1, { error: 'expected an interval of at least 1 second, like 16s or 64' });
-
-const rateLimitDefaults = { enabled: true, rate: 1, burst: 16, leak: 2, clients: 65536 };
 
 /**
  * Per-client response rate limit (token bucket per source address). Over the
@@ -35,7 +22,7 @@ const rateLimit = z.strictObject({
   leak: z.number().int({ error: 'expected a whole number 1-8' }).min(1, { error: 'leak must be 1-8 (1 answers every second excess request)' }).max(8, { error: 'leak must be 1-8' }).default(2),
   /** Client addresses tracked at once (memory bound); rounded up to a power of two. */
   clients: z.number().int().min(256, { error: 'track at least 256 clients' }).max(1 << 22, { error: 'at most 4194304 clients' }).default(65536),
-}).default(rateLimitDefaults);
+}).prefault({});
 
 /** `ntp:` in the cluster file. Head nodes themselves are listed in the top-level `heads:`. */
 export const ntpSection = z.strictObject({
@@ -60,7 +47,7 @@ export const ntpSection = z.strictObject({
    * the kernel spreads clients over them). 1 answers in the main thread.
    */
   workers: z.number().int({ error: 'expected a whole number of threads, like 1 or 2' }).min(1, { error: 'expected at least 1 worker' }).max(64, { error: 'at most 64 workers' }).default(1),
-}).default({ enabled: true, address: '0.0.0.0', port: 123, upstreams: [], pollInterval: 64, headPollInterval: 16, rateLimit: rateLimitDefaults, workers: 1 });
+}).prefault({});
 
 export type NtpConfig = z.output<typeof ntpSection>;
 export type NtpUpstream = NtpConfig['upstreams'][number];

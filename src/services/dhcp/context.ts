@@ -21,6 +21,12 @@ export interface DhcpContext {
   serverId: number;
   /** OFFER, ACK or NAK once a handler decided; undefined means no reply. */
   replyType?: number;
+  /**
+   * Why there is no reply, when the request was not acted on: the `reason`
+   * of bootherd_dhcp_dropped_total, counted once the chain ends. (An honoured
+   * DECLINE or RELEASE gets no reply and no drop reason.)
+   */
+  drop?: string;
   yiaddr: number;
   /** Seconds; 0 for INFORM and NAK. */
   leaseTime: number;

@@ -7,13 +7,13 @@
 import { encode, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
 import { MESSAGE_TYPE_NAMES, MessageType, Opt, text, u16, u8 } from '../../../protocols/dhcp/options.ts';
 import { ClusterModel } from '../../cluster/model.ts';
+import { httpBaseOf } from '../../cluster/urls.ts';
 import type { Config } from '../../config/load.ts';
 import { silentLogger } from '../../log.ts';
 import { Metrics } from '../../metrics.ts';
 import { intToIp, ipToInt } from '../../net/ipv4.ts';
 import { macToBytes, normalizeMac } from '../../net/mac.ts';
 import { MemoryStore } from '../../store/memory.ts';
-import { httpBaseOf } from '../../server.ts';
 import { orderOptions } from './reply.ts';
 import { DhcpService } from './service.ts';
 

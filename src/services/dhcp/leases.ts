@@ -57,8 +57,37 @@ function blocks(lease: LeaseRecord, clientKey: string, now: number): boolean {
   return lease.state === 'declined' || clientKeyOf(lease) !== clientKey;
 }
 
+/** Most leases (bound or quarantined) one relay port, relay or interface may hold; unset = no limit. */
+export interface LeaseLimits {
+  readonly perPort?: number;
+  readonly perRelay?: number;
+  readonly perInterface?: number;
+}
+
+export type LimitName = 'port' | 'relay' | 'interface';
+
+/** Where a request came from, as the limits count it. */
+export interface Placement {
+  /** giaddr; 0 when not relayed. */
+  readonly relay: number;
+  /** The head's interface it arrived on (counted only when not relayed). */
+  readonly iface: string | undefined;
+  /** `portKeyOf` the request; undefined without option 82 circuit or remote id (or when that limit is off). */
+  readonly port: string | undefined;
+}
+
+/** Where a lease was given, as its record keeps it. */
+export type PlacementFields = Pick<LeaseRecord, 'relay' | 'interface' | 'circuitId' | 'remoteId'>;
+
+/**
+ * Largest share of a pool that DECLINEs may quarantine at once. Past it a
+ * DECLINE still ends the holder's lease but quarantines nothing, so DECLINEs
+ * cannot take the pool out of service.
+ */
+const QUARANTINE_SHARE = 0.25;
+
 /** Why an address is not available to a client; undefined when it is. */
-export type Unavailable = 'reserved-for-other' | 'leased-to-other' | 'declined' | 'offered-to-other' | 'outside-pool' | 'wrong-subnet' | 'infrastructure';
+export type Unavailable = 'reserved-for-other' | 'leased-to-other' | 'declined' | 'offered-to-other' | 'remembered-for-other' | 'outside-pool' | 'wrong-subnet' | 'infrastructure';
 
 export class LeaseTable {
   /** Active or remembered lease per address (store-backed). */
@@ -70,18 +99,23 @@ export class LeaseTable {
   private pruneAt = 4096;
   /** Next pool position to try, per subnet, so allocation does not rescan from the start. */
   private cursors = new Map<Subnet, number>();
+  /** Addresses with a declined record (quarantined or once quarantined), for the quarantine cap. */
+  private quarantined = new Set<number>();
+  /** Addresses whose record names the relay port / relay / interface, kept only when that limit is set. */
+  private byPort = new Map<string, Set<number>>();
+  private byRelay = new Map<number, Set<number>>();
+  private byInterface = new Map<string, Set<number>>();
   /** The store is shared by several heads: the store decides every claim. */
   readonly shared: boolean;
 
-  constructor(private readonly model: ClusterModel, private readonly store: Store, private readonly times: LeaseTimes) {
+  constructor(private readonly model: ClusterModel, private readonly store: Store, private readonly times: LeaseTimes, private readonly limits: LeaseLimits = {}) {
     this.shared = store.shared;
     for (const lease of store.values('leases')) this.index(lease);
     store.onChange((c) => {
       if (c.collection !== 'leases') return;
       const ip = ipToInt(c.key);
       const old = this.byIp.get(ip);
-      if (old && this.byClient.get(clientKeyOf(old)) === ip) this.byClient.delete(clientKeyOf(old));
-      this.byIp.delete(ip);
+      if (old) this.unindex(old, ip);
       if (c.value) this.index(c.value as LeaseRecord, ip);
     });
   }
@@ -89,6 +123,21 @@ export class LeaseTable {
   private index(lease: LeaseRecord, ip = ipToInt(lease.ip)): void {
     this.byIp.set(ip, lease);
     if (lease.state !== 'declined') this.byClient.set(clientKeyOf(lease), ip);
+    else this.quarantined.add(ip);
+    const l = this.limits;
+    if (l.perPort !== undefined && (lease.circuitId || lease.remoteId)) addTo(this.byPort, portKeyOf(lease), ip);
+    if (l.perRelay !== undefined && lease.relay) addTo(this.byRelay, ipToInt(lease.relay), ip);
+    if (l.perInterface !== undefined && lease.interface && !lease.relay) addTo(this.byInterface, lease.interface, ip);
+  }
+
+  private unindex(old: LeaseRecord, ip: number): void {
+    if (this.byClient.get(clientKeyOf(old)) === ip) this.byClient.delete(clientKeyOf(old));
+    this.byIp.delete(ip);
+    this.quarantined.delete(ip);
+    const l = this.limits;
+    if (l.perPort !== undefined && (old.circuitId || old.remoteId)) this.byPort.get(portKeyOf(old))?.delete(ip);
+    if (l.perRelay !== undefined && old.relay) this.byRelay.get(ipToInt(old.relay))?.delete(ip);
+    if (l.perInterface !== undefined && old.interface) this.byInterface.get(old.interface)?.delete(ip);
   }
 
   lease(ip: number): LeaseRecord | undefined {
@@ -119,7 +168,9 @@ export class LeaseTable {
       if (lease.state === 'offered' && clientKeyOf(lease) !== clientKey) return 'offered-to-other';
     }
     const offer = this.offers.get(ip);
-    if (offer && offer.clientKey !== clientKey && offer.expiresAt > now) return 'offered-to-other';
+    if (offer && offer.expiresAt > now) return offer.clientKey === clientKey ? undefined : 'offered-to-other';
+    // A released or expired lease is kept for its last owner while the pool has other addresses (see freeAddress).
+    if (lease && lease.state !== 'declined' && clientKeyOf(lease) !== clientKey) return 'remembered-for-other';
     return undefined;
   }
 
@@ -145,10 +196,10 @@ export class LeaseTable {
 
   /**
    * A pool address nobody holds. Preference: never leased; else the lease
-   * that expired longest ago (a returning client more likely finds its old
-   * address); else, when the pool is exhausted by outstanding offers, the
-   * oldest offer (an OFFER promises nothing, and a flood of DISCOVERs from
-   * random MACs must not lock out real clients).
+   * that expired (or was released) longest ago, so a returning client more
+   * likely finds its old address; else, when the pool is exhausted by
+   * outstanding offers, the oldest offer (an OFFER promises nothing, and a
+   * flood of DISCOVERs from random MACs must not lock out real clients).
    */
   private freeAddress(clientKey: string, subnet: Subnet, now: number): number | undefined {
     const pool = subnet.pool;
@@ -167,7 +218,7 @@ export class LeaseTable {
         if (o && o.expiresAt < offeredUntil) { offeredUntil = o.expiresAt; offered = cursor; }
         continue;
       }
-      if (why) continue;
+      if (why && why !== 'remembered-for-other') continue;
       const lease = this.byIp.get(cursor);
       if (!lease) {
         this.cursors.set(subnet, cursor >= pool.end ? pool.start : cursor + 1);
@@ -182,6 +233,9 @@ export class LeaseTable {
 
   offer(ip: number, clientKey: string, now: number): void {
     this.withdrawOffer(clientKey);
+    // An expired offer of the address to another client: forget that client's side too, or random MACs grow offerByClient.
+    const replaced = this.offers.get(ip);
+    if (replaced && this.offerByClient.get(replaced.clientKey) === replaced) this.offerByClient.delete(replaced.clientKey);
     const o: Offer = { ip, clientKey, expiresAt: now + this.times.offerMs };
     this.offers.set(ip, o);
     this.offerByClient.set(clientKey, o);
@@ -305,16 +359,131 @@ export class LeaseTable {
     });
   }
 
-  /** The client found the address in use: keep it out of the pool for a while. */
-  decline(ip: number, clientKey: string, mac: string, subnet: Subnet, now: number): Promise<void> {
-    this.withdrawOffer(clientKey);
-    return this.write({ ip: intToIp(ip), mac, subnet: subnet.cidr.text, state: 'declined', expiresAt: now + this.times.declineMs, updatedAt: now });
+  /**
+   * Whether `ip` is bound now to `clientKey` with option 61 `clientId`: the
+   * hardware address and the client identifier (or its absence) both those
+   * of the last ACK. DHCPv4 has nothing stronger for DECLINE and RELEASE.
+   */
+  holds(ip: number, clientKey: string, clientId: Buffer | undefined, now: number): boolean {
+    const lease = this.byIp.get(ip);
+    return lease !== undefined && lease.state === 'bound' && lease.expiresAt > now && clientKeyOf(lease) === clientKey && sameClientId(lease.clientId, clientId);
+  }
+
+  /**
+   * The holder found the pool address in use: keep it out of the pool for
+   * `declineTime`, or, with `quarantine` false, just end the lease. The
+   * record keeps the lease's placement, so a quarantine counts against the
+   * port that declined it.
+   */
+  decline(ip: number, holder: Pick<LeaseRecord, 'mac' | 'clientId'> & PlacementFields, subnet: Subnet, quarantine: boolean, now: number): Promise<void> {
+    this.withdrawOffer(clientKeyOf(holder));
+    return this.write({ ...holder, ip: intToIp(ip), subnet: subnet.cidr.text, state: 'declined', expiresAt: quarantine ? now + this.times.declineMs : now, updatedAt: now });
+  }
+
+  /** Whether DECLINEs have quarantined their share of the subnet's pool (`QUARANTINE_SHARE`). */
+  quarantineFull(subnet: Subnet, now: number): boolean {
+    const pool = subnet.pool;
+    if (!pool) return true;
+    return this.quarantinedIn(subnet, now) >= Math.max(1, Math.floor((pool.end - pool.start + 1) * QUARANTINE_SHARE));
+  }
+
+  /** Addresses of `subnet` in quarantine now; forgets records that left it. */
+  quarantinedIn(subnet: Subnet, now: number): number {
+    let n = 0;
+    for (const ip of this.quarantined) {
+      const lease = this.byIp.get(ip);
+      if (!lease || lease.state !== 'declined' || lease.expiresAt <= now) this.quarantined.delete(ip);
+      else if (cidrContains(subnet.cidr, ip)) n++;
+    }
+    return n;
+  }
+
+  /**
+   * The limit a new lease of `ip` for `clientKey` from `at` would exceed, if
+   * any. Leases and quarantines already counted under the same port do not
+   * make it new (a renewal, a returning client).
+   */
+  overLimit(ip: number, at: Placement, now: number): LimitName | undefined {
+    const l = this.limits;
+    if (l.perPort !== undefined && at.port !== undefined && this.full(this.byPort.get(at.port), ip, l.perPort, now)) return 'port';
+    if (l.perRelay !== undefined && at.relay && this.full(this.byRelay.get(at.relay), ip, l.perRelay, now)) return 'relay';
+    if (l.perInterface !== undefined && !at.relay && at.iface !== undefined && this.full(this.byInterface.get(at.iface), ip, l.perInterface, now)) return 'interface';
+    return undefined;
+  }
+
+  /** Whether `held` has `limit` active records, `ip` not among them; drops the ones that ended. */
+  private full(held: Set<number> | undefined, ip: number, limit: number, now: number): boolean {
+    if (!held) return limit === 0;
+    if (held.has(ip) && (this.byIp.get(ip)?.expiresAt ?? 0) > now) return false;
+    let n = 0;
+    for (const a of held) {
+      if ((this.byIp.get(a)?.expiresAt ?? 0) <= now) held.delete(a);
+      else if (++n >= limit) return true;
+    }
+    return n >= limit;
+  }
+
+  /** Addresses of the subnet's pool that a new client could be given now, and those bound or quarantined. */
+  poolUsage(subnet: Subnet, now: number): { free: number; bound: number; declined: number } {
+    let free = 0, bound = 0, declined = 0;
+    const pool = subnet.pool;
+    if (!pool) return { free, bound, declined };
+    for (let ip = pool.start; ip <= pool.end; ip++) {
+      const lease = this.byIp.get(ip);
+      if (lease && lease.expiresAt > now && lease.state === 'bound') bound++;
+      else if (lease && lease.expiresAt > now && lease.state === 'declined') declined++;
+      else if (!this.model.nodeByIp(ip) && ip !== subnet.cidr.network && ip !== subnet.broadcast && ip !== subnet.router && ip !== this.model.headAddress) free++;
+    }
+    return { free, bound, declined };
+  }
+
+  /**
+   * Deletes declined records of addresses outside every pool: only DECLINEs
+   * made them, before those were checked, and no client can use one.
+   * Returns how many went.
+   */
+  async pruneStrayDeclines(): Promise<number> {
+    const strays: string[] = [];
+    for (const [ip, lease] of this.byIp) {
+      const pool = this.model.subnetForIp(ip)?.pool;
+      if (lease.state === 'declined' && (!pool || ip < pool.start || ip > pool.end)) strays.push(lease.ip);
+    }
+    await Promise.all(strays.map((ip) => this.store.delete('leases', ip)));
+    return strays.length;
   }
 
   /** All lease records (API, DNS of dynamic clients). */
   all(): IterableIterator<LeaseRecord> {
     return this.byIp.values();
   }
+}
+
+function addTo<K>(map: Map<K, Set<number>>, key: K, ip: number): void {
+  let set = map.get(key);
+  if (!set) map.set(key, set = new Set());
+  set.add(ip);
+}
+
+/** Whether option 61 as sent (`sent`) is the one a lease recorded as hex (`recorded`); both absent counts as equal. */
+export function sameClientId(recorded: string | undefined, sent: Buffer | undefined): boolean {
+  if (recorded === undefined || sent === undefined) return recorded === undefined && sent === undefined;
+  if (recorded.length !== sent.length * 2) return false;
+  for (let i = 0; i < sent.length; i++) {
+    if (((hexDigit(recorded.charCodeAt(2 * i)) << 4) | hexDigit(recorded.charCodeAt(2 * i + 1))) !== sent[i]) return false;
+  }
+  return true;
+}
+
+/** Value of a lower-case hex digit's char code; 256 (matching no byte) for anything else. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return 256;
+}
+
+/** A relay port: the relay (or, for a switch that adds option 82 without relaying, the interface) and option 82's circuit and remote ids. */
+export function portKeyOf(at: PlacementFields): string {
+  return `${at.relay ?? at.interface ?? ''}/${at.circuitId ?? ''}/${at.remoteId ?? ''}`;
 }
 
 /** The identity a lease belongs to: the hardware address, or the client id for clients without one. */

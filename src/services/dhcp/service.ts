@@ -7,16 +7,14 @@
 import os from 'node:os';
 import { decode, DhcpDecodeError, hardwareAddress, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
 import { MESSAGE_TYPE_NAMES, Opt, readU8 } from '../../../protocols/dhcp/options.ts';
-import type { ClusterModel, Subnet } from '../../cluster/model.ts';
+import type { Subnet } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
-import type { BootTimelines } from '../../cluster/timeline.ts';
-import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics, Series } from '../../metrics.ts';
+import type { Series } from '../../metrics.ts';
 import { cidrContains, intToIp, ipToInt } from '../../net/ipv4.ts';
 import { macFromBytes } from '../../net/mac.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
-import type { Store } from '../../store/store.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import type { DhcpContext, Handler } from './context.ts';
 import { answerOnlyAsChosen } from './handlers/answer.ts';
 import { bootOptions } from './handlers/boot.ts';
@@ -29,13 +27,7 @@ import type { DhcpHeads } from './heads.ts';
 import { ClaimLostError, LeaseTable } from './leases.ts';
 import { buildReply, replyDestination } from './reply.ts';
 
-export interface DhcpServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly store: Store;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  readonly timelines?: BootTimelines;
+export interface DhcpServiceDeps extends ServiceDeps {
   /** Base URL of the HTTP service, for iPXE script and UEFI HTTP boot URLs. */
   readonly httpBase: string;
   /** A node's iSCSI root path (option 17), from the iSCSI service. */
@@ -62,7 +54,7 @@ interface Reply {
   readonly after: ReadonlyArray<() => void>;
 }
 
-export class DhcpService {
+export class DhcpService implements Service {
   readonly leases: LeaseTable;
   private readonly chain: Handler[];
   private readonly sockets: Array<{ socket: UdpBatchSocket; iface: string | undefined }> = [];
@@ -81,13 +73,14 @@ export class DhcpService {
     this.leases = new LeaseTable(model, store, {
       offerMs: config.dhcp.offerTime * 1000, declineMs: config.dhcp.declineTime * 1000,
       claimed: (outcome) => { claims(outcome).value++; },
-    });
+    }, config.dhcp.limits);
     const onError = (e: Error) => (e instanceof ClaimLostError ? this.log.debug({ err: e }, 'lease write refused by the store') : this.log.error({ err: e }, 'lease write failed'));
+    const refused = m.counter('bootherd_dhcp_limit_refused_total', 'New pool leases refused by dhcp.limits, by limit (port, relay, interface)').by('limit');
     this.chain = [
       selectSubnet(model, (s) => this.serverIdOf(s)),
       matchNode(model),
       ...(deps.heads ? [answerOnlyAsChosen(deps.heads)] : []),
-      leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError }),
+      leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError, limits: config.dhcp.limits, refused: (limit) => { refused(limit).value++; } }),
       networkOptions(model.domain),
       bootOptions(model, deps.httpBase, config.dhcp.bootUnknown, deps.timelines),
       ...(deps.rootPath ? [rootPathOption(deps.rootPath)] : []),
@@ -97,6 +90,11 @@ export class DhcpService {
     this.dropped = m.counter('bootherd_dhcp_dropped_total', 'DHCP datagrams dropped, by reason').by('reason');
     this.unanswered = m.counter('bootherd_dhcp_unanswered_total', 'Decided replies not sent because the store did not give the address, by reason').by('reason');
     m.gaugeFn('bootherd_dhcp_leases', 'Lease records held (bound, released, declined)', () => store.size('leases'));
+    for (const subnet of model.subnets) {
+      if (!subnet.pool) continue;
+      m.gaugeFn('bootherd_dhcp_pool_free', 'Pool addresses a new client could be given, by subnet', () => this.leases.poolUsage(subnet, Date.now()).free, { subnet: subnet.cidr.text });
+      m.gaugeFn('bootherd_dhcp_pool_declined', 'Pool addresses quarantined after a DECLINE, by subnet', () => this.leases.poolUsage(subnet, Date.now()).declined, { subnet: subnet.cidr.text });
+    }
   }
 
   /**
@@ -117,15 +115,14 @@ export class DhcpService {
 
   async start(): Promise<void> {
     const { config, model } = this.deps;
+    const strays = await this.leases.pruneStrayDeclines();
+    if (strays) this.log.warn({ removed: strays }, 'removed declined lease records outside every pool (made by DECLINEs before they were checked)');
     const ifaces = model.subnets.filter((s) => s.interface).map((s) => s.interface!);
     // Batched sockets (recvmmsg): one crossing into JavaScript per batch of
     // datagrams instead of one per datagram, which is most of the cost at load.
-    // A 16 MiB receive buffer: when a whole cluster powers on, ten thousand
-    // DISCOVERs (about 2 KiB of kernel memory each) arrive within a second,
-    // and every one that overflows comes back as a retransmission, on top of
-    // the load it failed to join (measured with a 4 MiB buffer: perfdhcp's
-    // 10,000-client avalanche overflowed it 25k times, and the run took 10 s
-    // with 35k retransmissions).
+    // A 16 MiB receive buffer: a cluster powering on sends ten thousand DISCOVERs
+    // within a second, and each one that overflows returns as a retransmission
+    // (docs/dhcp.md#what-was-measured-on-the-reply-path).
     for (const iface of ifaces) {
       this.attach(UdpBatchSocket.open({ address: '0.0.0.0', port: config.dhcp.port, device: iface, broadcast: true, reuseAddr: true, recvBufferSize: RECEIVE_BUFFER, slotSize: 1536 }), iface);
     }
@@ -164,12 +161,8 @@ export class DhcpService {
     if (ctx.claim) { this.sendOnceClaimed(ctx.claim, reply, ctx.mac); return; }
     if (!ctx.commit) { this.send(reply); return; }
     // Every waiter of one group commit resolves in the same turn: their ACKs
-    // fill the socket's send slots together and leave one sendmmsg per 64.
-    // (Sending 64 per event-loop turn was tried, to spare a relay's receive
-    // buffer the burst: each slice then waited behind a turn of new requests,
-    // and perfdhcp's 10,000-client avalanche took 3.6 and 14 s with 18k and
-    // 31k retransmissions, against 4.5 and 4.0 s with 13k and 12k sending
-    // them at once.)
+    // fill the socket's send slots together and leave at once, one sendmmsg per
+    // 64 (pacing them was slower: docs/dhcp.md#what-was-measured-on-the-reply-path).
     ctx.commit().then(() => this.send(reply), (e: Error) => {
       if (e instanceof ClaimLostError) {
         this.unanswered('claim-lost').value++;
@@ -234,6 +227,7 @@ export class DhcpService {
       trace: trace ? [] : undefined,
     };
     for (const h of this.chain) if (!h(ctx)) break;
+    if (ctx.drop !== undefined) this.drop(ctx.drop);
     return ctx;
   }
 

@@ -1,7 +1,11 @@
 /**
  * The sockets at the edge: the batched UDP socket feeding the responder, and
  * the TCP listener (RFC 7766: two-byte length prefix, several queries per
- * connection, answers as they are ready, an idle timeout).
+ * connection, answers as they are ready, an idle timeout). TCP slots are
+ * bounded three ways, so a client trickling bytes cannot hold them all:
+ * connections at once, connections per client address, and the time a
+ * message may take to arrive from its first byte (the idle timer alone is
+ * reset by every byte).
  */
 import net from 'node:net';
 import type { Logger } from '../../log.ts';
@@ -12,9 +16,6 @@ import type { DnsCounters } from './counters.ts';
 
 /** Answers one message; see DnsResponder.respond. */
 export type Respond = (raw: Buffer, client: number, transport: Transport) => Buffer | Promise<Buffer> | undefined;
-
-/** Connections served at once; more wait in the kernel's backlog. */
-const MAX_TCP_CONNECTIONS = 512;
 
 export function serveUdp(socket: UdpBatchSocket, respond: Respond, counters: DnsCounters, log: Logger): void {
   socket.start((msg, address, port) => {
@@ -38,13 +39,35 @@ function peerAddress(conn: net.Socket): number {
   return isIpv4(v4) ? ipToInt(v4) : 0;
 }
 
+export interface TcpLimits {
+  /** A connection with no query for this long is closed. */
+  readonly idleMs: number;
+  /** A message must arrive whole within this long of its first byte. */
+  readonly messageMs: number;
+  /** Connections at once; more are closed as they arrive. */
+  readonly connections: number;
+  /** Connections one client address may hold at once. */
+  readonly perClient: number;
+}
+
+/** Why the listener closed a connection (bootherd_dns_tcp_closed_total{reason}). */
+export type TcpCloseReason = 'idle' | 'message-timeout' | 'client-limit' | 'full' | 'not-a-query';
+
 export class TcpListener {
   private readonly server: net.Server;
   private readonly connections = new Set<net.Socket>();
+  /** Open connections per client address. */
+  private readonly perClient = new Map<number, number>();
 
-  constructor(private readonly respond: Respond, private readonly idleMs: number, private readonly log: Logger) {
+  constructor(
+    private readonly respond: Respond,
+    private readonly limits: TcpLimits,
+    private readonly closed: (reason: TcpCloseReason) => void,
+    private readonly log: Logger,
+  ) {
     this.server = net.createServer((conn) => this.serve(conn));
-    this.server.maxConnections = MAX_TCP_CONNECTIONS;
+    this.server.maxConnections = limits.connections;
+    this.server.on('drop', () => this.closed('full'));
   }
 
   listen(address: string, port: number): Promise<void> {
@@ -60,21 +83,39 @@ export class TcpListener {
   }
 
   private serve(conn: net.Socket): void {
-    this.connections.add(conn);
-    conn.setNoDelay(true);
-    conn.setTimeout(this.idleMs, () => conn.destroy());
-    conn.on('close', () => this.connections.delete(conn));
     conn.on('error', () => undefined); // a reset by the client ends the connection; nothing to report
     const client = peerAddress(conn);
+    const held = this.perClient.get(client) ?? 0;
+    if (held >= this.limits.perClient) { this.closed('client-limit'); conn.destroy(); return; }
+    this.perClient.set(client, held + 1);
+    this.connections.add(conn);
+    conn.setNoDelay(true);
+    conn.setTimeout(this.limits.idleMs, () => { this.closed('idle'); conn.destroy(); });
+    // Armed by a message's first byte, disarmed when no partial message is left.
+    let messageTimer: NodeJS.Timeout | undefined;
+    conn.on('close', () => {
+      clearTimeout(messageTimer);
+      this.connections.delete(conn);
+      const n = (this.perClient.get(client) ?? 1) - 1;
+      if (n > 0) this.perClient.set(client, n); else this.perClient.delete(client);
+    });
     let pending: Buffer = Buffer.alloc(0);
     conn.on('data', (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      let answered = false;
       while (pending.length >= 2) {
         const len = pending.readUInt16BE(0);
         if (pending.length < 2 + len) break;
         const msg = pending.subarray(2, 2 + len);
         pending = pending.subarray(2 + len);
+        answered = true;
         this.answer(conn, msg, client);
+      }
+      if (!pending.length) { clearTimeout(messageTimer); messageTimer = undefined; return; }
+      // A new partial message (none before, or the one before completed): its clock starts now.
+      if (answered || !messageTimer) {
+        clearTimeout(messageTimer);
+        messageTimer = setTimeout(() => { this.closed('message-timeout'); conn.destroy(); }, this.limits.messageMs);
       }
     });
   }
@@ -87,7 +128,7 @@ export class TcpListener {
       this.log.error({ err: e, client }, 'DNS query failed');
       return;
     }
-    if (out === undefined) { conn.destroy(); return; } // not a query: the stream cannot be trusted
+    if (out === undefined) { this.closed('not-a-query'); conn.destroy(); return; } // the stream cannot be trusted
     const write = (b: Buffer) => {
       if (conn.destroyed) return;
       const framed = Buffer.allocUnsafe(2 + b.length);

@@ -38,6 +38,11 @@ export interface ResponderOptions {
   readonly log: Logger;
 }
 
+/** A context answered later: the message may be a view into a receive buffer that the next datagrams overwrite. */
+function held(ctx: DnsContext): DnsContext {
+  return { ...ctx, raw: Buffer.from(ctx.raw) };
+}
+
 export class DnsResponder {
   readonly cache: AnswerCache;
   private readonly forwarder: Forwarder;
@@ -82,20 +87,20 @@ export class DnsResponder {
       raw, query, client, transport,
       limit: transport === 'tcp' ? MAX_TCP_MESSAGE : udpLimit(query, this.opts.ednsUdpSize),
       recursion: false,
-      forward: false,
       trace: this.log.isLevelEnabled('debug') ? [] : undefined,
     };
     for (const h of this.chain) if (!h(ctx)) break;
     if (ctx.trace) this.log.debug({ client: intToIp(client), transport, id: query.id, name: query.name, type: query.type, why: ctx.trace }, 'DNS decision');
 
-    if (ctx.rcode !== undefined) return this.error(ctx, ctx.rcode);
-    const chase = ctx.recursion ? ctx.answer?.chase : undefined;
-    if (ctx.answer && !chase) return this.fit(ctx, ctx.answer);
-    if (ctx.cached) return this.sent(ctx.cached, ctx.cached[3]! & 0xf, 'cache');
-    if (!chase && !ctx.forward) return this.error(ctx, Rcode.SERVFAIL); // no handler decided: a bug in the chain
-    // Answered later: the message may be a view into a receive buffer that the next datagrams overwrite.
-    const held: DnsContext = { ...ctx, raw: Buffer.from(raw) };
-    return chase ? this.chase(held, ctx.answer!, chase) : this.forward(held);
+    const d = ctx.decision;
+    if (!d) return this.error(ctx, Rcode.SERVFAIL); // no handler decided: a bug in the chain
+    switch (d.kind) {
+      case 'answer': return d.chase ? this.chase(held(ctx), d.answer, d.chase) : this.fit(ctx, d.answer);
+      case 'error': return this.error(ctx, d.rcode);
+      case 'refuse': return this.error(ctx, Rcode.REFUSED);
+      case 'cached': return this.sent(d.response, d.response[3]! & 0xf, 'cache');
+      case 'forward': return this.forward(held(ctx));
+    }
   }
 
   private flags(ctx: DnsContext): number {

@@ -6,13 +6,10 @@
  * event loop, or by worker threads sharing the port when dns.workers > 1.
  * TCP stays in the main thread (Node 20's net module cannot share a port).
  */
-import type { ClusterModel } from '../../cluster/model.ts';
-import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
 import { parseCidr } from '../../net/ipv4.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
-import type { Store } from '../../store/store.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import { RecursionAcl } from './acl.ts';
 import { registryCounters, type DnsCounters } from './counters.ts';
 import { serveUdp, TcpListener } from './listeners.ts';
@@ -20,15 +17,7 @@ import { DnsResponder, type ResponderOptions } from './responder.ts';
 import { WorkerPool } from './workers.ts';
 import { ZoneSource } from './zone-source.ts';
 
-export interface DnsServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly store: Store;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-}
-
-export class DnsService {
+export class DnsService implements Service {
   readonly zones: ZoneSource;
   /** The main thread's responder: TCP always, UDP too when there are no workers. */
   readonly responder: DnsResponder;
@@ -38,7 +27,7 @@ export class DnsService {
   private udp: UdpBatchSocket | undefined;
   private pool: WorkerPool | undefined;
 
-  constructor(private readonly deps: DnsServiceDeps) {
+  constructor(private readonly deps: ServiceDeps) {
     const { config, model, store, metrics } = deps;
     const dns = config.dns;
     this.log = deps.log.child({ svc: 'dns' });
@@ -52,7 +41,13 @@ export class DnsService {
       counters: this.counters,
       log: this.log,
     });
-    this.tcp = new TcpListener((raw, client, transport) => this.responder.respond(raw, client, transport), dns.tcpIdleTimeout * 1000, this.log);
+    const tcpClosed = metrics.counter('bootherd_dns_tcp_closed_total', 'DNS TCP connections closed by the server, by reason').by('reason');
+    this.tcp = new TcpListener((raw, client, transport) => this.responder.respond(raw, client, transport), {
+      idleMs: dns.tcpIdleTimeout * 1000,
+      messageMs: dns.tcpMessageTimeout * 1000,
+      connections: dns.tcpConnections,
+      perClient: dns.tcpConnectionsPerClient,
+    }, (reason) => { tcpClosed(reason).value++; }, this.log);
   }
 
   private responderOptions(): Pick<ResponderOptions, 'upstreams' | 'upstreamTimeoutMs' | 'cache' | 'ednsUdpSize'> {

@@ -4,7 +4,7 @@
  * cluster). Reads need it too, unless `http.readOpenTo` opens them to the
  * cluster networks or to anyone. Boot files are open: firmware cannot carry a
  * token. The "booted" call-back needs no token but must come from a cluster
- * network.
+ * network (and, checked by its route, from the node itself).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,19 +1,11 @@
-import type { ClusterModel } from '../../cluster/model.ts';
 import type { BootTimelines } from '../../cluster/timeline.ts';
 import type { RootDiskProvider } from '../../boot/ipxe-script.ts';
-import type { Config } from '../../config/load.ts';
-import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
-import type { Store } from '../../store/store.ts';
 import type { LeaseTable } from '../dhcp/leases.ts';
+import type { ServiceDeps } from '../service.ts';
 import type { Access } from './auth.ts';
 
-export interface HttpServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly store: Store;
-  readonly log: Logger;
-  readonly metrics: Metrics;
+export interface HttpServiceDeps extends ServiceDeps {
+  /** Required here: the API serves the timelines. */
   readonly timelines: BootTimelines;
   /** Base URL nodes reach this service at (scripts and file URLs are built from it). */
   readonly httpBase: string;

@@ -40,22 +40,56 @@ export function resolveUnder(root: string, requested: string): string {
 export interface ByteRange { readonly start: number; readonly end: number }
 
 /**
+ * Longest Range header looked at. A single range is `bytes=` and two numbers
+ * of at most 16 digits (a file under 2^53 bytes); with room for optional
+ * whitespace that is far below this. Longer headers are refused unread.
+ */
+export const MAX_RANGE_HEADER = 128;
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isSpace = (c: number) => c === 0x20 || c === 0x09;
+/** A range unit other than bytes (RFC 9110 14.1): letters only here, enough to tell "another unit" from junk. */
+const isWord = (s: string) => s.length > 0 && [...s].every((c) => c >= 'a' && c <= 'z');
+
+/**
  * The range a `Range` header asks for (RFC 9110 14.2): a single
  * `bytes=a-b`, `bytes=a-` or `bytes=-n`. Returns 'whole' when the header is
- * absent, malformed, or asks for several ranges (a server may answer those
- * with the whole file, and boot clients never send them), and 'unsatisfiable'
- * for a range that starts past the end (416).
+ * absent, asks for another unit, or for several ranges (a server may answer
+ * those with the whole file, and boot clients never send them), 'malformed'
+ * when it is not a range at all or longer than MAX_RANGE_HEADER (also served
+ * whole, but counted), and 'unsatisfiable' for a range that starts past the
+ * end (416). One pass over at most MAX_RANGE_HEADER characters, no regex: a
+ * header is attacker input up to node's 16 KiB header limit, and a
+ * backtracking regex over it cost 300 ms of the shared event loop.
  */
-export function parseRange(header: string | undefined, size: number): ByteRange | 'whole' | 'unsatisfiable' {
+export function parseRange(header: string | undefined, size: number): ByteRange | 'whole' | 'malformed' | 'unsatisfiable' {
   if (!header) return 'whole';
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!m) return 'whole';
-  const [, a, b] = m as unknown as [string, string, string];
-  if (a === '' && b === '') return 'whole';
+  if (header.length > MAX_RANGE_HEADER) return 'malformed';
+  let i = 0;
+  const n = header.length;
+  const skipSpace = () => { while (i < n && isSpace(header.charCodeAt(i))) i++; };
+  const digits = () => { const from = i; while (i < n && isDigit(header.charCodeAt(i))) i++; return header.slice(from, i); };
+  skipSpace();
+  const unitEnd = header.indexOf('=', i);
+  if (unitEnd < 0) return 'malformed';
+  const unit = header.slice(i, unitEnd).trimEnd().toLowerCase();
+  if (unit !== 'bytes') return isWord(unit) ? 'whole' : 'malformed';
+  i = unitEnd + 1;
+  skipSpace();
+  const a = digits();
+  skipSpace();
+  if (header.charCodeAt(i) !== 0x2d) return 'malformed';
+  i++;
+  skipSpace();
+  const b = digits();
+  skipSpace();
+  if (i < n) return header.charCodeAt(i) === 0x2c ? 'whole' : 'malformed';
+  if (a === '' && b === '') return 'malformed';
+  if (a.length > 16 || b.length > 16) return 'malformed';
   if (a === '') {
-    const n = Number(b);
-    if (n === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size - 1 };
+    const suffix = Number(b);
+    if (suffix === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(a);
   if (start >= size) return 'unsatisfiable';

@@ -4,6 +4,7 @@
  * route, and that it is a valid OpenAPI document). Served at
  * /api/v1/openapi.json.
  */
+import { BOOT_STAGES, LEASE_STATES } from '../../cluster/types.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -79,7 +80,7 @@ export const OPENAPI = {
             type: 'array',
             items: {
               type: 'object', required: ['stage', 'at'],
-              properties: { stage: { type: 'string', enum: ['dhcp-offer', 'dhcp-ack', 'tftp-loader', 'ipxe-script', 'kernel', 'initrd', 'booted'] }, at: { type: 'integer' }, detail: { type: 'string' } },
+              properties: { stage: { type: 'string', enum: [...BOOT_STAGES] }, at: { type: 'integer' }, detail: { type: 'string' } },
             },
           },
         },
@@ -104,7 +105,9 @@ export const OPENAPI = {
         type: 'object', required: ['ip', 'mac', 'subnet', 'state', 'expiresAt', 'updatedAt'],
         properties: {
           ip: { type: 'string' }, mac: { type: 'string' }, clientId: { type: 'string' }, hostname: { type: 'string' }, node: { type: 'string' }, subnet: { type: 'string' },
-          state: { type: 'string', enum: ['offered', 'bound', 'released', 'declined'] }, expiresAt: { type: 'integer' }, updatedAt: { type: 'integer' },
+          relay: { type: 'string', description: 'giaddr of the relay the lease was given through' }, interface: { type: 'string', description: 'head interface the lease was given on, when not relayed' },
+          circuitId: { type: 'string', description: 'option 82 circuit id (hex)' }, remoteId: { type: 'string', description: 'option 82 remote id (hex)' },
+          state: { type: 'string', enum: [...LEASE_STATES] }, expiresAt: { type: 'integer' }, updatedAt: { type: 'integer' },
         },
       },
       Status: {
@@ -160,8 +163,8 @@ export const OPENAPI = {
       },
     },
     '/boot/{mac}/booted': {
-      get: { summary: 'call-back from a node\'s init when it is up (only from the cluster networks, no token)', security: [], parameters: [pathParam('mac', 'MAC, dashes or colons')], responses: { 200: text('ok'), 400: err('not a MAC'), 403: err('not from a cluster network'), 404: err('no node has this MAC') } },
-      post: { summary: 'the same call-back as POST (any body, ignored)', security: [], parameters: [pathParam('mac', 'MAC, dashes or colons')], responses: { 200: text('ok'), 400: err('not a MAC'), 403: err('not from a cluster network'), 404: err('no node has this MAC') } },
+      get: { summary: 'call-back from a node\'s init when it is up (only from the node\'s own address, or with the bearer token)', security: [{}, { bearer: [] }], parameters: [pathParam('mac', 'MAC, dashes or colons')], responses: { 200: text('ok'), 400: err('not a MAC'), 403: err('not from the node\'s own address'), 404: err('no node has this MAC') } },
+      post: { summary: 'the same call-back as POST (any body, ignored)', security: [{}, { bearer: [] }], parameters: [pathParam('mac', 'MAC, dashes or colons')], responses: { 200: text('ok'), 400: err('not a MAC'), 403: err('not from the node\'s own address'), 404: err('no node has this MAC') } },
     },
     '/files/{path}': {
       get: {
@@ -179,6 +182,13 @@ export const OPENAPI = {
     },
     '/metrics': { get: readOp('counters and gauges, Prometheus text format', text('metrics')) },
     '/': { get: { summary: 'the browser UI', security: [], responses: { 200: text('the UI page', 'text/html') } } },
+    '/ui/session': {
+      post: {
+        summary: 'the UI\'s login: checks the token and sets it as an HttpOnly, SameSite=Strict cookie (reads only)', security: [],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['token'], properties: { token: { type: 'string' } } } } } },
+        responses: { 204: { description: 'the cookie is set' }, 400: err('no token in the body'), 401: err('wrong token') },
+      },
+    },
     '/ui/{file}': { get: { summary: 'the UI\'s script and style sheet', security: [], parameters: [pathParam('file', 'app.js or style.css')], responses: { 200: text('the asset'), 404: err('no such asset') } } },
   },
 } as const;

@@ -6,7 +6,7 @@
  * and write the access log line.
  */
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AccessPolicy, bearerOf, clientIpv4, cookieOf, ensureToken, TOKEN_COOKIE } from './auth.ts';
@@ -21,6 +21,7 @@ import { uiRoutes } from './routes/ui.ts';
 import { configPath } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import { SendfilePump } from '../../net/sendfile-pump.ts';
+import type { Service } from '../service.ts';
 import { StoreUnavailableError } from '../../store/store.ts';
 
 declare module 'fastify' {
@@ -56,10 +57,36 @@ function readConfigFile(config: HttpServiceDeps['config'], field: string, p: str
   }
 }
 
+/**
+ * On every response. The UI is one page with its script and style sheet from
+ * this server, no inline code, and talks only to this server; nothing may frame it
+ * (clickjacking), and no type is guessed from content (a boot file served as HTML).
+ */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+} as const;
+
+/** Descriptors kept for everything but HTTP connections: DNS over TCP (512), TFTP transfers, files, the store. */
+const FD_RESERVE = 2048;
+
+/** The soft RLIMIT_NOFILE of this process, from /proc (Linux); undefined elsewhere or when unlimited. */
+function openFileLimit(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s+/)[3]);
+    return Number.isFinite(soft) ? soft : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A client that takes nothing for this long is gone (a node that reset mid-download). */
 const CONNECTION_TIMEOUT_MS = 120_000;
 
-export class HttpService {
+export class HttpService implements Service {
   readonly app: FastifyInstance;
   /** Method and URL of every route, as registered (the OpenAPI test compares them with the document). */
   readonly routes: Array<{ method: string; url: string }> = [];
@@ -72,12 +99,13 @@ export class HttpService {
   private readonly requests = new Map<string, { value: number }>();
   private readonly requestFamily;
   private readonly dropped;
+  /** Open connections by client address. */
+  private readonly openByClient = new Map<string, number>();
 
   constructor(private readonly deps: HttpServiceDeps) {
     const { config, metrics } = deps;
     this.log = deps.log.child({ svc: 'http' });
-    // One sending thread. Two were measured (64 MiB to 500 clients, 2 cores): twice the CPU,
-    // 10-11 s instead of 5-6 s, and half the throughput; at 100 clients no difference beyond noise.
+    // One sending thread: a second costs CPU and gains no throughput (docs/http.md#benchmark).
     this.pump = new SendfilePump(CONNECTION_TIMEOUT_MS);
     this.events = new EventHub(deps);
     this.requestFamily = metrics.counter('bootherd_http_requests_total', 'HTTP requests answered, by kind of route and status code');
@@ -87,6 +115,8 @@ export class HttpService {
     metrics.gaugeFn('bootherd_http_event_clients', 'Browsers following the live event stream', () => this.events.clientCount);
 
     const tls = config.http.tls;
+    // Checked every second, so a slow client is cut near headersTimeout rather than up to 30 s (node's default) later.
+    const limits = { headersTimeout: config.http.headersTimeout * 1000, connectionsCheckingInterval: 1000 };
     const app = Fastify({
       logger: false,
       bodyLimit: config.http.bodyLimit,
@@ -95,22 +125,29 @@ export class HttpService {
       // event streams send a keepalive every 25 s and stay open.
       connectionTimeout: CONNECTION_TIMEOUT_MS,
       return503OnClosing: true,
+      // A request (headers, then body) must arrive in time: a client that trickles its headers holds a descriptor.
+      requestTimeout: config.http.requestTimeout * 1000,
       routerOptions: { maxParamLength: 1024 },
-      ...(tls ? { https: { cert: readConfigFile(config, 'http.tls.cert', tls.cert), key: readConfigFile(config, 'http.tls.key', tls.key) } } : {}),
-      clientErrorHandler: (err, socket) => {
-        // Not HTTP at all, or headers too large: answer 400 and close, as node would, but count it.
-        this.drop('bad-http');
-        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      ...(tls
+        ? { https: { ...limits, cert: readConfigFile(config, 'http.tls.cert', tls.cert), key: readConfigFile(config, 'http.tls.key', tls.key) } }
+        : { http: limits }),
+      clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+        // Not HTTP at all, headers too large, or too slow: answer and close, as node would, but count it.
+        const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+        this.drop(timedOut ? 'request-timeout' : 'bad-http');
+        const status = timedOut ? '408 Request Timeout' : '400 Bad Request';
+        if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
         else socket.destroy(err);
       },
     }) as unknown as FastifyInstance;
     this.app = app;
+    this.limitConnections();
     app.decorateRequest('authUser', '');
     app.decorateRequest('failure', '');
     app.addHook('onRoute', (r) => {
       for (const m of [r.method].flat()) if (m !== 'HEAD') this.routes.push({ method: m, url: r.url });
     });
-    app.addHook('onRequest', async (req, reply) => this.checkAccess(req, reply));
+    app.addHook('onRequest', async (req, reply) => { reply.headers(SECURITY_HEADERS); return this.checkAccess(req, reply); });
     app.addHook('onResponse', async (req, reply) => this.finished(req, reply));
     app.setErrorHandler((e: FastifyError, req, reply) => this.failed(e, req, reply));
     app.setNotFoundHandler((req, reply) => {
@@ -119,10 +156,10 @@ export class HttpService {
     });
 
     bootRoutes(app, deps);
-    fileRoutes(app, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) });
+    fileRoutes(app, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) }, (reason) => this.drop(reason));
     apiRoutes(app, deps, this.startedAt);
     eventRoutes(app, this.events);
-    uiRoutes(app);
+    uiRoutes(app, (token) => this.policy!.tokenMatches(token), Boolean(config.http.tls));
     app.get('/metrics', { config: { access: 'read', kind: 'metrics' } }, async (_req, reply) =>
       reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
   }
@@ -131,6 +168,10 @@ export class HttpService {
     const { config, model } = this.deps;
     this.policy = new AccessPolicy(ensureToken(config.stateDir), model, config.http.readOpenTo);
     this.logs = new HttpLogs(logDirOf(this.deps));
+    const fds = openFileLimit();
+    if (fds !== undefined && config.http.maxConnections > fds - FD_RESERVE) {
+      this.log.warn({ maxConnections: config.http.maxConnections, openFileLimit: fds }, `http.maxConnections leaves fewer than ${FD_RESERVE} of the ${fds} file descriptors (ulimit -n) to DNS over TCP, TFTP and the state directory; lower it or raise the limit`);
+    }
     await this.app.listen({ host: config.http.address, port: config.http.port });
     this.log.info({ address: config.http.address, port: this.address().port, base: this.deps.httpBase, logs: this.logs.dir }, 'HTTP listening');
   }
@@ -156,6 +197,32 @@ export class HttpService {
       fileTransfers: this.pump.activeTransfers,
       eventClients: this.events.clientCount,
     };
+  }
+
+  /**
+   * At most http.maxConnections open connections, and http.maxConnectionsPerClient
+   * from one address: a client cannot take the descriptors DNS over TCP and TFTP need.
+   * A connection over either limit is closed as soon as it is accepted, and counted.
+   */
+  private limitConnections(): void {
+    const { maxConnections, maxConnectionsPerClient } = this.deps.config.http;
+    const server = this.app.server;
+    server.maxConnections = maxConnections;
+    server.on('drop', () => this.drop('connection-limit'));
+    server.on('connection', (socket: Socket) => {
+      const client = socket.remoteAddress ?? '';
+      const open = (this.openByClient.get(client) ?? 0) + 1;
+      if (open > maxConnectionsPerClient) {
+        this.drop('client-connection-limit');
+        socket.destroy();
+        return;
+      }
+      this.openByClient.set(client, open);
+      socket.once('close', () => {
+        const left = this.openByClient.get(client)! - 1;
+        if (left > 0) this.openByClient.set(client, left); else this.openByClient.delete(client);
+      });
+    });
   }
 
   private drop(reason: string): void {

@@ -62,10 +62,17 @@ export function execRunner(hints: Readonly<Record<string, string>> = {}): Runner
   });
 }
 
-/** Runs a command and returns its stdout, or throws a ToolError with its output. */
-export async function runChecked(run: Runner, file: string, args: readonly string[]): Promise<string> {
+/**
+ * Runs a command and returns its stdout, or throws a ToolError with its
+ * output; `secrets` (CHAP secrets among the arguments) are masked in the error,
+ * which reaches the log and the API's status.
+ */
+export async function runChecked(run: Runner, file: string, args: readonly string[], secrets: readonly string[] = []): Promise<string> {
   const r = await run(file, args);
-  if (r.code !== 0) throw new ToolError([file, ...args], r.code, `${r.stderr}\n${r.stdout}`.trim());
+  if (r.code !== 0) {
+    const mask = (text: string) => secrets.reduce((t, s) => (s ? t.replaceAll(s, '***') : t), text);
+    throw new ToolError([file, ...args].map(mask), r.code, mask(`${r.stderr}\n${r.stdout}`.trim()));
+  }
   return r.stdout;
 }
 

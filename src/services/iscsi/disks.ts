@@ -9,6 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, rename, stat, truncate, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { execRunner, runChecked, type Runner } from './backend.ts';
+import { RootDiskPathError } from '../../config/root-disk.ts';
 import type { DesiredExport } from './state.ts';
 
 const run: Runner = execRunner({ cp: 'coreutils' });
@@ -20,15 +21,34 @@ export class DiskError extends Error {
   }
 }
 
-/** Makes sure the export's disk exists; returns true when it was created now. */
-export async function ensureDisk(e: DesiredExport, image: string | undefined, size: number | undefined): Promise<boolean> {
+/**
+ * Makes sure the export's disk exists; returns true when it was created now.
+ * `image` gives the golden image's real path (confined to iscsi.images) or
+ * throws; `checkDevice` throws unless a block export's device is allowed.
+ */
+export async function ensureDisk(e: DesiredExport, image: (() => string) | undefined, size: number | undefined, checkDevice: () => void): Promise<boolean> {
   const target = e.disk.path;
   if (e.disk.kind === 'block') {
     if (!existsSync(target)) throw new DiskError(e.node, `block device ${target} for node ${e.node} does not exist`);
+    confined(e, checkDevice);
     return false;
   }
   if (existsSync(target)) return false;
   if (!image) throw new DiskError(e.node, `node ${e.node} has no disk at ${target} and its root: names no image to copy`);
+  return copyImage(e, confined(e, image), size);
+}
+
+function confined<T>(e: DesiredExport, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof RootDiskPathError) throw new DiskError(e.node, `node ${e.node}: root.${err.field}: ${err.message}`);
+    throw err;
+  }
+}
+
+async function copyImage(e: DesiredExport, image: string, size: number | undefined): Promise<boolean> {
+  const target = e.disk.path;
   let imageSize: number;
   try {
     const s = statSync(image);

@@ -15,7 +15,9 @@ import path from 'node:path';
 import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord, RootDisk } from '../../cluster/types.ts';
 import type { Config } from '../../config/load.ts';
-import type { DesiredExport, DesiredState, Portal } from './state.ts';
+import { devicePath } from '../../config/root-disk.ts';
+import { ACCOUNT_PREFIX } from './chap.ts';
+import type { ChapCredentials, DesiredExport, DesiredState, Portal } from './state.ts';
 
 export const IQN_DATE = '2024-01';
 /** LIO storage objects bootherd makes are named bootherd-<node>. */
@@ -53,32 +55,38 @@ export function rootOf(model: ClusterModel, node: NodeRecord): RootDisk | undefi
   return node.root ?? model.profileOf(node).root;
 }
 
-/** Golden image of a root disk, as an absolute path. */
-export function imagePath(naming: IscsiNaming, root: RootDisk): string | undefined {
-  return root.image ? path.resolve(naming.baseDir, root.image) : undefined;
-}
+/** A node's export as far as names go (no address, no credentials): what status() shows. */
+export type ExportName = Omit<DesiredExport, 'address' | 'chap'>;
 
-export function exportOf(naming: IscsiNaming, node: string, root: RootDisk): DesiredExport {
+export function exportOf(naming: IscsiNaming, node: string, root: RootDisk): ExportName {
   return {
     node,
     iqn: `${naming.targetPrefix}${node}`,
     initiator: `${naming.initiatorPrefix}${node}`,
     disk: root.disk === 'block'
-      ? { kind: 'block', path: root.device!.replaceAll('{node}', node) }
+      ? { kind: 'block', path: path.resolve('/', devicePath(root, node)) }
       : { kind: 'file', path: path.join(naming.disksDir, `${node}.img`) },
   };
 }
 
-/** Every export the cluster model asks for, read live from the model. */
-export function desiredState(model: ClusterModel, naming: IscsiNaming): DesiredState {
-  const exports: DesiredExport[] = [];
+/** Every node with an iSCSI root, by name. */
+export function iscsiNodes(model: ClusterModel): Array<{ readonly node: NodeRecord; readonly root: RootDisk }> {
+  const out: Array<{ node: NodeRecord; root: RootDisk }> = [];
   for (const node of model.nodes()) {
     const root = rootOf(model, node);
-    if (root?.kind === 'iscsi') exports.push(exportOf(naming, node.name, root));
+    if (root?.kind === 'iscsi') out.push({ node, root });
   }
-  exports.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
-  return { exports, portal: naming.portal, targetPrefix: naming.targetPrefix, backstorePrefix: BACKSTORE_PREFIX };
+  return out.sort((a, b) => (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0));
 }
+
+/** Every export the cluster model asks for, read live from the model; `chapOf` gives each node's credentials. */
+export function desiredState(model: ClusterModel, naming: IscsiNaming, chapOf: (node: string) => ChapCredentials): DesiredState {
+  const exports = iscsiNodes(model).map(({ node, root }): DesiredExport => ({ ...exportOf(naming, node.name, root), address: node.ip, chap: chapOf(node.name) }));
+  return { exports, portal: naming.portal, targetPrefix: naming.targetPrefix, backstorePrefix: BACKSTORE_PREFIX, accountPrefix: ACCOUNT_PREFIX };
+}
+
+/** iPXE's CHAP settings, expanded by iPXE on the kernel line. */
+export const IPXE_CHAP = '${username}:${password}:${reverse-username}:${reverse-password}';
 
 export interface IscsiBootParams {
   readonly targetIqn: string;
@@ -110,6 +118,8 @@ export function iscsiBootParams(model: ClusterModel, naming: IscsiNaming, node: 
     lun,
     rootPath,
     boot: root.boot,
-    kernelArgs: `ip=dhcp rd.iscsi.initiator=${e.initiator} netroot=${rootPath}`,
+    // dracut's netroot=iscsi:<user>:<password>:<reverse user>:<reverse password>@...: iPXE fills in its
+    // CHAP settings, which only the script served to the node's own address sets (src/boot/ipxe-script.ts).
+    kernelArgs: `ip=dhcp rd.iscsi.initiator=${e.initiator} netroot=iscsi:${IPXE_CHAP}@${rootPath.slice('iscsi:'.length)}`,
   };
 }

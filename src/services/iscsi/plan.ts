@@ -10,7 +10,7 @@
  * made). Only targets under our IQN prefix and storage objects under our
  * backstore prefix are ever removed, and never one a foreign target uses.
  */
-import { samePortal, type BackstoreRef, type DesiredExport, type DesiredState, type Portal, type TargetState, type TargetSystemState } from './state.ts';
+import { samePortal, type BackstoreRef, type ChapCredentials, type DesiredExport, type DesiredState, type Portal, type TargetState, type TargetSystemState } from './state.ts';
 
 export type Op =
   | { readonly op: 'create-backstore'; readonly kind: BackstoreRef['kind']; readonly name: string; readonly path: string }
@@ -23,7 +23,15 @@ export type Op =
   | { readonly op: 'remove-acl'; readonly iqn: string; readonly initiator: string }
   /** Without iqn: a portal of the whole daemon (tgt). */
   | { readonly op: 'add-portal'; readonly iqn?: string; readonly portal: Portal }
-  | { readonly op: 'remove-portal'; readonly iqn: string; readonly portal: Portal };
+  | { readonly op: 'remove-portal'; readonly iqn: string; readonly portal: Portal }
+  /** tgt: a CHAP account of the daemon, then bound to a target (outgoing: the name the target answers with). */
+  | { readonly op: 'create-account'; readonly user: string; readonly secret: string }
+  | { readonly op: 'delete-account'; readonly user: string }
+  | { readonly op: 'bind-account'; readonly iqn: string; readonly user: string; readonly outgoing: boolean }
+  | { readonly op: 'unbind-account'; readonly iqn: string; readonly user: string; readonly outgoing: boolean }
+  /** LIO: CHAP required on the target's TPG (attribute authentication=1), and the credentials on the node's ACL. */
+  | { readonly op: 'require-auth'; readonly iqn: string }
+  | { readonly op: 'set-acl-auth'; readonly iqn: string; readonly initiator: string; readonly chap: ChapCredentials };
 
 /** What differs between the backends, as far as planning goes. */
 export interface BackendShape {
@@ -33,6 +41,14 @@ export interface BackendShape {
   readonly backstores: boolean;
   /** 'target': each target has its own portals (LIO); 'daemon': one set for every target (tgt). */
   readonly portals: 'target' | 'daemon';
+  /**
+   * What the ACL names: the node's address (tgt, which admits an initiator
+   * whose address OR name matches, so a name entry would let the public name
+   * in from anywhere) or its initiator name (LIO, which has no address ACL).
+   */
+  readonly acl: 'address' | 'initiator';
+  /** Where CHAP credentials live: daemon accounts bound to targets (tgt) or the ACL (LIO). */
+  readonly chap: 'accounts' | 'acl';
 }
 
 export interface Plan {
@@ -91,6 +107,7 @@ export function plan(desired: DesiredState, actual: TargetSystemState, shape: Ba
 
   const removals: Op[] = [];
   const additions: Op[] = [];
+  const createdAccounts = new Set<string>();
 
   // Our targets that no node wants any more.
   for (const t of targets) {
@@ -111,6 +128,7 @@ export function plan(desired: DesiredState, actual: TargetSystemState, shape: Ba
     const backstore = shape.backstores ? backstoreOf(e, desired.backstorePrefix) : undefined;
     const isOurLun = (l: TargetState['luns'][number]) =>
       l.lun === shape.lun && l.path === e.disk.path && (!backstore || (l.backstore !== undefined && key(l.backstore) === key(backstore)));
+    const aclEntry = shape.acl === 'address' ? e.address : e.initiator;
     let portals: readonly Portal[];
     let lunOk = false;
     let aclOk = false;
@@ -125,10 +143,11 @@ export function plan(desired: DesiredState, actual: TargetSystemState, shape: Ba
         else removals.push({ op: 'delete-lun', iqn: e.iqn, lun: l.lun });
       }
       for (const a of t.acls) {
-        if (a === e.initiator) aclOk = true;
+        if (a === aclEntry) aclOk = true;
         else removals.push({ op: 'remove-acl', iqn: e.iqn, initiator: a });
       }
     }
+    const have = t?.auth ?? { incoming: [], outgoing: [] };
     if (shape.portals === 'target') {
       let portalOk = false;
       for (const p of portals) {
@@ -138,7 +157,34 @@ export function plan(desired: DesiredState, actual: TargetSystemState, shape: Ba
       if (!portalOk) additions.push({ op: 'add-portal', iqn: e.iqn, portal: desired.portal });
     }
     if (!lunOk) additions.push({ op: 'create-lun', iqn: e.iqn, lun: shape.lun, path: e.disk.path, ...(backstore ? { backstore } : {}) });
-    if (!aclOk) additions.push({ op: 'add-acl', iqn: e.iqn, initiator: e.initiator });
+    // CHAP is in place before the ACL lets the node in, so the target is never open without it.
+    if (shape.chap === 'accounts') {
+      for (const [user, secret, outgoing] of [[e.chap.user, e.chap.secret, false], [e.chap.mutualUser, e.chap.mutualSecret, true]] as const) {
+        const bound = outgoing ? have.outgoing : have.incoming;
+        for (const u of bound) if (u !== user) removals.push({ op: 'unbind-account', iqn: e.iqn, user: u, outgoing });
+        if (bound.includes(user)) continue;
+        if (!actual.accounts.includes(user) && !createdAccounts.has(user)) {
+          additions.push({ op: 'create-account', user, secret });
+          createdAccounts.add(user);
+        }
+        additions.push({ op: 'bind-account', iqn: e.iqn, user, outgoing });
+      }
+      if (!aclOk) additions.push({ op: 'add-acl', iqn: e.iqn, initiator: aclEntry });
+    } else {
+      if (!t?.authRequired) additions.push({ op: 'require-auth', iqn: e.iqn });
+      if (!aclOk) additions.push({ op: 'add-acl', iqn: e.iqn, initiator: aclEntry });
+      const authOk = aclOk && have.incoming.length === 1 && have.incoming[0] === e.chap.user && have.outgoing.length === 1 && have.outgoing[0] === e.chap.mutualUser;
+      if (!authOk) additions.push({ op: 'set-acl-auth', iqn: e.iqn, initiator: e.initiator, chap: e.chap });
+    }
+  }
+
+  // tgt accounts of ours nothing wants: after the targets and bindings that used them are gone.
+  const deleteAccounts: Op[] = [];
+  if (shape.chap === 'accounts') {
+    const keep = new Set(exports.flatMap((e) => [e.chap.user, e.chap.mutualUser]));
+    // Accounts still bound to a target we leave as it is (or a foreign one) stay.
+    for (const t of targets) if (!owned(t.iqn) || desired.leave?.includes(t.iqn)) for (const u of [...t.auth.incoming, ...t.auth.outgoing]) keep.add(u);
+    for (const a of actual.accounts) if (a.startsWith(desired.accountPrefix) && !keep.has(a)) deleteAccounts.push({ op: 'delete-account', user: a });
   }
 
   // Our storage objects nothing wants: after the LUNs on them are gone, before new ones take their names.
@@ -153,7 +199,7 @@ export function plan(desired: DesiredState, actual: TargetSystemState, shape: Ba
   }
 
   return {
-    ops: [...removals, ...deleteBackstores, ...createBackstores, ...additions],
+    ops: [...removals, ...deleteAccounts, ...deleteBackstores, ...createBackstores, ...additions],
     foreign,
     warnings,
     skipped: [...skipped],
@@ -174,5 +220,18 @@ export function describeOp(o: Op): string {
     case 'remove-acl': return `remove ${o.initiator} from ${o.iqn}`;
     case 'add-portal': return `add portal ${o.portal.address}:${o.portal.port}${o.iqn ? ` to ${o.iqn}` : ''}`;
     case 'remove-portal': return `remove portal ${o.portal.address}:${o.portal.port} from ${o.iqn}`;
+    case 'create-account': return `create CHAP account ${o.user}`;
+    case 'delete-account': return `delete CHAP account ${o.user}`;
+    case 'bind-account': return `bind CHAP account ${o.user}${o.outgoing ? ' (outgoing)' : ''} to ${o.iqn}`;
+    case 'unbind-account': return `unbind CHAP account ${o.user}${o.outgoing ? ' (outgoing)' : ''} from ${o.iqn}`;
+    case 'require-auth': return `require CHAP on ${o.iqn}`;
+    case 'set-acl-auth': return `set CHAP ${o.chap.user} / ${o.chap.mutualUser} on ${o.initiator} of ${o.iqn}`;
   }
+}
+
+/** The secrets an operation carries: kept out of logs and errors. */
+export function secretsOf(o: Op): string[] {
+  if (o.op === 'create-account') return [o.secret];
+  if (o.op === 'set-acl-auth') return [o.chap.secret, o.chap.mutualSecret];
+  return [];
 }

@@ -11,16 +11,16 @@
  *           one at a time, and one that fails is retried after iscsi.retry
  */
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { RootDiskBoot } from '../../boot/ipxe-script.ts';
-import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
-import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
-import type { Service } from '../../server.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import { execRunner, ToolError, type IscsiBackend, type Runner } from './backend.ts';
 import { DiskError, ensureDisk, removeDisk } from './disks.ts';
-import { desiredState, imagePath, iscsiBootParams, namingOf, rootOf, type IscsiBootParams, type IscsiNaming } from './names.ts';
+import { confinedDevice, confinedImage, rootDiskPlacesOf, type RootDiskPlaces } from '../../config/root-disk.ts';
+import { ChapStore } from './chap.ts';
+import { desiredState, exportOf, iscsiBootParams, iscsiNodes, namingOf, rootOf, type IscsiBootParams, type IscsiNaming } from './names.ts';
 import { converge } from './converge.ts';
 import { describeOp, type Op } from './plan.ts';
 import { portalText, type DesiredExport } from './state.ts';
@@ -30,11 +30,8 @@ import { TgtBackend } from './tgt.ts';
 /** Model changes often come in bursts (a batch of nodes added through the API): one reconcile for the burst. */
 const DEBOUNCE_MS = 200;
 
-export interface IscsiServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly log: Logger;
-  readonly metrics: Metrics;
+/** iSCSI reads the cluster model, never the store. */
+export interface IscsiServiceDeps extends Pick<ServiceDeps, 'config' | 'model' | 'log' | 'metrics'> {
   /** Runs targetcli/tgtadm; tests pass a fake that records argv. */
   readonly run?: Runner;
   /** Where LIO support is looked for (tests point it elsewhere). */
@@ -83,6 +80,9 @@ export interface ReconcileReport {
 
 export class IscsiService implements Service {
   readonly naming: IscsiNaming;
+  private readonly places: RootDiskPlaces;
+  /** The nodes' CHAP credentials (<state>/iscsi-chap.json). */
+  readonly chap: ChapStore;
   private readonly log: Logger;
   private readonly run: Runner;
   private backend: IscsiBackend | undefined;
@@ -106,13 +106,15 @@ export class IscsiService implements Service {
 
   constructor(private readonly deps: IscsiServiceDeps) {
     this.naming = namingOf(deps.config);
+    this.places = rootDiskPlacesOf(deps.config);
+    this.chap = new ChapStore(path.join(deps.config.stateDir, 'iscsi-chap.json'));
     this.log = deps.log.child({ svc: 'iscsi' });
     this.run = deps.run ?? execRunner({ targetcli: "Debian's targetcli-fb", tgtadm: "Debian's tgt" });
     const m = deps.metrics;
     this.reconciles = m.counter('bootherd_iscsi_reconciles_total', 'iSCSI reconciles, by result');
     this.operations = m.counter('bootherd_iscsi_operations_total', 'iSCSI target operations applied, by operation');
     m.gaugeFn('bootherd_iscsi_available', 'Whether the iSCSI backend is available (1) or iSCSI is off (0)', () => (this.backend ? 1 : 0));
-    m.gaugeFn('bootherd_iscsi_exports', 'Nodes with an iSCSI root disk in the cluster model', () => desiredState(deps.model, this.naming).exports.length);
+    m.gaugeFn('bootherd_iscsi_exports', 'Nodes with an iSCSI root disk in the cluster model', () => iscsiNodes(deps.model).length);
   }
 
   /** The backend the config asks for; `auto` takes LIO where the kernel has it, else tgt. */
@@ -127,7 +129,7 @@ export class IscsiService implements Service {
 
   async start(): Promise<void> {
     this.stopped = false;
-    const wanted = desiredState(this.deps.model, this.naming).exports.length;
+    const wanted = iscsiNodes(this.deps.model).length;
     if (!this.deps.config.iscsi.enabled) {
       this.reason = 'iscsi.enabled is false in the cluster file';
       if (wanted) this.log.warn({ nodes: wanted }, `iSCSI is off (${this.reason}) but ${wanted} node(s) have an iSCSI root`);
@@ -192,7 +194,7 @@ export class IscsiService implements Service {
   private async reconcileOnce(backend: IscsiBackend): Promise<ReconcileReport> {
     const applied: Op[] = [];
     try {
-      const desired = desiredState(this.deps.model, this.naming);
+      const desired = desiredState(this.deps.model, this.naming, (node) => this.chap.get(node));
       const ready: DesiredExport[] = [];
       const leave: string[] = [];
       this.diskErrors.clear();
@@ -200,7 +202,9 @@ export class IscsiService implements Service {
         const node = this.deps.model.nodeByName(e.node);
         const root = node && rootOf(this.deps.model, node);
         try {
-          if (await ensureDisk(e, root && imagePath(this.naming, root), root?.size)) this.log.info({ node: e.node, disk: e.disk.path }, 'iSCSI disk created from the golden image');
+          const image = root?.image;
+          const made = await ensureDisk(e, image === undefined ? undefined : () => confinedImage(this.places, image), root?.size, () => { if (root) confinedDevice(this.places, root, e.node); });
+          if (made) this.log.info({ node: e.node, disk: e.disk.path }, 'iSCSI disk created from the golden image');
           ready.push(e);
         } catch (err) {
           if (!(err instanceof DiskError)) throw err;
@@ -228,6 +232,7 @@ export class IscsiService implements Service {
           if (!kept.has(file) && await removeDisk(this.naming.disksDir, file)) this.log.info({ disk: file }, 'iSCSI disk removed (iscsi.removeDisks)');
         }
       }
+      this.chap.prune(new Set(desired.exports.map((e) => e.node)));
       this.exported = new Set(ready.map((e) => e.iqn));
       this.last = { at: new Date().toISOString(), ok: true, applied: applied.length };
       this.reconciles.with({ result: 'ok' }).value++;
@@ -262,7 +267,12 @@ export class IscsiService implements Service {
     if (diskError) return { available: false, reason: `its disk could not be prepared (${diskError})` };
     const params = this.bootParams(node);
     if (!params) return undefined;
-    return { available: true, boot: params.boot, initiatorIqn: params.initiatorIqn, rootPath: params.rootPath, kernelArgs: params.kernelArgs };
+    const chap = this.chap.peek(node.name);
+    if (!chap) return { available: false, reason: 'its CHAP credentials are not made yet (the first reconcile makes them)' };
+    return {
+      available: true, boot: params.boot, initiatorIqn: params.initiatorIqn, rootPath: params.rootPath, kernelArgs: params.kernelArgs,
+      chap: { username: chap.user, password: chap.secret, reverseUsername: chap.mutualUser, reversePassword: chap.mutualSecret },
+    };
   }
 
   /** DHCP option 17 for the node (RFC 4173), or undefined. Asked per DHCP packet: remembered per node record. */
@@ -277,7 +287,7 @@ export class IscsiService implements Service {
   }
 
   status(): IscsiStatus {
-    const desired = desiredState(this.deps.model, this.naming);
+    const names = iscsiNodes(this.deps.model).map(({ node, root }) => exportOf(this.naming, node.name, root));
     const ok = this.last?.ok === true;
     return {
       enabled: this.deps.config.iscsi.enabled,
@@ -287,7 +297,7 @@ export class IscsiService implements Service {
       portal: portalText(this.naming.portal),
       ...(this.backend ? { lun: this.backend.shape.lun } : {}),
       ...(this.last ? { lastReconcile: this.last } : {}),
-      exports: desired.exports.map((e) => {
+      exports: names.map((e) => {
         const error = this.diskErrors.get(e.node);
         return {
           node: e.node,

@@ -28,6 +28,14 @@ export interface LunState {
   readonly backstore?: BackstoreRef;
 }
 
+/** One node's CHAP credentials: it logs in as user/secret; the target answers as mutualUser/mutualSecret. */
+export interface ChapCredentials {
+  readonly user: string;
+  readonly secret: string;
+  readonly mutualUser: string;
+  readonly mutualSecret: string;
+}
+
 export interface TargetState {
   readonly iqn: string;
   readonly luns: readonly LunState[];
@@ -35,6 +43,13 @@ export interface TargetState {
   readonly acls: readonly string[];
   /** Portals of this target (LIO); empty on tgt, whose portals are the daemon's. */
   readonly portals: readonly Portal[];
+  /**
+   * CHAP user names the target checks (incoming) and answers with (outgoing):
+   * tgt's bound accounts; on LIO, those set on the target's ACLs.
+   */
+  readonly auth: { readonly incoming: readonly string[]; readonly outgoing: readonly string[] };
+  /** LIO: the TPG attribute authentication=1 (CHAP required of every initiator); tgt requires it once an incoming account is bound. */
+  readonly authRequired?: boolean;
 }
 
 export interface TargetSystemState {
@@ -43,6 +58,8 @@ export interface TargetSystemState {
   readonly backstores: readonly BackstoreState[];
   /** Portals of the whole daemon (tgt); empty on LIO. */
   readonly portals: readonly Portal[];
+  /** CHAP accounts of the whole daemon (tgt); empty on LIO, whose credentials live in ACLs. */
+  readonly accounts: readonly string[];
   /**
    * The portal a new target gets by itself: targetcli adds 0.0.0.0:3260 when
    * its global preference auto_add_default_portal is true. It must go before
@@ -55,8 +72,11 @@ export interface TargetSystemState {
 export interface DesiredExport {
   readonly node: string;
   readonly iqn: string;
-  /** The only initiator the ACL lets in. */
+  /** The node's initiator name: LIO's ACL. */
   readonly initiator: string;
+  /** The node's address: tgt's ACL (tgt admits an initiator whose address OR name matches, and the name is public). */
+  readonly address: string;
+  readonly chap: ChapCredentials;
   readonly disk: { readonly kind: 'file' | 'block'; readonly path: string };
 }
 
@@ -67,6 +87,8 @@ export interface DesiredState {
   readonly targetPrefix: string;
   /** LIO storage objects bootherd creates are named <backstorePrefix><node>. */
   readonly backstorePrefix: string;
+  /** tgt CHAP accounts bootherd creates start with this. */
+  readonly accountPrefix: string;
   /** Our targets to leave exactly as they are this time (a node whose disk could not be prepared). */
   readonly leave?: readonly string[];
 }

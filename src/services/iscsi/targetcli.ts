@@ -16,7 +16,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runChecked, StateError, ToolMissingError, type Availability, type IscsiBackend, type Runner } from './backend.ts';
-import type { BackendShape, Op } from './plan.ts';
+import { secretsOf, type BackendShape, type Op } from './plan.ts';
 import type { BackstoreState, Portal, TargetState, TargetSystemState } from './state.ts';
 
 export const LIO_CONFIGFS = '/sys/kernel/config/target';
@@ -37,8 +37,9 @@ interface RtslibDump {
     fabric?: string;
     tpgs?: Array<{
       tag?: number;
+      attributes?: { authentication?: number };
       luns?: Array<{ index?: number; storage_object?: string }>;
-      node_acls?: Array<{ node_wwn?: string }>;
+      node_acls?: Array<{ node_wwn?: string; chap_userid?: string; chap_mutual_userid?: string }>;
       portals?: Array<{ ip_address?: string; port?: number }>;
     }>;
   }>;
@@ -50,7 +51,7 @@ let tempCounter = 0;
 
 export class TargetcliBackend implements IscsiBackend {
   readonly name = 'targetcli' as const;
-  readonly shape: BackendShape = { lun: 0, backstores: true, portals: 'target' };
+  readonly shape: BackendShape = { lun: 0, backstores: true, portals: 'target', acl: 'initiator', chap: 'acl' };
   private readonly run: Runner;
   private readonly configfs: string;
   private readonly bin: string;
@@ -74,8 +75,8 @@ export class TargetcliBackend implements IscsiBackend {
     }
   }
 
-  private cli(args: readonly string[]): Promise<string> {
-    return runChecked(this.run, this.bin, args);
+  private cli(args: readonly string[], secrets: readonly string[] = []): Promise<string> {
+    return runChecked(this.run, this.bin, args, secrets);
   }
 
   async read(): Promise<TargetSystemState> {
@@ -99,7 +100,7 @@ export class TargetcliBackend implements IscsiBackend {
 
   async apply(ops: readonly Op[], onApplied?: (op: Op) => void): Promise<void> {
     for (const op of ops) {
-      await this.cli(targetcliArgs(op));
+      await this.cli(targetcliArgs(op), secretsOf(op));
       onApplied?.(op);
     }
   }
@@ -135,6 +136,15 @@ export function targetcliArgs(o: Op): string[] {
       return [`${tpg(o.iqn)}/portals`, 'create', `ip_address=${o.portal.address}`, `ip_port=${o.portal.port}`];
     case 'remove-portal':
       return [`${tpg(o.iqn)}/portals`, 'delete', `ip_address=${o.portal.address}`, `ip_port=${o.portal.port}`];
+    case 'require-auth':
+      return [tpg(o.iqn), 'set', 'attribute', 'authentication=1', 'generate_node_acls=0'];
+    case 'set-acl-auth':
+      return [`${tpg(o.iqn)}/acls/${o.initiator}`, 'set', 'auth', `userid=${o.chap.user}`, `password=${o.chap.secret}`, `mutual_userid=${o.chap.mutualUser}`, `mutual_password=${o.chap.mutualSecret}`];
+    case 'create-account':
+    case 'delete-account':
+    case 'bind-account':
+    case 'unbind-account':
+      throw new Error(`LIO keeps CHAP in ACLs, not accounts (${o.op} ${o.user})`);
   }
 }
 
@@ -155,6 +165,7 @@ export function parseRtslibDump(dump: RtslibDump): TargetSystemState {
   for (const t of dump.targets ?? []) {
     if (t.fabric !== 'iscsi' || !t.wwn) continue;
     const tpg = (t.tpgs ?? []).find((g) => g.tag === 1) ?? t.tpgs?.[0];
+    const acls = tpg?.node_acls ?? [];
     targets.push({
       iqn: t.wwn,
       luns: (tpg?.luns ?? []).map((l) => {
@@ -167,9 +178,11 @@ export function parseRtslibDump(dump: RtslibDump): TargetSystemState {
           ...(m && (kind === 'fileio' || kind === 'block') ? { backstore: { kind, name: m[2]! } } : {}),
         };
       }),
-      acls: (tpg?.node_acls ?? []).map((a) => a.node_wwn ?? '').filter(Boolean),
+      acls: acls.map((a) => a.node_wwn ?? '').filter(Boolean),
       portals: (tpg?.portals ?? []).map((p) => ({ address: p.ip_address ?? '', port: p.port ?? 3260 })),
+      auth: { incoming: acls.map((a) => a.chap_userid ?? '').filter(Boolean), outgoing: acls.map((a) => a.chap_mutual_userid ?? '').filter(Boolean) },
+      authRequired: tpg?.attributes?.authentication === 1,
     });
   }
-  return { targets, backstores, portals: [] };
+  return { targets, backstores, portals: [], accounts: [] };
 }

@@ -16,7 +16,7 @@
  * tgt-admin, let every initiator into every node's disk.
  */
 import { runChecked, StateError, ToolError, ToolMissingError, type Availability, type IscsiBackend, type Runner } from './backend.ts';
-import type { BackendShape, Op } from './plan.ts';
+import { secretsOf, type BackendShape, type Op } from './plan.ts';
 import type { Portal, TargetState, TargetSystemState } from './state.ts';
 
 const LLD = ['--lld', 'iscsi'];
@@ -34,7 +34,7 @@ export interface TgtTarget extends TargetState {
 
 export class TgtBackend implements IscsiBackend {
   readonly name = 'tgt' as const;
-  readonly shape: BackendShape = { lun: 1, backstores: false, portals: 'daemon' };
+  readonly shape: BackendShape = { lun: 1, backstores: false, portals: 'daemon', acl: 'address', chap: 'accounts' };
   private readonly run: Runner;
   private readonly bin: string;
   private readonly control: string[];
@@ -47,8 +47,8 @@ export class TgtBackend implements IscsiBackend {
     this.control = opts.controlPort ? ['-C', String(opts.controlPort)] : [];
   }
 
-  private adm(args: readonly string[]): Promise<string> {
-    return runChecked(this.run, this.bin, [...this.control, ...LLD, ...args]);
+  private adm(args: readonly string[], secrets: readonly string[] = []): Promise<string> {
+    return runChecked(this.run, this.bin, [...this.control, ...LLD, ...args], secrets);
   }
 
   async probe(): Promise<Availability> {
@@ -65,8 +65,9 @@ export class TgtBackend implements IscsiBackend {
   async read(): Promise<TargetSystemState> {
     const targets = parseTgtTargets(await this.adm(['--mode', 'target', '--op', 'show']));
     const portals = parseTgtPortals(await this.adm(['--mode', 'portal', '--op', 'show']));
+    const accounts = parseTgtAccounts(await this.adm(['--mode', 'account', '--op', 'show']));
     this.tids = new Map(targets.map((t) => [t.iqn, t.tid]));
-    return { targets, backstores: [], portals };
+    return { targets, backstores: [], portals, accounts };
   }
 
   private tid(iqn: string): string {
@@ -77,7 +78,7 @@ export class TgtBackend implements IscsiBackend {
 
   async apply(ops: readonly Op[], onApplied?: (op: Op) => void): Promise<void> {
     for (const o of ops) {
-      await this.adm(this.args(o));
+      await this.adm(this.args(o), secretsOf(o));
       if (o.op === 'delete-target') this.tids.delete(o.iqn);
       onApplied?.(o);
     }
@@ -107,9 +108,20 @@ export class TgtBackend implements IscsiBackend {
         return ['--mode', 'portal', '--op', 'new', '--param', `portal=${o.portal.address}:${o.portal.port}`];
       case 'remove-portal':
         return ['--mode', 'portal', '--op', 'delete', '--param', `portal=${o.portal.address}:${o.portal.port}`];
+      case 'create-account':
+        return ['--mode', 'account', '--op', 'new', '--user', o.user, '--password', o.secret];
+      case 'delete-account':
+        return ['--mode', 'account', '--op', 'delete', '--user', o.user];
+      case 'bind-account':
+        return ['--mode', 'account', '--op', 'bind', '--tid', this.tid(o.iqn), '--user', o.user, ...(o.outgoing ? ['--outgoing'] : [])];
+      case 'unbind-account':
+        return ['--mode', 'account', '--op', 'unbind', '--tid', this.tid(o.iqn), '--user', o.user, ...(o.outgoing ? ['--outgoing'] : [])];
       case 'create-backstore':
       case 'delete-backstore':
         throw new Error(`tgt has no named backstores (${o.op} ${o.name})`);
+      case 'require-auth':
+      case 'set-acl-auth':
+        throw new Error(`tgt keeps CHAP in accounts, not ACLs (${o.op} ${o.iqn})`);
     }
   }
 
@@ -128,18 +140,20 @@ function aclArgs(entry: string): string[] {
  *       LUN information:
  *           LUN: 1
  *               Backing store path: /path
+ *       Account information:
+ *           user (incoming), user (outgoing)
  *       ACL information:
  *           iqn.... (or ALL, or an address)
  */
 export function parseTgtTargets(text: string): TgtTarget[] {
-  const out: Array<{ tid: number; iqn: string; luns: Array<{ lun: number; path: string }>; acls: string[] }> = [];
+  const out: Array<{ tid: number; iqn: string; luns: Array<{ lun: number; path: string }>; acls: string[]; incoming: string[]; outgoing: string[] }> = [];
   let section = '';
   let lun: { lun: number; path: string } | undefined;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (!line) continue;
     const target = /^Target (\d+): (\S+)$/.exec(raw);
-    if (target) { out.push({ tid: Number(target[1]), iqn: target[2]!, luns: [], acls: [] }); section = ''; lun = undefined; continue; }
+    if (target) { out.push({ tid: Number(target[1]), iqn: target[2]!, luns: [], acls: [], incoming: [], outgoing: [] }); section = ''; lun = undefined; continue; }
     const current = out[out.length - 1];
     if (!current) throw new StateError(`tgtadm show: expected "Target N: <iqn>" first, got ${JSON.stringify(raw)}`);
     // Section headers sit at 4 spaces of indentation, their contents deeper.
@@ -151,10 +165,19 @@ export function parseTgtTargets(text: string): TgtTarget[] {
       if (p && lun) lun.path = p[1] === 'None' ? '' : p[1]!;
     } else if (section === 'ACL information') {
       current.acls.push(line);
+    } else if (section === 'Account information') {
+      const out = / \(outgoing\)$/.exec(line);
+      if (out) current.outgoing.push(line.slice(0, out.index));
+      else current.incoming.push(line);
     }
   }
   // LUN 0 is tgt's own controller on every target: not an export.
-  return out.map((t) => ({ tid: t.tid, iqn: t.iqn, luns: t.luns.filter((l) => l.lun !== 0), acls: t.acls, portals: [] }));
+  return out.map((t) => ({ tid: t.tid, iqn: t.iqn, luns: t.luns.filter((l) => l.lun !== 0), acls: t.acls, portals: [], auth: { incoming: t.incoming, outgoing: t.outgoing } }));
+}
+
+/** `tgtadm --mode account --op show`: "Account list:" then one user name a line. */
+export function parseTgtAccounts(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'Account list:');
 }
 
 /** `tgtadm --mode portal --op show`: "Portal: 198.18.0.1:3260,1" (IPv6 in brackets). */

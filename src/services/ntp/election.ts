@@ -40,12 +40,18 @@ export interface ElectionInput {
   readonly localStratumSet: boolean;
   /** The start-up polls are done, so a missing answer means a missing source, not a slow start. */
   readonly settled: boolean;
+  /**
+   * The head etcd's election names (several heads on etcd): it leads. When
+   * etcd names none (unreachable, or no head campaigning yet), the first
+   * alive head does, as without etcd.
+   */
+  readonly named?: string | undefined;
 }
 
 export function elect(input: ElectionInput): ElectionResult {
   if (input.realTime) return { leader: undefined, localReference: false };
   if (input.heads.length < 2) return { leader: undefined, localReference: input.localStratumSet && input.settled };
-  const leader = input.heads.find((h) => h.alive);
+  const leader = input.heads.find((h) => h.name === input.named) ?? input.heads.find((h) => h.alive);
   if (!leader) return { leader: undefined, localReference: false };
   return { leader: leader.name, localReference: leader.self && input.settled };
 }

@@ -1,9 +1,13 @@
 /**
  * Per-client response rate limit: a token bucket per source address, in a
  * fixed table so a flood from many (spoofed) addresses costs no memory and no
- * garbage. The table is direct-mapped by a hash of the address; a collision
- * replaces the older client, which then starts with a full bucket again —
- * the same trade chrony's bounded client log makes.
+ * garbage. The table is direct-mapped by a hash of the address. Addresses
+ * that collide share one bucket, debt included: a new address in a used slot
+ * inherits what is left of the bucket rather than a full one, so a sender
+ * alternating the victim's address with a colliding one cannot reset the
+ * victim's limit (it could when a collision started a fresh bucket). The
+ * cost falls on the rare honest client that collides with a flooded address:
+ * it is limited too until the bucket refills (docs/ntp.md#security).
  */
 import type { Reading } from './clock.ts';
 
@@ -32,8 +36,6 @@ export class ClientRateLimiter {
   private readonly mask: number;
   /** 32 minus the table's bits: the hash's top bits pick the slot. */
   private readonly shift: number;
-  /** The address in each slot; slots start empty (-1, no IPv4 address as a uint32). */
-  private readonly keys: Float64Array;
   private readonly tokens: Float64Array;
   private readonly seen: Float64Array;
   private readonly excess: Uint32Array;
@@ -44,30 +46,18 @@ export class ClientRateLimiter {
     const size = 2 ** Math.ceil(Math.log2(Math.max(2, opts.clients)));
     this.mask = size - 1;
     this.shift = 32 - Math.log2(size);
-    this.keys = new Float64Array(size).fill(-1);
-    this.tokens = new Float64Array(size);
-    this.seen = new Float64Array(size);
+    // An empty slot is a full bucket last seen at the dawn of time.
+    this.tokens = new Float64Array(size).fill(opts.burst);
+    this.seen = new Float64Array(size).fill(-Infinity);
     this.excess = new Uint32Array(size);
     this.leakMask = 2 ** opts.leak - 1;
     this.perMs = opts.rate / 1000;
-  }
-
-  /** Table slots, for tests and status. */
-  get size(): number {
-    return this.mask + 1;
   }
 
   /** `address`: the client's IPv4 address as an integer. */
   check(address: number, now: Reading): Verdict {
     // A multiplicative hash of the address (Knuth): neighbouring addresses land far apart.
     const slot = (Math.imul(address, 0x9e3779b1) >>> this.shift) & this.mask;
-    if (this.keys[slot] !== address) {
-      this.keys[slot] = address;
-      this.tokens[slot] = this.opts.burst - 1;
-      this.seen[slot] = now;
-      this.excess[slot] = 0;
-      return Verdict.ANSWER;
-    }
     const tokens = Math.min(this.opts.burst, this.tokens[slot]! + (now - this.seen[slot]!) * this.perMs);
     this.seen[slot] = now;
     if (tokens >= 1) {

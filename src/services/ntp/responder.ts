@@ -33,11 +33,9 @@ const WARM_UP_REQUESTS = 3000;
  * The server's socket on `port` (another thread's too, with reusePort): a
  * batch socket with kernel receive times and stamped sends. A request longer
  * than a slot (1 KiB: an NTP header with extension fields and a MAC fits
- * many times over) is dropped as oversized. The 16 MiB receive buffer: with
- * 4 MiB the one-core bench lost requests at 85k/s while a CPU profile showed
- * the thread mostly idle; with 16 MiB it answered 107k/s without loss, in two
- * runs. Queueing does not bias the timestamps: the receive time is the
- * kernel's.
+ * many times over) is dropped as oversized. The receive buffer is 16 MiB so
+ * that bursts queue instead of overflowing (docs/ntp.md#benchmark); queueing
+ * does not bias the timestamps, as the receive time is the kernel's.
  */
 export function openServerSocket(address: string, port: number, reusePort: boolean): UdpBatchSocket {
   return UdpBatchSocket.open({ address, port, reusePort, recvBufferSize: 16 << 20, slotSize: 1024, stampOffset: Offset.TRANSMIT_TIME });

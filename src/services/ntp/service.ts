@@ -6,11 +6,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { Config } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
 import { ipToInt } from '../../net/ipv4.ts';
 import type { UdpBatchSocket } from '../../net/udp-batch.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import { SystemClock } from './clock.ts';
 import type { DropReason, ReplyKind } from './context.ts';
 import { Poller } from './poller.ts';
@@ -19,11 +18,11 @@ import { Source, type ReplyVerdict } from './source.ts';
 import { Synchronisation, type HeadEntry, type NtpStatus } from './sync.ts';
 import type { FromWorker, ToWorker, WorkerData } from './worker.ts';
 
-export interface NtpServiceDeps {
-  readonly config: Config;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-}
+/** NTP reads neither the cluster model nor the store. */
+export type NtpServiceDeps = Pick<ServiceDeps, 'config' | 'log' | 'metrics'> & {
+  /** The head etcd's election names as the time source without upstream (several heads on etcd). */
+  readonly electedHead?: () => string | undefined;
+};
 
 /** Beyond this, the system clock is evidently not following the source: say so (RFC 5905's step threshold). */
 const LARGE_OFFSET = 0.128;
@@ -31,7 +30,7 @@ const WORKER_START_TIMEOUT_MS = 20_000;
 
 type Series = { value: number };
 
-export class NtpService {
+export class NtpService implements Service {
   readonly clock: SystemClock;
   readonly sync: Synchronisation;
   private readonly poller: Poller;
@@ -63,6 +62,7 @@ export class NtpService {
       heads,
       selfAddress: ipToInt(config.head.address),
       localStratum: cfg.localStratum,
+      electedHead: deps.electedHead,
     });
     this.poller = new Poller({
       clock: this.clock,

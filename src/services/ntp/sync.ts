@@ -116,6 +116,8 @@ export interface SyncOptions {
   /** This head's address as the others poll it: a source whose reference id is this follows us (a loop). */
   readonly selfAddress: number;
   readonly localStratum: number | undefined;
+  /** The head etcd's election names, asked at every selection (several heads on etcd). */
+  readonly electedHead?: () => string | undefined;
 }
 
 export class Synchronisation {
@@ -173,6 +175,7 @@ export class Synchronisation {
       realTime: chosen !== undefined,
       localStratumSet: this.opts.localStratum !== undefined,
       settled: this.settled,
+      named: this.opts.electedHead?.(),
     });
     this.leader = election.leader;
     if (chosen) {

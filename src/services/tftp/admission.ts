@@ -12,7 +12,8 @@ export class Admission<T, K extends string | number = string> {
   /** Map order is arrival order. */
   private readonly waiting = new Map<K, { readonly item: T; heardAt: number }>();
 
-  constructor(private readonly max: number, private readonly maxWaiting: number, private readonly staleMs: number) {}
+  /** `forget`: told of each waiting request dropped without starting (stale, or cleared). */
+  constructor(private readonly max: number, private readonly maxWaiting: number, private readonly staleMs: number, private readonly forget: (item: T) => void = () => undefined) {}
 
   get running(): number { return this.active; }
   get queued(): number { return this.waiting.size; }
@@ -41,7 +42,7 @@ export class Admission<T, K extends string | number = string> {
     this.active--;
     for (const [key, w] of this.waiting) {
       this.waiting.delete(key);
-      if (now - w.heardAt > this.staleMs) continue;
+      if (now - w.heardAt > this.staleMs) { this.forget(w.item); continue; }
       this.active++;
       return w.item;
     }
@@ -49,6 +50,7 @@ export class Admission<T, K extends string | number = string> {
   }
 
   clear(): void {
+    for (const w of this.waiting.values()) this.forget(w.item);
     this.waiting.clear();
     this.active = 0;
   }

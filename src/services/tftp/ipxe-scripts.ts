@@ -6,6 +6,7 @@
  */
 import type { ClusterModel } from '../../cluster/model.ts';
 import { renderNodeScript, type RootDiskProvider } from '../../boot/ipxe-script.ts';
+import { intToIp } from '../../net/ipv4.ts';
 import type { RenderedFile } from './resolver.ts';
 
 const NAME = /^boot\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
@@ -19,11 +20,12 @@ export class IpxeScripts implements RenderedFile {
     return NAME.test(name);
   }
 
-  render(name: string): Buffer | undefined {
+  render(name: string, clientIp: number): Buffer | undefined {
     const m = NAME.exec(name);
     if (!m) return undefined;
     try {
-      return Buffer.from(renderNodeScript(this.model, m[1]!.replace(/-/g, ':'), this.httpBase, this.rootDisk));
+      // As over HTTP: the node's own address gets its iSCSI CHAP lines.
+      return Buffer.from(renderNodeScript(this.model, m[1]!.replace(/-/g, ':'), this.httpBase, this.rootDisk, intToIp(clientIp)));
     } catch {
       return undefined; // a broken template: "file not found" to the client; the HTTP service logs the error
     }

@@ -14,19 +14,17 @@
  * client checks. The socket is the native batch socket (src/net/udp-batch.ts):
  * one wake-up reads up to TRANSFER_SLOTS ACKs with recvmmsg, ONE call into
  * JavaScript handles them all, and the DATA they release leaves with one
- * sendmmsg. With a connected dgram socket per transfer, each ACK was a
- * crossing into JavaScript and each DATA a send system call: 27-33 µs of
- * server CPU per block in a storm of 500, now about 13
- * (docs/tftp.md#numbers). What the connected socket gave for free is done
- * here instead:
+ * sendmmsg, rather than a crossing per ACK and a system call per DATA
+ * (docs/tftp.md#numbers). What a connected socket per transfer would give
+ * for free is done here instead:
  * - the TID check: a datagram from an address and port with no transfer gets
  *   ERROR 5 "Unknown transfer ID" and disturbs nothing (RFC 1350);
  * - the client is gone: the socket has IP_RECVERR, so an ICMP port
  *   unreachable about a DATA we sent names the client, whose transfer then
  *   ends at once (other ICMP errors are left to the retransmission timer and
  *   the deadline);
- * - file descriptors: none per transfer any more, so `maxTransfers` is no
- *   longer bounded by the open-file limit.
+ * - file descriptors: none per transfer, so `maxTransfers` is not bounded
+ *   by the open-file limit.
  *
  * Windows whose DATA packets each fit a frame leave in one sendmsg with a
  * UDP_SEGMENT control message (UDP GSO) from the same socket: the kernel cuts
@@ -42,17 +40,13 @@ import type dgram from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
 import { constants } from 'node:os';
 import { DATA_HEADER_LENGTH, decode, encodeError, encodeOack, ErrorCode, Op, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/codec.ts';
-import type { ClusterModel } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
-import type { BootTimelines } from '../../cluster/timeline.ts';
-import type { Config } from '../../config/load.ts';
 import { LOADERS_DIR } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
-import type { Metrics } from '../../metrics.ts';
 import { intToIp, ipToInt } from '../../net/ipv4.ts';
 import { openUdp } from '../../net/udp.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
-import type { Store } from '../../store/store.ts';
+import type { Service, ServiceDeps } from '../service.ts';
 import { Admission } from './admission.ts';
 import type { Handler, Refusal, TftpRequestContext } from './context.ts';
 import { confineName } from './handlers/name.ts';
@@ -65,6 +59,15 @@ import { Transfer, type Send } from './transfer.ts';
 const TICK_MS = 10;
 /** A queued request not repeated for this long is forgotten. */
 const QUEUE_STALE_MS = 30_000;
+/**
+ * How long a transfer whose first packet (OACK or DATA 1) is never
+ * acknowledged holds its slot: at least this, or three of our own timeouts,
+ * or four of the client's declared timeout, so the OACK timer gets two
+ * tries (transfer.ts)...
+ */
+const START_PATIENCE_MS = 5_000;
+/** ...but never longer than this, whatever timeout the client asked for: a client that lost it asks again. */
+const START_PATIENCE_MAX_MS = 20_000;
 /** Datagrams the transfer socket reads (and sends) per system call. */
 const TRANSFER_SLOTS = 128;
 /** A slot holds the largest DATA packet that fits a 1500-byte frame; larger DATA packets are sent on their own, uncopied. */
@@ -85,13 +88,7 @@ const GSO_MAX_PACKET = 1472;
 const GSO_MAX_SEGMENTS = 64;
 const GSO_MAX_BYTES = 65_507;
 
-export interface TftpServiceDeps {
-  readonly config: Config;
-  readonly model: ClusterModel;
-  readonly store: Store;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  readonly timelines?: BootTimelines;
+export interface TftpServiceDeps extends ServiceDeps {
   /** Files rendered from the cluster model (pxelinux.cfg/01-<mac>, the iPXE script), consulted before any directory. */
   readonly rendered?: readonly RenderedFile[];
 }
@@ -119,13 +116,15 @@ interface Session {
   ended: boolean;
 }
 
-export class TftpService {
+export class TftpService implements Service {
   readonly resolver: FileResolver;
   private readonly log: Logger;
   private readonly checks: readonly Handler[] = [refuseWrites, checkMode, confineName];
   private readonly sessions = new Map<number, Session>();
   private readonly admission: Admission<TftpRequestContext, number>;
   private readonly maxTransfers: number;
+  /** Transfers running or waiting, per client address: at most tftp.maxTransfersPerClient. */
+  private readonly perClient = new Map<number, number>();
   private listener: dgram.Socket | undefined;
   /** The socket every transfer is served from; its port is the server's transfer ID. */
   private transferSocket: UdpBatchSocket | undefined;
@@ -152,7 +151,7 @@ export class TftpService {
     this.resolver = new FileResolver({ roots, rendered: deps.rendered ?? [], cacheBytes: c.cacheMiB * 1024 * 1024 });
     // Transfers share one socket: the cap is about memory and fairness, not file descriptors.
     this.maxTransfers = c.maxTransfers;
-    this.admission = new Admission(this.maxTransfers, this.maxTransfers * 4, QUEUE_STALE_MS);
+    this.admission = new Admission(this.maxTransfers, this.maxTransfers * 4, QUEUE_STALE_MS, (ctx) => this.unclaim(ctx.clientIp));
 
     this.requests = metrics.counter('bootherd_tftp_requests_total', 'TFTP requests received, by what became of them');
     this.refused = metrics.counter('bootherd_tftp_refused_total', 'TFTP requests answered with an error, by reason');
@@ -247,11 +246,16 @@ export class TftpService {
     };
     for (const h of this.checks) if (!h(ctx)) break;
     if (ctx.refusal) { this.refuse(ctx, ctx.refusal); return; }
+    // One address cannot take every slot (or every place in the queue); its client asks again later.
+    const held = this.perClient.get(clientIp) ?? 0;
+    if (held >= this.deps.config.tftp.maxTransfersPerClient) { this.drop('client-limit'); return; }
     switch (this.admission.admit(key, ctx, now)) {
       case 'start':
+        this.perClient.set(clientIp, held + 1);
         this.begin(ctx);
         break;
       case 'wait':
+        this.perClient.set(clientIp, held + 1);
         this.requests.with({ result: 'queued' }).value++;
         ctx.trace?.push(`waiting for a transfer slot (${this.admission.running} running, ${this.admission.queued} waiting)`);
         break;
@@ -309,12 +313,16 @@ export class TftpService {
       else socket.queueParts(head, payload, ctx.clientIp, ctx.clientPort);
     };
     const now = performance.now();
+    // As long as `retries` retransmissions with doubling waits would take.
+    const patienceMs = n.timeoutMs * (2 ** (c.retries + 1) - 1);
+    const declaredTimeoutMs = n.granted.has('timeout') ? n.timeoutMs : undefined;
     session.transfer = new Transfer(file.data, {
       blockSize: n.blockSize,
       windowSize: n.windowSize,
       timeoutMs: n.timeoutMs,
-      // As long as `retries` retransmissions with doubling waits would take.
-      patienceMs: n.timeoutMs * (2 ** (c.retries + 1) - 1),
+      patienceMs,
+      startPatienceMs: Math.min(patienceMs, START_PATIENCE_MAX_MS, Math.max(START_PATIENCE_MS, 3 * c.timeout * 1000, declaredTimeoutMs === undefined ? 0 : 4 * declaredTimeoutMs)),
+      oackRetransmitMs: declaredTimeoutMs,
       deadlineMs: c.deadline * 1000,
     }, send, n.granted.size ? encodeOack(n.granted) : undefined, now);
     if (ctx.trace) {
@@ -421,6 +429,7 @@ export class TftpService {
     if (session.ended) return;
     session.ended = true;
     this.sessions.delete(session.key);
+    this.unclaim(session.ctx.clientIp);
     const t = session.transfer;
     if (t) {
       this.dataSent.value += t.blocksSent;
@@ -435,6 +444,12 @@ export class TftpService {
     if (this.stopped) return;
     const next = this.admission.release(performance.now());
     if (next) this.begin(next);
+  }
+
+  /** A transfer (or waiting request) of this client address is over. */
+  private unclaim(clientIp: number): void {
+    const n = (this.perClient.get(clientIp) ?? 1) - 1;
+    if (n > 0) this.perClient.set(clientIp, n); else this.perClient.delete(clientIp);
   }
 
   /** Boot timeline: a known node finished fetching one of its profile's loaders. */

@@ -24,11 +24,15 @@
  * multiply (below). Each timeout in a row doubles the wait; the transfer is
  * given up when the client has been silent for `patienceMs`.
  *
- * The OACK is not retransmitted on a timer: a client that lost it repeats
- * its request (it has no other way to ask), and that repeat is answered with
- * the OACK again; a client that received it but lost its ACK 0 repeats the
- * ACK. A second OACK by timer would kill atftp, which aborts on any second
- * OACK (tftpd-hpa's timer does exactly that).
+ * The OACK is retransmitted on a timer only to a client that declared its
+ * own retransmission interval (the RFC 2349 timeout option), and only once
+ * the client has been silent for twice that interval, then at each further
+ * interval. A client that lost the OACK repeats its request (answered with
+ * the OACK again), and one that lost its ACK 0 should repeat the ACK; but
+ * curl repeats that ACK only every 72 s while declaring 6 s, so without the
+ * timer a lost ACK 0 stalls it past our start bound. Clients that declare
+ * nothing get no timer: atftp (which declares no timeout) aborts on any
+ * second OACK, as it does with tftpd-hpa, which resends it to everyone.
  *
  * Duplicate ACKs and the Sorcerer's Apprentice (RFC 1123 4.2.3.1): if every
  * duplicate ACK made the server send the window again, one delayed ACK would
@@ -53,6 +57,18 @@ export interface TransferParams {
   readonly timeoutMs: number;
   /** Give up after this long without progress, in ms. */
   readonly patienceMs: number;
+  /**
+   * Give up after this long if the first packet (OACK or DATA 1) is never
+   * acknowledged, in ms, whatever timeout the client asked for: an
+   * unacknowledged request holds a transfer slot only this long.
+   */
+  readonly startPatienceMs: number;
+  /**
+   * The client's declared retransmission interval (RFC 2349 timeout), in ms,
+   * if it declared one: the OACK is then resent after twice it, and after
+   * each further interval, until acknowledged. Undefined: never by timer.
+   */
+  readonly oackRetransmitMs?: number;
   /** Longest the whole transfer may take, in ms. */
   readonly deadlineMs: number;
 }
@@ -118,6 +134,8 @@ export class Transfer {
   }
 
   get done(): boolean { return this.phase === 'done'; }
+  /** Whether the client has acknowledged our first packet (the OACK or DATA 1). */
+  get started(): boolean { return this.phase === 'done' || this.windowStart > 1 || (this.phase === 'data' && this.oack !== undefined); }
   /** Bytes of the file the client has acknowledged. */
   get bytesAcknowledged(): number { return Math.min((this.windowStart - 1) * this.params.blockSize, this.data.length); }
   /** Current wait before a retransmission, ms. */
@@ -172,11 +190,18 @@ export class Transfer {
   onTick(now: number): TickResult {
     if (this.phase === 'done') return 'waiting';
     if (now - this.startedAt >= this.params.deadlineMs) return 'deadline';
+    // Checked before the retransmission timer, which may run the client's 255 s.
+    if (!this.started && now - this.progressAt >= this.params.startPatienceMs) return 'timed-out';
+    if (this.phase === 'oack') {
+      // Resent by timer only to a client that declared its interval, once it had time to repeat itself (see above).
+      const interval = this.params.oackRetransmitMs;
+      if (interval === undefined || now - this.sentAt < (this.retransmitted === 0 ? 2 * interval : interval)) return 'waiting';
+      this.resend(now);
+      return 'resent';
+    }
     if (now - this.sentAt < this.timeout) return 'waiting';
     if (now - this.progressAt >= this.params.patienceMs) return 'timed-out';
     this.backoff *= 2;
-    // The OACK is not resent by timer (see above): wait on, with backoff, for the client to repeat itself.
-    if (this.phase === 'oack') return 'waiting';
     this.resend(now);
     return 'resent';
   }

@@ -1,11 +1,58 @@
-import { MessageType, Opt, readIp, readText, text } from '../../../../protocols/dhcp/options.ts';
+import { MessageType, Opt, readIp, readSubOption, readText, text } from '../../../../protocols/dhcp/options.ts';
+import type { Subnet } from '../../../cluster/model.ts';
 import { cidrContains, intToIp, ipToInt } from '../../../net/ipv4.ts';
 import type { DhcpContext, Handler } from '../context.ts';
-import type { LeaseTable } from '../leases.ts';
+import { portKeyOf, type LeaseLimits, type LeaseTable, type LimitName, type Placement, type PlacementFields } from '../leases.ts';
+
+/** Option 82 sub-options (RFC 3046): the relay port the request came in on, and the relay (switch) itself. */
+const CIRCUIT_ID = 1;
+const REMOTE_ID = 2;
 
 export interface LeaseHandlerOptions {
   readonly authoritative: boolean;
   readonly onError: (e: Error) => void;
+  readonly limits: LeaseLimits;
+  /** A new lease refused by a limit (counted by limit). */
+  readonly refused: (limit: LimitName) => void;
+}
+
+/** Option 82's circuit and remote ids as hex, when the request carries them. */
+function portIds(agent: Buffer | undefined): Pick<PlacementFields, 'circuitId' | 'remoteId'> {
+  const circuit = readSubOption(agent, CIRCUIT_ID);
+  const remote = readSubOption(agent, REMOTE_ID);
+  return { circuitId: circuit?.length ? circuit.toString('hex') : undefined, remoteId: remote?.length ? remote.toString('hex') : undefined };
+}
+
+/** Where the client is, for the lease record: the relay or the interface, and the relay port. */
+function placementFields(ctx: DhcpContext): PlacementFields {
+  const agent = ctx.req.options.get(Opt.RELAY_AGENT);
+  const ids = agent ? portIds(agent) : undefined;
+  return {
+    relay: ctx.req.giaddr ? intToIp(ctx.req.giaddr) : undefined,
+    interface: ctx.req.giaddr ? undefined : ctx.iface,
+    circuitId: ids?.circuitId,
+    remoteId: ids?.remoteId,
+  };
+}
+
+function placementOf(ctx: DhcpContext, limits: LeaseLimits): Placement {
+  const agent = limits.perPort !== undefined ? ctx.req.options.get(Opt.RELAY_AGENT) : undefined;
+  const ids = agent ? portIds(agent) : undefined;
+  const port = ids && (ids.circuitId || ids.remoteId)
+    ? portKeyOf({ relay: ctx.req.giaddr ? intToIp(ctx.req.giaddr) : undefined, interface: ctx.iface, ...ids })
+    : undefined;
+  return { relay: ctx.req.giaddr, iface: ctx.iface, port };
+}
+
+function inPool(subnet: Subnet, ip: number): boolean {
+  return subnet.pool !== undefined && ip >= subnet.pool.start && ip <= subnet.pool.end;
+}
+
+/** Ends the chain without a reply, with the reason it is counted under. */
+function dropped(ctx: DhcpContext, reason: string, why: string): false {
+  ctx.drop = reason;
+  ctx.trace?.push(why);
+  return false;
 }
 
 /**
@@ -13,11 +60,17 @@ export interface LeaseHandlerOptions {
  * and for an ACK arranges the durable write that must finish before it leaves.
  */
 export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Handler {
+  const limited = opts.limits.perPort !== undefined || opts.limits.perRelay !== undefined || opts.limits.perInterface !== undefined;
+  /** The limit a new pool lease of `ip` would pass; reservations are not limited. */
+  const overLimit = (ctx: DhcpContext, ip: number, reserved: number | undefined): LimitName | undefined => {
+    if (!limited || reserved !== undefined) return undefined;
+    const over = leases.overLimit(ip, placementOf(ctx, opts.limits), ctx.now);
+    if (over) opts.refused(over);
+    return over;
+  };
+
   const nak = (ctx: DhcpContext, why: string): boolean => {
-    if (!opts.authoritative) {
-      ctx.trace?.push(`${why}: not authoritative, staying silent`);
-      return false;
-    }
+    if (!opts.authoritative) return dropped(ctx, 'not-authoritative', `${why}: not authoritative, staying silent`);
     ctx.trace?.push(`NAK: ${why}`);
     ctx.replyType = MessageType.NAK;
     ctx.yiaddr = 0;
@@ -30,18 +83,22 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
     const subnet = ctx.subnet!;
     const unavailable = leases.check(ip, ctx.clientKey, subnet, reserved, ctx.now);
     if (unavailable) return nak(ctx, `address ${intToIp(ip)} is not available to this client (${unavailable})`);
+    const over = overLimit(ctx, ip, reserved);
+    if (over) return nak(ctx, `no new lease: the ${over} limit (dhcp.limits) is reached`);
     ctx.replyType = MessageType.ACK;
     ctx.yiaddr = ip;
     ctx.leaseTime = subnet.leaseTime;
     const hostname = readText(ctx.req.options.get(Opt.HOST_NAME));
     const clientId = ctx.req.options.get(Opt.CLIENT_ID);
+    // Absent fields are undefined (JSON leaves them out): one object of one shape per lease.
     const lease = {
       mac: ctx.mac,
       subnet: subnet.cidr.text,
       expiresAt: ctx.now + subnet.leaseTime * 1000,
-      ...(clientId ? { clientId: clientId.toString('hex') } : {}),
-      ...(hostname ? { hostname } : {}),
-      ...(ctx.node ? { node: ctx.node.name } : {}),
+      clientId: clientId ? clientId.toString('hex') : undefined,
+      hostname: hostname || undefined,
+      node: ctx.node?.name,
+      ...placementFields(ctx),
       ...(leases.shared ? { server: intToIp(ctx.serverId) } : {}),
     };
     ctx.commit = () => leases.bind(ip, lease, ctx.now);
@@ -57,9 +114,11 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
       case MessageType.DISCOVER: {
         const ip = leases.choose(ctx.clientKey, subnet, reserved, requested, ctx.now);
         if (ip === undefined) {
-          ctx.trace?.push(`no address available in ${subnet.cidr.text}${subnet.pool ? ' (pool exhausted)' : ' (no pool; reservations only)'}: no offer`);
-          return false;
+          return dropped(ctx, subnet.pool ? 'pool-exhausted' : 'no-reservation',
+            `no address available in ${subnet.cidr.text}${subnet.pool ? ' (pool exhausted)' : ' (no pool; reservations only)'}: no offer`);
         }
+        const over = overLimit(ctx, ip, reserved);
+        if (over) return dropped(ctx, `limit-${over}`, `no new lease: the ${over} limit (dhcp.limits) is reached: no offer`);
         leases.offer(ip, ctx.clientKey, ctx.now);
         ctx.replyType = MessageType.OFFER;
         ctx.yiaddr = ip;
@@ -81,8 +140,7 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
           if (serverId !== ctx.serverId) {
             leases.withdrawOffer(ctx.clientKey);
             const held = ctx.trace && leases.shared ? leases.leaseOfClient(ctx.clientKey) : undefined;
-            ctx.trace?.push(`client chose server ${intToIp(serverId)}, not us: offer withdrawn${held?.server ? ` (the store: ${held.ip} ${held.state} by head ${held.server})` : ''}`);
-            return false;
+            return dropped(ctx, 'other-server', `client chose server ${intToIp(serverId)}, not us: offer withdrawn${held?.server ? ` (the store: ${held.ip} ${held.state} by head ${held.server})` : ''}`);
           }
           if (requested === undefined) return nak(ctx, 'REQUEST names our server but no requested address (option 50)');
           return ackOrNak(ctx, requested, reserved);
@@ -95,25 +153,36 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
           return ackOrNak(ctx, requested, reserved);
         }
         // RENEWING (unicast) or REBINDING (broadcast): the address is in ciaddr.
-        if (!ctx.req.ciaddr) {
-          ctx.trace?.push('REQUEST without server id, requested address or ciaddr: malformed, dropped');
-          return false;
-        }
+        if (!ctx.req.ciaddr) return dropped(ctx, 'request-without-address', 'REQUEST without server id, requested address or ciaddr: malformed, dropped');
         return ackOrNak(ctx, ctx.req.ciaddr, reserved);
       }
       case MessageType.DECLINE: {
+        // Only the client an address is bound to may say it is in use: anyone else could quarantine the pool or end a lease.
         const serverId = readIp(ctx.req.options.get(Opt.SERVER_ID));
-        if (requested === undefined || (serverId !== undefined && serverId !== ctx.serverId)) return false;
+        if (requested === undefined) return dropped(ctx, 'decline-without-address', 'DECLINE without a requested address (option 50): dropped');
+        if (serverId !== undefined && serverId !== ctx.serverId) return dropped(ctx, 'other-server', `DECLINE for server ${intToIp(serverId)}, not us: dropped`);
+        if (!inPool(subnet, requested)) return dropped(ctx, 'decline-outside-pool', `DECLINE of ${intToIp(requested)}, not in the pool of ${subnet.cidr.text}: dropped`);
+        const clientId = ctx.req.options.get(Opt.CLIENT_ID);
+        if (!leases.holds(requested, ctx.clientKey, clientId, ctx.now)) {
+          return dropped(ctx, 'decline-not-holder', `DECLINE of ${intToIp(requested)}, which is not bound to this client (MAC and client id): dropped`);
+        }
+        const quarantine = !leases.quarantineFull(subnet, ctx.now);
+        const holder = { mac: ctx.mac, clientId: clientId?.toString('hex'), ...placementFields(ctx) };
+        leases.decline(requested, holder, subnet, quarantine, ctx.now).catch(opts.onError);
+        if (!quarantine) return dropped(ctx, 'quarantine-full', `DECLINE of ${intToIp(requested)}: lease ended, but DECLINEs hold their share of the pool already: not quarantined`);
         ctx.trace?.push(`DECLINE of ${intToIp(requested)}: quarantined`);
-        leases.decline(requested, ctx.clientKey, ctx.mac, subnet, ctx.now).catch(opts.onError);
         return false;
       }
       case MessageType.RELEASE: {
-        const lease = leases.lease(ctx.req.ciaddr);
-        if (lease && lease.mac === ctx.mac) {
-          ctx.trace?.push(`RELEASE of ${lease.ip}`);
-          leases.release(ctx.req.ciaddr, ctx.now).catch(opts.onError);
+        // DHCPv4 cannot authenticate a RELEASE; as Kea does, it must at least match the lease's address, MAC and client id.
+        const serverId = readIp(ctx.req.options.get(Opt.SERVER_ID));
+        if (serverId !== undefined && serverId !== ctx.serverId) return dropped(ctx, 'other-server', `RELEASE for server ${intToIp(serverId)}, not us: dropped`);
+        const ip = ctx.req.ciaddr;
+        if (!leases.holds(ip, ctx.clientKey, ctx.req.options.get(Opt.CLIENT_ID), ctx.now)) {
+          return dropped(ctx, 'release-not-holder', `RELEASE of ${intToIp(ip)}, which is not bound to this client (MAC and client id): dropped`);
         }
+        ctx.trace?.push(`RELEASE of ${intToIp(ip)}`);
+        leases.release(ip, ctx.now).catch(opts.onError);
         return false;
       }
       case MessageType.INFORM: {
@@ -125,8 +194,7 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
         return true;
       }
       default:
-        ctx.trace?.push(`message type ${ctx.type} is not a client message: dropped`);
-        return false;
+        return dropped(ctx, 'not-client-message', `message type ${ctx.type} is not a client message: dropped`);
     }
   };
 }

@@ -26,6 +26,7 @@ export function selectSubnet(model: ClusterModel, serverIdOf: (s: Subnet) => num
       if (subnet && ciaddr && model.subnetForIp(ciaddr) !== subnet) subnet = model.subnetForIp(ciaddr);
     }
     if (!subnet) {
+      ctx.drop = 'no-subnet';
       ctx.trace?.push(`no subnet serves this request (${why}): dropped`);
       return false;
     }

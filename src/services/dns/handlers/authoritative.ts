@@ -7,7 +7,8 @@ export function authoritative(zones: () => ZoneIndex): Handler {
     const q = ctx.query;
     const answer = zones().lookup(q.name, q.type, q.nameLength);
     if (!answer) return true;
-    ctx.answer = answer;
+    // Only clients that may recurse have an alias leading outside our data followed upstream.
+    ctx.decision = { kind: 'answer', answer, chase: ctx.recursion ? answer.chase : undefined };
     ctx.trace?.push(`${q.name} is cluster data: rcode ${answer.rcode}, ${answer.sections.an} answer(s)${answer.chase ? `, alias leads to ${answer.chase}` : ''}`);
     return false;
   };

@@ -1,7 +1,10 @@
-import { Flag, Rcode } from '../../../../protocols/dns/constants.ts';
+import { Flag } from '../../../../protocols/dns/constants.ts';
 import { intToIp } from '../../../net/ipv4.ts';
 import type { AnswerCache } from '../cache.ts';
-import type { Handler } from '../context.ts';
+import type { DnsDecision, Handler } from '../context.ts';
+
+const FORWARD: DnsDecision = { kind: 'forward' };
+const REFUSE: DnsDecision = { kind: 'refuse' };
 
 /** A cached upstream answer, when the client may recurse and one is fresh. */
 export function cachedAnswer(cache: AnswerCache): Handler {
@@ -9,7 +12,7 @@ export function cachedAnswer(cache: AnswerCache): Handler {
     if (!ctx.recursion) return true;
     const hit = cache.get(ctx.raw, ctx.query, ctx.limit);
     if (!hit) return true;
-    ctx.cached = hit;
+    ctx.decision = { kind: 'cached', response: hit };
     ctx.trace?.push(`${ctx.query.name} answered from the cache`);
     return false;
   };
@@ -22,10 +25,10 @@ export function cachedAnswer(cache: AnswerCache): Handler {
 export function forwardOrRefuse(): Handler {
   return (ctx) => {
     if (ctx.recursion && ctx.query.flags & Flag.RD) {
-      ctx.forward = true;
+      ctx.decision = FORWARD;
       ctx.trace?.push(`${ctx.query.name} is not ours: forwarded`);
     } else {
-      ctx.rcode = Rcode.REFUSED;
+      ctx.decision = REFUSE;
       ctx.trace?.push(`${ctx.query.name} is not ours and ${intToIp(ctx.client)} may not recurse, did not ask to, or there are no upstreams: REFUSED`);
     }
     return false;

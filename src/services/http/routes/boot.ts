@@ -2,11 +2,13 @@
  * Boot over HTTP, first half: the per-node iPXE script (exact URL
  * /boot/<mac with dashes>.ipxe, no redirects) and the "booted" call-back a
  * node's init makes when it is up (/boot/<mac>/booted, GET or POST, so a
- * busybox initrd can call it with plain `wget`).
+ * busybox initrd can call it with plain `wget`), accepted from that node's
+ * own address only.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { renderNodeScript, TemplateError } from '../../../boot/ipxe-script.ts';
 import { isMac, normalizeMac } from '../../../net/mac.ts';
+import { clientIpv4 } from '../auth.ts';
 import type { HttpServiceDeps } from '../context.ts';
 import { HttpError } from '../errors.ts';
 
@@ -21,7 +23,8 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
     const mac = normalizeMac(m[1]!);
     let script: string;
     try {
-      script = renderNodeScript(model, mac, httpBase, rootDisk);
+      // The node's own address (its reservation) gets its iSCSI CHAP lines; any other gets the rest.
+      script = renderNodeScript(model, mac, httpBase, rootDisk, clientIpv4(req.socket.remoteAddress));
     } catch (e) {
       if (e instanceof TemplateError) throw new HttpError(500, '', e.message);
       throw e;
@@ -40,6 +43,11 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
       const mac = normalizeMac(req.params.mac);
       const node = model.nodeByMac(mac);
       if (!node) throw new HttpError(404, 'mac', `no node has MAC ${mac}`);
+      // Only the node itself reports that it booted (or an admin with the token): any other machine
+      // on the cluster network could otherwise write every node's timeline.
+      if (clientIpv4(req.socket.remoteAddress) !== node.ip && req.authUser !== 'api') {
+        throw new HttpError(403, 'mac', `only ${node.name} itself (${node.ip}) may report that it booted`, 'booted-wrong-address');
+      }
       timelines.record(node.name, 'booted', Date.now());
       return reply.type('text/plain; charset=utf-8').send(`ok ${node.name}\n`);
     };

@@ -6,7 +6,7 @@
  * file's last byte to a known node is a boot-timeline stage: loader, kernel
  * or initrd.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
 import type { OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,7 @@ type StageOf = (req: FastifyRequest, rel: string) => { node: string; stage: Boot
 /** Logs a download that ended early, with the body bytes that went (the response never finishes, so no onResponse hook runs). */
 export type TransferCut = (req: FastifyRequest, reply: FastifyReply, sent: number) => void;
 
-export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, transferCut: TransferCut, sentBytes: { files: { value: number }; loaders: { value: number } }): void {
+export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, transferCut: TransferCut, sentBytes: { files: { value: number }; loaders: { value: number } }, drop: (reason: string) => void): void {
   const { model, timelines } = deps;
   const nodeAt = (req: FastifyRequest) => {
     const ip = clientIpv4(req.socket.remoteAddress);
@@ -59,11 +59,13 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
         throw e;
       }
       const rel = path.relative(base, file).split(path.sep).join('/');
+      const where = req.routeOptions.url === '/loaders/*' ? 'the loaders directory' : 'the boot file root';
       let fh: FileHandle;
       try {
-        fh = await open(file, 'r');
-      } catch {
-        throw new HttpError(404, 'path', `no file ${rel} under ${req.routeOptions.url === '/loaders/*' ? 'the loaders directory' : 'the boot file root'}`);
+        fh = await open(await confined(base, file, rel, where), 'r');
+      } catch (e) {
+        if (e instanceof HttpError) throw e;
+        throw new HttpError(404, 'path', `no file ${rel} under ${where}`);
       }
       // The body comes from this open file, so what was stat'ed is what is sent even if the path is replaced meanwhile.
       let keepOpen = false;
@@ -79,7 +81,9 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
         // If-Range: the client's copy is stale, so it gets the whole new file, not a piece of it.
         const ifRange = req.headers['if-range'];
         const rangeHeader = ifRange && ifRange !== etag && ifRange !== st.mtime.toUTCString() ? undefined : req.headers.range;
-        const asked = parseRange(rangeHeader, st.size);
+        let asked = parseRange(rangeHeader, st.size);
+        // Not a range: served whole, as RFC 9110 lets a server ignore Range, and counted.
+        if (asked === 'malformed') { drop('bad-range'); asked = 'whole'; }
         if (asked === 'unsatisfiable') {
           return reply.code(416).header('content-range', `bytes */${st.size}`).send();
         }
@@ -109,6 +113,17 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
         if (!keepOpen) await fh.close();
       }
     };
+
+  /**
+   * The real path of `file`, which must stay under the real `root`: a symbolic
+   * link out of the root (to /etc/passwd, to the API token) is refused, as TFTP
+   * refuses it. What is opened is the resolved path.
+   */
+  const confined = async (root: string, file: string, rel: string, where: string): Promise<string> => {
+    const [realRoot, real] = await Promise.all([realpath(root), realpath(file)]);
+    if (!real.startsWith(realRoot + path.sep)) throw new HttpError(403, 'path', `${rel} leads outside ${where} (a symbolic link); links must stay inside it`, 'symlink-escape');
+    return real;
+  };
 
   /** The head through Node, the body by sendfile; a transfer that fails midway closes the connection, as the only honest way to say so. */
   const sendBody = async (req: FastifyRequest, reply: FastifyReply, fh: FileHandle, offset: number, length: number, counter: { value: number }) => {

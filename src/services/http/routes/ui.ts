@@ -2,17 +2,23 @@
  * The browser UI: one page, one script, one style sheet, no framework. The
  * files are read once at start and served from memory; the data comes from
  * the API and its event stream, with the same access rules as any client.
+ * The token the login form takes becomes an HttpOnly cookie set here.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { TOKEN_COOKIE } from '../auth.ts';
 import { HttpError } from '../errors.ts';
 
 const UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../ui');
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
 
-export function uiRoutes(app: FastifyInstance): void {
+/**
+ * `tokenMatches` checks a presented API token; `secure`: the server speaks
+ * HTTPS, so the cookie may only travel over it.
+ */
+export function uiRoutes(app: FastifyInstance, tokenMatches: (token: string) => boolean, secure: boolean): void {
   const page = readFileSync(path.join(UI_DIR, 'index.html'));
   const assets = new Map(Object.entries(ASSETS).map(([f, type]) => [f, { type, body: readFileSync(path.join(UI_DIR, f)) }]));
   const settings = { config: { access: 'open' as const, kind: 'ui' as const } };
@@ -21,5 +27,14 @@ export function uiRoutes(app: FastifyInstance): void {
     const a = assets.get(req.params.file);
     if (!a) throw new HttpError(404, 'file', `no UI file ${req.params.file}`);
     return reply.type(a.type).header('cache-control', 'no-cache').send(a.body);
+  });
+  // The login sets the cookie, not the page's script, so it can be HttpOnly: a script
+  // injected into the page could not read the token.
+  app.post('/ui/session', settings, async (req, reply) => {
+    const token = (req.body as { token?: unknown } | null)?.token;
+    if (typeof token !== 'string' || !token) throw new HttpError(400, 'token', 'expected {"token": "<the token from <state>/api-token>"}', 'bad-body');
+    if (!tokenMatches(token)) throw new HttpError(401, 'token', 'wrong token; use the one in <state>/api-token');
+    const cookie = `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+    return reply.code(204).header('set-cookie', cookie).header('cache-control', 'no-store').send();
   });
 }

@@ -133,10 +133,12 @@ async function main() {
   setInterval(() => { for (const a of document.querySelectorAll('[data-at]')) a.textContent = ago(Number(a.dataset.at)); }, 10_000);
 }
 
-$('login-form').addEventListener('submit', (ev) => {
+// The server checks the token and sets it as an HttpOnly cookie: this script never holds it after sending.
+$('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  document.cookie = `bootherd_token=${encodeURIComponent($('token').value.trim())}; path=/; SameSite=Strict`;
-  location.reload();
+  const res = await fetch('/ui/session', { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: $('token').value.trim() }) });
+  if (res.ok) { location.reload(); return; }
+  $('login-error').textContent = res.status === 401 ? 'wrong token' : `login failed: ${res.status}`;
 });
 
 main();

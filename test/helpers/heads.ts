@@ -1,0 +1,144 @@
+/**
+ * Several bootherd heads in one lab (test/helpers only): head i in its own
+ * namespace at 198.18.0.(i+1)/24 on the lab bridge, each with its own state
+ * directory and cluster file, each running its own etcd member (store: {
+ * kind: etcd }, no endpoints) as bootherd starts it. Clients are namespaces
+ * on the same bridge; `dhcpOnlyFrom` makes one head the only DHCP server a
+ * client hears (ebtables in the switch), to ask a given head.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { Lab, type LabHost } from '../../src/lab/netns.ts';
+import { BIN, uniquePrefix } from './lab-server.ts';
+
+export const HEAD_NAMES = ['ha', 'hb', 'hc'] as const;
+export const headAddress = (i: number): string => `198.18.0.${i + 1}`;
+
+export interface HeadProc {
+  readonly index: number;
+  readonly name: string;
+  readonly address: string;
+  readonly host: LabHost;
+  /** The switch's bridge port of this head. */
+  readonly port: string;
+  readonly stateDir: string;
+  readonly configFile: string;
+  proc: ChildProcess | undefined;
+  logs(): string;
+  /** Starts bootherd; resolves once it logs "bootherd started" (after its store has loaded from etcd). */
+  start(): Promise<void>;
+  /** SIGKILL to bootherd; its etcd member dies with it (pdeathsig). */
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+  /** The bearer token of this head's API. */
+  token(): string;
+}
+
+export interface HeadsLab {
+  readonly lab: Lab;
+  readonly dir: string;
+  readonly heads: readonly HeadProc[];
+  /** An HTTP request to a head's API with curl from a client namespace: status code and body. */
+  api(from: LabHost, head: HeadProc, method: string, route: string, body?: unknown): { status: number; body: string };
+  /** Drops DHCP replies from every head but `head` on their way to client i (lab.clients[i]). */
+  dhcpOnlyFrom(client: number, head: HeadProc): void;
+}
+
+export interface HeadsLabOptions {
+  readonly tag: string;
+  readonly count?: number;
+  /** Client namespaces: address or undefined (a DHCP client), and MAC. */
+  readonly clients?: readonly { readonly mac: string; readonly cidr?: string }[];
+  /**
+   * The cluster file of one head after what every head's file has (`cluster:`
+   * named by the tag, `head:`, `heads:`, `store: { kind: etcd }`, `state:`).
+   */
+  readonly config: (self: { name: string; address: string }) => string;
+  /** How long a head may take to start (default 60 s). */
+  readonly startTimeoutMs?: number;
+}
+
+interface Teardownable { teardown(fn: () => unknown): void }
+
+export async function startHeads(t: Teardownable, opts: HeadsLabOptions): Promise<HeadsLab> {
+  const count = opts.count ?? 3;
+  const lab = Lab.create({ prefix: uniquePrefix(opts.tag), headCidr: `${headAddress(0)}/24` });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-heads-'));
+  const headsYaml = `heads:\n${Array.from({ length: count }, (_, i) => `  - { name: ${HEAD_NAMES[i]}, address: ${headAddress(i)} }`).join('\n')}\n`;
+  const heads: HeadProc[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = HEAD_NAMES[i]!;
+    const host = i === 0 ? lab.head : lab.addHost(name, { mac: `52:54:00:a0:00:0${i + 1}`, cidr: `${headAddress(i)}/24` });
+    const port = i === 0 ? 'ph' : `p${name}`;
+    const stateDir = path.join(dir, name, 'state');
+    mkdirSync(stateDir, { recursive: true });
+    const configFile = path.join(dir, name, 'cluster.yaml');
+    const self = { name, address: headAddress(i) };
+    const common = `cluster: { name: ${opts.tag}, domain: lab.test }\nhead: { name: ${name}, address: ${self.address} }\n${headsYaml}store: { kind: etcd }\nstate: ${stateDir}\n`;
+    writeFileSync(configFile, common + opts.config(self));
+    let log = '';
+    const h: HeadProc = {
+      index: i, name, address: headAddress(i), host, port, stateDir, configFile, proc: undefined,
+      logs: () => log,
+      async start() {
+        const proc = lab.spawn(host.ns, process.execPath, [BIN, 'serve', '--config', configFile]);
+        h.proc = proc;
+        const from = log.length;
+        const timeoutMs = opts.startTimeoutMs ?? 60_000;
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`head ${name} did not log "bootherd started" within ${timeoutMs / 1000} s:\n${log.slice(-6000)}`)), timeoutMs);
+          proc.stderr!.on('data', (d: Buffer) => {
+            log += d.toString();
+            if (log.includes('"msg":"bootherd started"', from)) { clearTimeout(timer); resolve(); }
+          });
+          proc.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
+          proc.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`head ${name} exited with ${code ?? signal}:\n${log.slice(-6000)}`)); });
+        });
+        proc.removeAllListeners('exit');
+      },
+      async kill9() {
+        const p = h.proc;
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill('SIGKILL');
+        await exited;
+      },
+      async stop() {
+        const p = h.proc;
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill('SIGTERM');
+        await exited;
+      },
+      token: () => readFileSync(path.join(stateDir, 'api-token'), 'utf8').trim(),
+    };
+    heads.push(h);
+  }
+  for (const c of opts.clients ?? []) lab.addClient(c.mac, c.cidr);
+  t.teardown(async () => {
+    await Promise.all(heads.map((h) => h.stop().catch(() => undefined)));
+    lab.destroy();
+  });
+  // A new etcd cluster needs a quorum of its members up: start every head at once.
+  await Promise.all(heads.map((h) => h.start()));
+  return {
+    lab, dir, heads,
+    api(from, head, method, route, body) {
+      const args = ['-sS', '--max-time', '15', '-o', '-', '-w', '\n%{http_code}', '-X', method, '-H', `authorization: Bearer ${head.token()}`];
+      if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+      const r = lab.run(from.ns, 'curl', [...args, `http://${head.address}${route}`], 30_000);
+      const cut = r.stdout.lastIndexOf('\n');
+      return { status: Number(r.stdout.slice(cut + 1)) || 0, body: r.stdout.slice(0, Math.max(cut, 0)) };
+    },
+    dhcpOnlyFrom(client, head) {
+      lab.exec(lab.switchNs, 'ebtables', ['-F', 'FORWARD']);
+      for (const h of heads) {
+        if (h === head) continue;
+        lab.exec(lab.switchNs, 'ebtables', ['-A', 'FORWARD', '-i', h.port, '-o', `pc${client}`, '-p', 'IPv4', '--ip-proto', 'udp', '--ip-sport', '67', '-j', 'DROP']);
+      }
+    },
+  };
+}
