@@ -122,7 +122,9 @@ export class Server {
     // Nodes' iPXE scripts reach their root disks through the iSCSI service (built below; asked per script).
     const rootDisk: RootDiskProvider = (node) => this.iscsi?.rootDiskBoot(node);
     if (this.config.dhcp.enabled) {
-      this.dhcp = new DhcpService({ ...deps, httpBase, rootPath: (node) => this.iscsi?.rootPath(node) });
+      const registry = this.heads;
+      const heads = registry && this.config.heads.length > 1 ? { self: this.config.head.name, live: () => registry.liveNames() } : undefined;
+      this.dhcp = new DhcpService({ ...deps, httpBase, rootPath: (node) => this.iscsi?.rootPath(node), heads });
       this.services.set('dhcp', this.dhcp);
     }
     if (this.config.tftp.enabled) {

@@ -108,6 +108,11 @@ export class HeadRegistry {
     };
   }
 
+  /** Names of the heads alive now (DHCP's answering head is chosen among them). */
+  liveNames(): string[] {
+    return this.heads().filter((h) => h.alive).map((h) => h.name);
+  }
+
   /** Every head of `heads:`, with its liveness and the fields of its file that differ from this head's. */
   heads(): HeadStatus[] {
     return this.opts.heads.map((h) => {

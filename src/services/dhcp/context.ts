@@ -50,3 +50,10 @@ export interface DhcpContext {
 
 /** A handler reads the request and adds to the reply; returning false ends the chain. */
 export type Handler = (ctx: DhcpContext) => boolean;
+
+/** Ends the chain without a reply, with the reason it is counted under. */
+export function dropped(ctx: DhcpContext, reason: string, why: string): false {
+  ctx.drop = reason;
+  ctx.trace?.push(why);
+  return false;
+}

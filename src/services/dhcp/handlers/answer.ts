@@ -1,5 +1,5 @@
 import { MessageType, Opt } from '../../../../protocols/dhcp/options.ts';
-import type { Handler } from '../context.ts';
+import { dropped, type Handler } from '../context.ts';
 import { answeringHead, type DhcpHeads } from '../heads.ts';
 
 /**
@@ -13,7 +13,6 @@ export function answerOnlyAsChosen(heads: DhcpHeads): Handler {
     if (ctx.type !== MessageType.DISCOVER && !(ctx.type === MessageType.REQUEST && !ctx.req.ciaddr && !ctx.req.options.has(Opt.SERVER_ID))) return true;
     const chosen = answeringHead(ctx.clientKey, heads.live(), ctx.req.secs);
     if (chosen === undefined || chosen === heads.self) return true;
-    ctx.trace?.push(`head ${chosen} answers this client (hash of its MAC over the live heads; secs ${ctx.req.secs}): silent`);
-    return false;
+    return dropped(ctx, 'other-head', `head ${chosen} answers this client (hash of its MAC over the live heads; secs ${ctx.req.secs}): silent`);
   };
 }

@@ -1,7 +1,7 @@
 import { MessageType, Opt, readIp, readSubOption, readText, text } from '../../../../protocols/dhcp/options.ts';
 import type { Subnet } from '../../../cluster/model.ts';
 import { cidrContains, intToIp, ipToInt } from '../../../net/ipv4.ts';
-import type { DhcpContext, Handler } from '../context.ts';
+import { dropped, type DhcpContext, type Handler } from '../context.ts';
 import { portKeyOf, type LeaseLimits, type LeaseTable, type LimitName, type Placement, type PlacementFields } from '../leases.ts';
 
 /** Option 82 sub-options (RFC 3046): the relay port the request came in on, and the relay (switch) itself. */
@@ -46,13 +46,6 @@ function placementOf(ctx: DhcpContext, limits: LeaseLimits): Placement {
 
 function inPool(subnet: Subnet, ip: number): boolean {
   return subnet.pool !== undefined && ip >= subnet.pool.start && ip <= subnet.pool.end;
-}
-
-/** Ends the chain without a reply, with the reason it is counted under. */
-function dropped(ctx: DhcpContext, reason: string, why: string): false {
-  ctx.drop = reason;
-  ctx.trace?.push(why);
-  return false;
 }
 
 /**
