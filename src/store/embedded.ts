@@ -31,7 +31,7 @@ import { Metrics, type Series } from '../metrics.ts';
 import { recordSchemas } from './records.ts';
 import type { LeaseRecord } from '../cluster/types.ts';
 import { LocalGuards } from './local-guards.ts';
-import { COLLECTIONS, type ChangeListener, type ClaimExpect, type ClaimOutcome, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp } from './store.ts';
+import { COLLECTIONS, type ChangeListener, type ClaimExpect, type ClaimOutcome, type ClaimSupersede, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp } from './store.ts';
 
 /**
  * The lines of one group commit and the one promise every write in it gets:
@@ -363,8 +363,12 @@ export class EmbeddedStore implements Store {
     return this.guards.claimRevisions(ip, clientKey);
   }
 
-  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
-    return this.guards.claim(clientKey, lease, expect);
+  claimedBy(clientKey: string): string | undefined {
+    return this.guards.claimedBy(clientKey);
+  }
+
+  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect, supersede?: ClaimSupersede): Promise<ClaimOutcome> {
+    return this.guards.claim(clientKey, lease, expect, supersede);
   }
 
   put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {

@@ -24,7 +24,7 @@ import type { LeaseRecord } from '../cluster/types.ts';
 import { EtcdCallError, EtcdClient, prefixEnd, type EtcdCompare, type EtcdEvent, type EtcdOp, type EtcdWatcher } from './etcd-client.ts';
 import {
   COLLECTIONS, StoreUnavailableError,
-  type ChangeListener, type ClaimExpect, type ClaimOutcome, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp,
+  type ChangeListener, type ClaimExpect, type ClaimOutcome, type ClaimSupersede, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp,
 } from './store.ts';
 
 /** The directory of each collection under the cluster's prefix. */
@@ -150,6 +150,10 @@ export class EtcdStore implements Store {
     return { address: this.revision('leases', ip), client: this.clients.get(clientKey)?.rev ?? 0 };
   }
 
+  claimedBy(clientKey: string): string | undefined {
+    return this.clients.get(clientKey)?.ip;
+  }
+
   onChange(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -178,19 +182,26 @@ export class EtcdStore implements Store {
     return r.succeeded;
   }
 
-  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect, supersede?: ClaimSupersede): Promise<ClaimOutcome> {
     const leaseKey = Buffer.from(this.keyOf('leases', lease.ip));
     const indexKey = Buffer.from(this.clientKeyOf(clientKey));
     const raw = JSON.stringify(lease);
+    const oldKey = supersede ? Buffer.from(this.keyOf('leases', supersede.ip)) : undefined;
+    const oldRaw = supersede?.lease ? JSON.stringify(supersede.lease) : undefined;
     const r = await this.call(() => this.client.txn({
       compare: [
         { key: leaseKey, target: 'MOD', modRevision: expect.address },
         { key: indexKey, target: 'MOD', modRevision: expect.client },
+        ...(oldKey ? [{ key: oldKey, target: 'MOD' as const, modRevision: supersede!.revision }] : []),
       ],
-      success: [{ put: { key: leaseKey, value: Buffer.from(raw) } }, { put: { key: indexKey, value: Buffer.from(lease.ip) } }],
-      failure: [{ range: { key: leaseKey } }, { range: { key: indexKey } }],
+      success: [
+        { put: { key: leaseKey, value: Buffer.from(raw) } }, { put: { key: indexKey, value: Buffer.from(lease.ip) } },
+        ...(oldKey && oldRaw ? [{ put: { key: oldKey, value: Buffer.from(oldRaw) } }] : []),
+      ],
+      failure: [{ range: { key: leaseKey } }, { range: { key: indexKey } }, ...(oldKey ? [{ range: { key: oldKey } }] : [])],
     }));
     if (r.succeeded) {
+      if (supersede && oldRaw) this.applyCommitted('leases', supersede.ip, oldRaw, r.revision);
       this.applyCommitted('leases', lease.ip, raw, r.revision);
       this.applyClient(clientKey, lease.ip, r.revision);
       return { claimed: true, revision: r.revision };
@@ -204,6 +215,8 @@ export class EtcdStore implements Store {
       this.applyCommitted('leases', lease.ip, leaseKv.value.toString(), leaseKv.modRevision);
     }
     if (indexKv) this.applyClient(clientKey, indexKv.value.toString(), indexKv.modRevision);
+    const oldKv = kvsOf(2)[0];
+    if (supersede && oldKv) this.applyCommitted('leases', supersede.ip, oldKv.value.toString(), oldKv.modRevision);
     return {
       claimed: false,
       address: { lease: current, revision: leaseKv?.modRevision ?? 0 },

@@ -7,7 +7,7 @@
  * index starts empty (a claim then only competes with this process's own).
  */
 import type { LeaseRecord } from '../cluster/types.ts';
-import type { ClaimExpect, ClaimOutcome, CollectionName, Store, StoreGuard, StoreOp } from './store.ts';
+import type { ClaimExpect, ClaimOutcome, ClaimSupersede, CollectionName, Store, StoreGuard, StoreOp } from './store.ts';
 
 /** What the guards read and write of the store they guard. */
 type GuardedStore = Pick<Store, 'get' | 'put' | 'delete'>;
@@ -43,16 +43,22 @@ export class LocalGuards {
     return { address: this.revision('leases', ip), client: this.clients.get(clientKey)?.revision ?? 0 };
   }
 
+  claimedBy(clientKey: string): string | undefined {
+    return this.clients.get(clientKey)?.ip;
+  }
+
   /** Store.claim: the lease is put like any record; the client's entry is in memory only (see above). */
-  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+  async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect, supersede?: ClaimSupersede): Promise<ClaimOutcome> {
     const now = this.claimRevisions(lease.ip, clientKey);
-    if (now.address !== expect.address || now.client !== expect.client) {
+    const moved = supersede !== undefined && this.revision('leases', supersede.ip) !== supersede.revision;
+    if (now.address !== expect.address || now.client !== expect.client || moved) {
       return { claimed: false, address: { lease: this.store.get('leases', lease.ip), revision: now.address }, client: { ip: this.clients.get(clientKey)?.ip, revision: now.client } };
     }
+    const previous = supersede?.lease ? this.store.put('leases', supersede.ip, supersede.lease) : undefined;
     const done = this.store.put('leases', lease.ip, lease);
     // After the put's own `wrote`: the client's entry takes the lease's revision.
     this.clients.set(clientKey, { ip: lease.ip, revision: this.last });
-    await done;
+    await Promise.all([previous, done]);
     return { claimed: true, revision: this.last };
   }
 

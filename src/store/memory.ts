@@ -4,7 +4,7 @@
  */
 import type { LeaseRecord } from '../cluster/types.ts';
 import { LocalGuards } from './local-guards.ts';
-import type { ChangeListener, ClaimExpect, ClaimOutcome, CollectionName, Collections, Store, StoreGuard, StoreOp } from './store.ts';
+import type { ChangeListener, ClaimExpect, ClaimOutcome, ClaimSupersede, CollectionName, Collections, Store, StoreGuard, StoreOp } from './store.ts';
 
 export class MemoryStore implements Store {
   /** `shared: true` makes the services take the several-heads path (tests of it without etcd). */
@@ -47,8 +47,12 @@ export class MemoryStore implements Store {
     return this.guards.claimRevisions(ip, clientKey);
   }
 
-  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
-    return this.guards.claim(clientKey, lease, expect);
+  claimedBy(clientKey: string): string | undefined {
+    return this.guards.claimedBy(clientKey);
+  }
+
+  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect, supersede?: ClaimSupersede): Promise<ClaimOutcome> {
+    return this.guards.claim(clientKey, lease, expect, supersede);
   }
 
   async put<C extends CollectionName>(collection: C, key: string, value: Collections[C]): Promise<void> {

@@ -63,6 +63,18 @@ export interface ClaimExpect {
 }
 
 /**
+ * The address the client's entry named until this claim: guarded on
+ * `revision` (the record the claim judged), and with `lease` (the offer
+ * there, released) written in the same transaction. So a client holds one
+ * address in the store at a time.
+ */
+export interface ClaimSupersede {
+  readonly ip: string;
+  readonly revision: number;
+  readonly lease?: LeaseRecord;
+}
+
+/**
  * The outcome of a claim. When refused, what the store holds now (read in the
  * same transaction), so the caller can pick again or retry with these
  * revisions without waiting for its cache to catch up.
@@ -121,15 +133,18 @@ export interface Store {
   transact(guards: readonly StoreGuard[], ops: readonly StoreOp[]): Promise<boolean>;
   /** The revisions a claim of `ip` for `clientKey` is guarded on, as this store last saw them. */
   claimRevisions(ip: string, clientKey: string): ClaimExpect;
+  /** The address the client's index entry names, as this store last saw it (the entry `claimRevisions` guards). */
+  claimedBy(clientKey: string): string | undefined;
   /**
    * Gives `lease.ip` to `clientKey`, in one transaction: only if the
    * address's lease and the client's index entry are still at `expect` (so of
    * two claims of one address, or two addresses for one client, exactly one
    * wins). Writes the lease and points the client's entry at the address.
    * Like `transact`, visible only once committed; decided by the store, never
-   * by the cache.
+   * by the cache. With `supersede`, also writes the client's previous record
+   * (guarded on its revision too).
    */
-  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome>;
+  claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect, supersede?: ClaimSupersede): Promise<ClaimOutcome>;
   /** Called for every change, local or (for replicated stores) remote, after it is visible. */
   onChange(listener: ChangeListener): () => void;
   /** Flushes pending writes and releases files or connections. */

@@ -41,20 +41,30 @@ let next = 0;
 let done = 0;
 const pending = new Map<number, NodeJS.Timeout>();
 
+const discovers = new Map<number, Buffer>();
+const naks = new Map<number, number>();
+
 function start(i: number): void {
-  send(i, message(i, MessageType.DISCOVER));
+  const d = message(i, MessageType.DISCOVER);
+  discovers.set(i, d);
+  send(i, d);
 }
 
-function send(i: number, bytes: Buffer): void {
+/** REQUESTs a client retransmits before it starts over with a DISCOVER, as real clients give up on a server. */
+const REQUEST_TRIES = 4;
+
+function send(i: number, bytes: Buffer, tries = 1): void {
   clearTimeout(pending.get(i));
-  // Retransmit after a second, as real clients do.
-  pending.set(i, setTimeout(() => send(i, bytes), 1000));
+  // Retransmit after a second, as real clients do; a REQUEST left unanswered ends in INIT again.
+  const again = tries >= REQUEST_TRIES && bytes !== discovers.get(i) ? () => start(i) : () => send(i, bytes, tries + 1);
+  pending.set(i, setTimeout(again, 1000));
   socket.send(bytes, 67, server);
 }
 
 function finish(i: number): void {
   clearTimeout(pending.get(i));
   pending.delete(i);
+  discovers.delete(i);
   done++;
   if (next < count) start(next++);
   else if (done === count) socket.close();
@@ -73,7 +83,10 @@ socket.on('message', (buf) => {
     finish(i);
   } else if (type === MessageType.NAK) {
     process.stdout.write(`NAK ${macFromBytes(m.chaddr)}\n`);
-    finish(i);
+    // A NAKed client starts over (RFC 2131 4.4.1), a few times.
+    const n = (naks.get(i) ?? 0) + 1;
+    naks.set(i, n);
+    if (n < 3) start(i); else finish(i);
   }
 });
 

@@ -12,21 +12,21 @@ import { parseConfig } from '../../src/config/load.ts';
 import { ClusterModel } from '../../src/cluster/model.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { ipToInt } from '../../src/net/ipv4.ts';
+import { intToIp, ipToInt } from '../../src/net/ipv4.ts';
 import { answeringHead, ANSWER_ALL_AFTER_SECS } from '../../src/services/dhcp/heads.ts';
 import { ClaimLostError } from '../../src/services/dhcp/leases.ts';
 import { buildReply } from '../../src/services/dhcp/reply.ts';
 import { DhcpService } from '../../src/services/dhcp/service.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
-import type { ClaimExpect, ClaimOutcome, Store } from '../../src/store/store.ts';
+import type { ClaimExpect, ClaimOutcome, ClaimSupersede, Store } from '../../src/store/store.ts';
 import type { LeaseRecord } from '../../src/cluster/types.ts';
 
 /** A claim that takes a turn of the event loop to reach the store, as one to etcd takes a round trip. */
 class SlowClaims extends MemoryStore {
   constructor() { super({ shared: true }); }
-  override async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect): Promise<ClaimOutcome> {
+  override async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect, supersede?: ClaimSupersede): Promise<ClaimOutcome> {
     await new Promise((r) => setImmediate(r));
-    return super.claim(clientKey, lease, expect);
+    return super.claim(clientKey, lease, expect, supersede);
   }
 }
 
@@ -129,6 +129,27 @@ t.test('the ACK is a claim: an ACK whose address the store gave another client i
   await t.rejects(rb.commit!(), ClaimLostError, 'the second binding loses: its ACK never leaves');
   t.equal(store.get('leases', '198.18.0.102')?.mac, 'aa:00:00:00:03:01');
   t.equal(store.get('leases', '198.18.0.102')?.state, 'bound');
+});
+
+t.test('one client, one address: an ACK by one head releases the client\'s offer from another; that offer\'s ACK is refused', async (t) => {
+  const store = new MemoryStore({ shared: true });
+  const a = head('198.18.0.1', store);
+  const b = head('198.18.0.2', store);
+  const mac = 'aa:00:00:00:05:01';
+  const offered = (await a.dhcp.handle(request(MessageType.DISCOVER, mac), undefined, now, false)!.claim!())!;
+  const other = ipToInt('198.18.0.103');
+  t.not(offered, other);
+  // The client took head B's offer of another address (its REQUEST names B).
+  const rb = b.dhcp.handle(selecting(mac, other, b.id), undefined, now, false)!;
+  t.equal(rb.replyType, MessageType.ACK);
+  await rb.commit!();
+  t.equal(store.get('leases', '198.18.0.103')?.state, 'bound');
+  t.equal(store.get('leases', intToIp(offered))?.state, 'released', 'head A\'s offer was released by the same claim');
+  const ra = a.dhcp.handle(selecting(mac, offered, a.id), undefined, now, false)!;
+  if (ra.commit) await t.rejects(ra.commit(), ClaimLostError, 'a binding of the released offer is refused: the client holds its ACKed address');
+  else t.not(ra.replyType, MessageType.ACK, 'no ACK of the released offer');
+  const bound = [...store.values('leases')].filter((l) => l.mac === mac && l.state === 'bound' && l.expiresAt > now);
+  t.same(bound.map((l) => l.ip), ['198.18.0.103'], 'the client holds one address in the store');
 });
 
 t.test('cost: DISCOVER of a bound client writes nothing, a renewal writes once, another head\'s offer is not answered', async (t) => {

@@ -17,7 +17,7 @@
 import type { ClusterModel, Subnet } from '../../cluster/model.ts';
 import type { LeaseRecord } from '../../cluster/types.ts';
 import { cidrContains, intToIp, ipToInt, isIpv4 } from '../../net/ipv4.ts';
-import type { Store } from '../../store/store.ts';
+import type { ClaimSupersede, Store } from '../../store/store.ts';
 
 export interface Offer {
   readonly ip: number;
@@ -280,15 +280,41 @@ export class LeaseTable {
     const cached = this.store.get('leases', record.ip);
     if (cached && blocks(cached, clientKey, now)) throw new ClaimLostError(`${record.ip} is ${cached.state} to ${clientKeyOf(cached)}${cached.server ? ` by head ${cached.server}` : ''}`);
     let expect = this.store.claimRevisions(record.ip, clientKey);
+    let named = this.namedFor(clientKey);
     for (let n = 0; n < CLAIM_TRIES; n++) {
-      const outcome = await this.store.claim(clientKey, record, expect);
+      const supersede = this.supersede(named, record.ip, clientKey, now);
+      const outcome = await this.store.claim(clientKey, record, expect, supersede);
       this.times.claimed?.(outcome.claimed ? 'won' : 'lost');
       if (outcome.claimed) return;
       const held = outcome.address.lease;
       if (held && blocks(held, clientKey, now)) throw new ClaimLostError(`${record.ip} is ${held.state} to ${clientKeyOf(held)}${held.server ? ` by head ${held.server}` : ''}`);
       expect = { address: outcome.address.revision, client: outcome.client.revision };
+      named = outcome.client.ip !== undefined && isIpv4(outcome.client.ip) ? ipToInt(outcome.client.ip) : undefined;
     }
     throw new ClaimLostError(`${record.ip}: ${CLAIM_TRIES} claims refused (the records moved under each one)`);
+  }
+
+  /** The address the store's client index names for `clientKey` (the entry claims are guarded on). */
+  private namedFor(clientKey: string): number | undefined {
+    const ip = this.store.claimedBy(clientKey);
+    return ip !== undefined && isIpv4(ip) ? ipToInt(ip) : undefined;
+  }
+
+  /**
+   * One client, one address in the shared store: when the client's entry
+   * names another address `named`, the claim is guarded on that record as
+   * judged here too. An offer there that still holds (another head's; the
+   * client chose this one) is released by the claim; a binding there refuses
+   * it (the client is offered that address again on its next DISCOVER).
+   */
+  private supersede(named: number | undefined, ip: string, clientKey: string, now: number): ClaimSupersede | undefined {
+    if (named === undefined || intToIp(named) === ip) return undefined;
+    const at = intToIp(named);
+    const revision = this.store.revision('leases', at);
+    const prior = this.store.get('leases', at);
+    if (!prior || !holds(prior, clientKey, now)) return { ip: at, revision };
+    if (prior.state === 'bound') throw new ClaimLostError(`the client holds ${prior.ip}${prior.server ? ` from head ${prior.server}` : ''}; ${ip} is not given to it too`);
+    return { ip: at, revision, lease: { ...prior, state: 'released', expiresAt: now, updatedAt: now } };
   }
 
   /**
@@ -312,28 +338,34 @@ export class LeaseTable {
     const clientKey = clientKeyOf(fields);
     let candidate: number | undefined = ip;
     let clientRevision: number | undefined;
+    // The address the client's entry names: as the cache has it, then as the store answered a lost claim.
+    let named = this.namedFor(clientKey);
     for (let n = 0; n < CLAIM_TRIES && candidate !== undefined; n++) {
       if (this.heldBy(candidate, clientKey, now)) return candidate;
       const text = intToIp(candidate);
       // Judged free from the record at the revision the claim is guarded on (not the one seen when the request was decided).
       const cached = this.store.get('leases', text);
-      if (cached && blocks(cached, clientKey, now)) {
+      const prior: LeaseRecord | undefined = named !== undefined && named !== candidate ? this.byIp.get(named) : undefined;
+      const keepsBinding: boolean = prior?.state === 'bound' && holds(prior, clientKey, now) && !this.check(named!, clientKey, subnet, undefined, now);
+      if (keepsBinding || (cached && blocks(cached, clientKey, now))) {
+        // The client's binding elsewhere is offered again rather than replaced; a taken address is passed over.
         this.withdrawOffer(clientKey);
-        candidate = this.choose(clientKey, subnet, undefined, requested, now);
+        candidate = keepsBinding ? named : this.choose(clientKey, subnet, undefined, requested, now);
         if (candidate !== undefined) this.offer(candidate, clientKey, now);
         continue;
       }
       const seen = this.store.claimRevisions(text, clientKey);
       const expect = clientRevision === undefined ? seen : { address: seen.address, client: clientRevision };
       const record: LeaseRecord = { ...fields, ip: text, state: 'offered', expiresAt: now + this.times.offerMs, updatedAt: now };
-      const outcome = await this.store.claim(clientKey, record, expect);
+      const guard = prior?.state === 'bound' ? { ip: prior.ip, revision: this.store.revision('leases', prior.ip) } : this.supersede(named, text, clientKey, now);
+      const outcome = await this.store.claim(clientKey, record, expect, guard);
       this.times.claimed?.(outcome.claimed ? 'won' : 'lost');
       if (outcome.claimed) return candidate;
       const held = outcome.address.lease;
       if (held && holds(held, clientKey, now)) return candidate;
       clientRevision = outcome.client.revision;
       this.withdrawOffer(clientKey);
-      const named = outcome.client.ip !== undefined && isIpv4(outcome.client.ip) ? ipToInt(outcome.client.ip) : undefined;
+      named = outcome.client.ip !== undefined && isIpv4(outcome.client.ip) ? ipToInt(outcome.client.ip) : undefined;
       candidate = named !== undefined && named !== candidate && !this.check(named, clientKey, subnet, undefined, now) ? named : this.choose(clientKey, subnet, undefined, requested, now);
       if (candidate !== undefined) this.offer(candidate, clientKey, now);
     }

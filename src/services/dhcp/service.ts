@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import { decode, DhcpDecodeError, hardwareAddress, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
-import { MESSAGE_TYPE_NAMES, Opt, readU8 } from '../../../protocols/dhcp/options.ts';
+import { MESSAGE_TYPE_NAMES, MessageType, Opt, readU8, text } from '../../../protocols/dhcp/options.ts';
 import type { Subnet } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
 import type { Logger } from '../../log.ts';
@@ -166,12 +166,28 @@ export class DhcpService implements Service {
     ctx.commit().then(() => this.send(reply), (e: Error) => {
       if (e instanceof ClaimLostError) {
         this.unanswered('claim-lost').value++;
-        this.log.debug({ err: e, mac: ctx.mac }, 'the store gave the address to another client; no ACK sent');
+        this.log.debug({ err: e, mac: ctx.mac }, 'the store gave the address to another client (or the client holds another); NAK instead of ACK');
+        this.nakInstead(ctx, socket, e.message);
       } else {
         this.unanswered('store-error').value++;
         this.log.error({ err: e, mac: ctx.mac }, 'lease write failed; no ACK sent');
       }
     });
+  }
+
+  /**
+   * The binding an ACK promised lost its claim: the client is told at once
+   * (RFC 2131: the server cannot give the requested address) and starts over
+   * with a DISCOVER, which is offered what the store holds for it.
+   */
+  private nakInstead(ctx: DhcpContext, socket: UdpBatchSocket, why: string): void {
+    if (!this.deps.config.dhcp.authoritative) return;
+    ctx.replyType = MessageType.NAK;
+    ctx.yiaddr = 0;
+    ctx.leaseTime = 0;
+    ctx.options.set(Opt.MESSAGE, text(why));
+    const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);
+    this.send({ socket, bytes: buildReply(ctx).bytes, address: to.address, port: to.port, type: MessageType.NAK, after: [] });
   }
 
   /**
