@@ -317,6 +317,13 @@ export class LeaseTable {
     return { ip: at, revision, lease: { ...prior, state: 'released', expiresAt: now, updatedAt: now } };
   }
 
+  /** Whole seconds left on `ip`'s binding to `clientKey` as the cache records it; 0 when it has none. */
+  boundSecondsLeft(ip: number, clientKey: string, now: number): number {
+    const l = this.byIp.get(ip);
+    if (!l || l.state !== 'bound' || clientKeyOf(l) !== clientKey) return 0;
+    return Math.max(0, Math.floor((l.expiresAt - now) / 1000));
+  }
+
   /**
    * Shared store: whether the store already holds `ip` for this client (its
    * own unexpired offer or binding, by any head): an OFFER of it needs no write.

@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import { decode, DhcpDecodeError, hardwareAddress, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
-import { MESSAGE_TYPE_NAMES, MessageType, Opt, readU8, text } from '../../../protocols/dhcp/options.ts';
+import { MESSAGE_TYPE_NAMES, MessageType, Opt, readU8, text, u32 } from '../../../protocols/dhcp/options.ts';
 import type { Subnet } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
 import type { Logger } from '../../log.ts';
@@ -14,6 +14,7 @@ import type { Series } from '../../metrics.ts';
 import { cidrContains, intToIp, ipToInt } from '../../net/ipv4.ts';
 import { macFromBytes } from '../../net/mac.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
+import { StoreUnavailableError } from '../../store/store.ts';
 import type { Service, ServiceDeps } from '../service.ts';
 import type { DhcpContext, Handler } from './context.ts';
 import { answerOnlyAsChosen } from './handlers/answer.ts';
@@ -63,6 +64,7 @@ export class DhcpService implements Service {
   private readonly sent: (type: string) => Series;
   private readonly dropped: (reason: string) => Series;
   private readonly unanswered: (reason: string) => Series;
+  private readonly renewedUnsaved: Series;
   private readonly log: Logger;
 
   constructor(private readonly deps: DhcpServiceDeps) {
@@ -89,6 +91,7 @@ export class DhcpService implements Service {
     this.sent = m.counter('bootherd_dhcp_sent_total', 'DHCP replies sent, by message type').by('type');
     this.dropped = m.counter('bootherd_dhcp_dropped_total', 'DHCP datagrams dropped, by reason').by('reason');
     this.unanswered = m.counter('bootherd_dhcp_unanswered_total', 'Decided replies not sent because the store did not give the address, by reason').by('reason');
+    this.renewedUnsaved = m.counter('bootherd_dhcp_unsaved_renewals_total', 'Renewals ACKed while the store could not be written, for the time left on the recorded lease').with();
     m.gaugeFn('bootherd_dhcp_leases', 'Lease records held (bound, released, declined)', () => store.size('leases'));
     for (const subnet of model.subnets) {
       if (!subnet.pool) continue;
@@ -168,11 +171,32 @@ export class DhcpService implements Service {
         this.unanswered('claim-lost').value++;
         this.log.debug({ err: e, mac: ctx.mac }, 'the store gave the address to another client (or the client holds another); NAK instead of ACK');
         this.nakInstead(ctx, socket, e.message);
+      } else if (e instanceof StoreUnavailableError && this.renewUnsaved(ctx, socket)) {
+        this.log.debug({ mac: ctx.mac, ip: intToIp(ctx.yiaddr), leaseTime: ctx.leaseTime }, 'store unreachable: renewal ACKed for the time left on the recorded lease');
       } else {
         this.unanswered('store-error').value++;
         this.log.error({ err: e, mac: ctx.mac }, 'lease write failed; no ACK sent');
       }
     });
+  }
+
+  /**
+   * The store cannot be written (etcd unreachable or this head cut off): a
+   * client renewing a binding this head can see still gets its ACK, for the
+   * time left on the recorded lease and no longer, so no head can give the
+   * address away while the client believes it holds it. New bindings wait.
+   */
+  private renewUnsaved(ctx: DhcpContext, socket: UdpBatchSocket): boolean {
+    const left = this.leases.boundSecondsLeft(ctx.yiaddr, ctx.clientKey, Date.now());
+    if (left < 1) return false;
+    ctx.leaseTime = left;
+    ctx.options.set(Opt.LEASE_TIME, u32(left));
+    ctx.options.set(Opt.RENEWAL_TIME, u32(Math.floor(left / 2)));
+    ctx.options.set(Opt.REBINDING_TIME, u32(Math.floor((left * 7) / 8)));
+    const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);
+    this.send({ socket, bytes: buildReply(ctx).bytes, address: to.address, port: to.port, type: MessageType.ACK, after: ctx.after });
+    this.renewedUnsaved.value++;
+    return true;
   }
 
   /**
