@@ -3,12 +3,13 @@
  * run inside a lab namespace that holds the victim's address without
  * announcing it (so it can send from it; the victim gets the answers):
  *
- *   node --import tsx test/helpers/tftp-blind-attacker.ts SERVER FILE VICTIM VICTIM_PORT ACKS
+ *   node --import tsx test/helpers/tftp-blind-attacker.ts SERVER FILE VICTIM VICTIM_PORT ACKS [OPTIONS]
  *
  * 1. Learns the server's transfer port as any client can: asks for FILE from
  *    its own address and notes the port the answer comes from.
- * 2. Sends a read request with blksize 1468 and windowsize 64 from
- *    VICTIM:VICTIM_PORT (spoofed; the victim never speaks).
+ * 2. Sends a read request with blksize 1468 and windowsize 64 (or the
+ *    OPTIONS given, as JSON: {} for none) from VICTIM:VICTIM_PORT (spoofed;
+ *    the victim never speaks).
  * 3. Sends, still as the victim and blind (it never sees the victim's
  *    packets), ACK 0 and then the ACK of each following window's last block
  *    (64, 128, ...), ACKS in all, to the learned port: what a client that
@@ -19,11 +20,11 @@
 import dgram from 'node:dgram';
 import { encodeAck, encodeRequest, Op } from '../../protocols/tftp/codec.ts';
 
-const [server, file, victim, victimPortText, acksText] = process.argv.slice(2) as [string, string, string, string, string];
+const [server, file, victim, victimPortText, acksText, optionsText] = process.argv.slice(2) as [string, string, string, string, string, string | undefined];
 const victimPort = Number(victimPortText);
 const acks = Number(acksText);
 const WINDOW = 64;
-const options = new Map([['blksize', '1468'], ['windowsize', String(WINDOW)]]);
+const options = new Map(optionsText ? Object.entries(JSON.parse(optionsText) as Record<string, string>) : [['blksize', '1468'], ['windowsize', String(WINDOW)]]);
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // 1. The transfer port, from an honest request of our own.

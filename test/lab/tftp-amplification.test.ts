@@ -44,7 +44,16 @@ function counted(run: (args: string[]) => string, chain: string): { packets: num
   return { packets: Number(m?.[1] ?? 0), bytes: Number(m?.[2] ?? 0) };
 }
 
-t.test('forged ACKs to a learned transfer port send the victim no more than a small multiple of what was forged', async (t) => {
+interface Attack { readonly name: string; readonly acks: number; readonly options?: Record<string, string> }
+
+const ATTACKS: readonly Attack[] = [
+  // The finding: the request, ACK 0, then the ACK of each window's last block.
+  { name: 'blind ACKs after a forged request (blksize 1468, windowsize 64)', acks: ACKS },
+  // No ACK at all: what the server sends on its own to a client that never answers (the OACK timer, the final ERROR).
+  { name: 'a forged request alone, with the OACK timer (tsize, timeout 1)', acks: 0, options: { blksize: '1468', windowsize: '64', tsize: '0', timeout: '1' } },
+];
+
+t.test('forged datagrams send the victim no more than a small multiple of what was forged', async (t) => {
   const s = await startLabServer(t, {
     tag: 'tam', clients: 2, clientCidr: (i) => (i === 0 ? `${ATTACKER}/24` : `${VICTIM}/24`),
     config: (state) => `
@@ -55,8 +64,7 @@ files: ${files}
 log: { level: info }
 subnets:
   - { network: 198.18.0.0/24, interface: eth0 }
-# retries 1: a silent client is given up after 1+2 s, so the test sees every retransmission.
-tftp: { maxBlockSize: 1468, maxWindowSize: 64, retries: 1 }
+tftp: { maxBlockSize: 1468, maxWindowSize: 64 }
 dhcp: { enabled: false }
 `,
   });
@@ -67,25 +75,29 @@ dhcp: { enabled: false }
   s.lab.exec(attacker, 'sysctl', ['-q', '-w', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']);
   s.lab.exec(attacker, 'iptables', ['-A', 'OUTPUT', '-s', VICTIM, '-d', HEAD, '-j', 'ACCEPT']);
   s.lab.exec(victim, 'iptables', ['-A', 'INPUT', '-s', HEAD, '-j', 'DROP']);
-
-  const run = s.lab.run(attacker, process.execPath, ['--import', TSX, ATTACKER_SCRIPT, HEAD, 'big.bin', VICTIM, String(VICTIM_PORT), String(ACKS)], 60_000);
-  t.equal(run.code, 0, 'the attack ran', { stderr: run.stderr });
-  const report = JSON.parse(run.stdout) as { learnedPort: number; spoofedPackets: number };
-
-  // Whatever the server still sends the victim (retransmissions) counts: wait until it has given up on every transfer.
   const metrics = () => s.lab.run(attacker, 'curl', ['-sS', '--max-time', '5', `http://${HEAD}/metrics`]).stdout;
-  let text = '';
-  for (let i = 0; i < 60; i++) {
-    text = metrics();
-    if (/^bootherd_tftp_active_transfers 0$/m.test(text)) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  t.match(text, /^bootherd_tftp_active_transfers 0$/m, 'the server has ended both transfers');
 
-  const forged = counted((a) => s.lab.exec(attacker, 'iptables', a), 'OUTPUT');
-  const received = counted((a) => s.lab.exec(victim, 'iptables', a), 'INPUT');
-  t.equal(forged.packets, report.spoofedPackets, 'every forged datagram was counted as it left');
-  const ratio = received.bytes / forged.bytes;
-  t.comment(`forged as the victim: ${forged.packets} packets, ${forged.bytes} bytes; the victim received ${received.packets} packets, ${received.bytes} bytes: ${ratio.toFixed(2)}x`);
-  t.ok(ratio <= MAX_RATIO, `the victim received at most ${MAX_RATIO}x the forged bytes (${received.bytes} / ${forged.bytes} = ${ratio.toFixed(2)}x)`);
+  for (const [i, attack] of ATTACKS.entries()) {
+    for (const ns of [attacker, victim]) s.lab.exec(ns, 'iptables', ['-Z']);
+    const args = [HEAD, 'big.bin', VICTIM, String(VICTIM_PORT + i), String(attack.acks), ...(attack.options ? [JSON.stringify(attack.options)] : [])];
+    const run = s.lab.run(attacker, process.execPath, ['--import', TSX, ATTACKER_SCRIPT, ...args], 60_000);
+    t.equal(run.code, 0, `${attack.name}: the attack ran`, { stderr: run.stderr });
+    const report = JSON.parse(run.stdout || '{}') as { spoofedPackets?: number };
+
+    // Whatever the server still sends the victim (retransmissions, a final ERROR) counts: wait until it has given up.
+    let text = '';
+    for (let k = 0; k < 60; k++) {
+      text = metrics();
+      if (/^bootherd_tftp_active_transfers 0$/m.test(text)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    t.match(text, /^bootherd_tftp_active_transfers 0$/m, `${attack.name}: the server has ended every transfer`);
+
+    const forged = counted((a) => s.lab.exec(attacker, 'iptables', a), 'OUTPUT');
+    const received = counted((a) => s.lab.exec(victim, 'iptables', a), 'INPUT');
+    t.equal(forged.packets, report.spoofedPackets, `${attack.name}: every forged datagram was counted as it left`);
+    const ratio = received.bytes / forged.bytes;
+    t.comment(`${attack.name}: forged ${forged.packets} packets, ${forged.bytes} bytes; the victim received ${received.packets} packets, ${received.bytes} bytes: ${ratio.toFixed(2)}x`);
+    t.ok(ratio <= MAX_RATIO, `${attack.name}: the victim received at most ${MAX_RATIO}x the forged bytes (${received.bytes} / ${forged.bytes} = ${ratio.toFixed(2)}x)`);
+  }
 });

@@ -3,7 +3,7 @@
  * real clients cannot send: every traversal trick, 20,000 random and
  * truncated datagrams, a client that vanishes, one that falls silent, a
  * repeated request, the queue under the transfer cap, the boot timeline, and
- * what the shared transfer socket must keep apart: a stranger's packet (an
+ * what each transfer socket must keep apart: a stranger's packet (an
  * unknown transfer ID) and two transfers from one address.
  * (Real clients in namespaces: test/lab/tftp-clients.test.ts.)
  */
@@ -214,13 +214,34 @@ t.test('a silent client gets an error packet, and the transfer is cleaned up', a
   const server = await startServer(t, 'timeout: 1, retries: 1');
   const c = await client(t, server);
   c.request('big.bin');
+  const first = await c.recv();
+  t.match(first.packet, { op: Op.DATA, block: 1 });
+  c.send(encodeAck(1), first.port);
   const seen: number[] = [];
   for (;;) {
     const { packet } = await c.recv(10_000);
     if (packet.op === Op.ERROR) { t.match(packet, { code: ErrorCode.UNDEFINED, message: /timed out/ }); break; }
     if (packet.op === Op.DATA) seen.push(packet.block);
   }
-  t.ok(seen.length >= 2 && seen.every((b) => b === 1), `DATA 1 was retransmitted before giving up (${seen.length} times)`);
+  t.ok(seen.length >= 2 && seen.every((b) => b === 2), `DATA 2 was retransmitted before giving up (${seen.length} times)`);
+  await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'timeout' }) === 1, 'the timeout to be counted');
+  t.equal(server.metrics.value('bootherd_tftp_active_transfers'), 0);
+});
+
+t.test('a client that never acknowledged: DATA 1 resent, then the transfer ends without a word (the request may be forged)', async (t) => {
+  const server = await startServer(t, 'timeout: 1, retries: 1');
+  const c = await client(t, server);
+  c.request('big.bin');
+  const seen: Array<number | string> = [];
+  // Given up after 3 s; nothing more may come.
+  for (;;) {
+    try {
+      const { packet } = await c.recv(4000);
+      seen.push(packet.op === Op.DATA ? packet.block : `op ${packet.op}`);
+    } catch { break; }
+  }
+  // Sent at 0 and 1 s; the next (3 s) would meet the start bound (1 + 2 s).
+  t.same(seen, [1, 1], 'DATA 1, resent once by timer, and no ERROR');
   await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'timeout' }) === 1, 'the timeout to be counted');
   t.equal(server.metrics.value('bootherd_tftp_active_transfers'), 0);
 });

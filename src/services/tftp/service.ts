@@ -426,8 +426,9 @@ export class TftpService implements Service {
       const r = t.onTick(now);
       if (r === 'resent') this.flush(s);
       if (r === 'waiting' || r === 'resent') continue;
-      // Given up: the client hears why (queued before the session ends; closing the socket sends what it queued first).
-      s.socket?.queue(r === 'deadline' ? DEADLINE_PASSED : TIMED_OUT, s.ctx.clientIp, s.ctx.clientPort);
+      // Given up: a client that acknowledged something hears why (queued before the session ends; closing the socket
+      // sends what it queued first). One that never did may be a forged address: it gets nothing more.
+      if (t.started) s.socket?.queue(r === 'deadline' ? DEADLINE_PASSED : TIMED_OUT, s.ctx.clientIp, s.ctx.clientPort);
       this.end(s, r === 'deadline' ? 'deadline' : 'timeout');
     }
   }
