@@ -190,7 +190,7 @@ t.test('two transfers from one address on different ports are kept apart', async
   const a = await client(t, server);
   const b = await client(t, server);
   t.not(a.port, b.port);
-  // Interleaved: both run at once through the one transfer socket, with different block sizes.
+  // Interleaved: both run at once, each from a socket of its own, with different block sizes.
   const [fromA, fromB] = await Promise.all([a.fetch('big.bin'), b.fetch('big.bin', { blksize: '1432' })]);
   t.equal(sha(fromA.data), sha(big), 'the first client got the file in 512-byte blocks');
   t.equal(sha(fromB.data), sha(big), 'the second got it in 1432-byte blocks');
