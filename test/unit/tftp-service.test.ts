@@ -185,6 +185,14 @@ t.test('a packet from an unknown transfer ID gets ERROR 5 and disturbs no transf
   await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'complete' }) === 1, 'completion');
 });
 
+t.test('every transfer is served from a port of its own (a transfer ID nobody else can learn)', async (t) => {
+  const server = await startServer(t, 'retries: 2');
+  const clients = await Promise.all([1, 2, 3].map(() => client(t, server)));
+  const ports = await Promise.all(clients.map(async (c) => (await c.ask('big.bin')).port));
+  t.equal(new Set(ports).size, 3, `three transfers, three ports (${ports.join(', ')})`);
+  t.notOk(ports.includes(server.tftp!.port), 'none of them the listening port');
+});
+
 t.test('two transfers from one address on different ports are kept apart', async (t) => {
   const server = await startServer(t, 'retries: 2');
   const a = await client(t, server);
