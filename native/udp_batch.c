@@ -1,6 +1,6 @@
 /*
  * bootherd native helper: batched UDP I/O for services that must handle many
- * small datagrams per second (DNS, DHCP, and TFTP's shared transfer sockets).
+ * small datagrams per second (DNS, DHCP, and TFTP's transfer sockets).
  *
  * Why: through Node's dgram module every datagram costs a trip into
  * JavaScript with a fresh Buffer and a fresh address object, and a send

@@ -3,7 +3,7 @@
  * real clients cannot send: every traversal trick, 20,000 random and
  * truncated datagrams, a client that vanishes, one that falls silent, a
  * repeated request, the queue under the transfer cap, the boot timeline, and
- * what the shared transfer socket must keep apart: a stranger's packet (an
+ * what each transfer socket must keep apart: a stranger's packet (an
  * unknown transfer ID) and two transfers from one address.
  * (Real clients in namespaces: test/lab/tftp-clients.test.ts.)
  */
@@ -161,7 +161,7 @@ t.test('a packet from an unknown transfer ID gets ERROR 5 and disturbs no transf
   const stranger = await client(t, server);
   const first = await c.ask('big.bin');
   t.match(first.packet, { op: Op.DATA, block: 1 });
-  t.equal(first.port, server.tftp!.transferPort, 'the transfer is served from the shared transfer socket');
+  t.not(first.port, server.tftp!.port, 'the transfer is served from a port of its own');
   // Same address, another port: not the transfer's client. Its ACK of the block in flight must not advance the transfer.
   stranger.send(encodeAck(1), first.port);
   const answer = await stranger.recv();
@@ -185,12 +185,20 @@ t.test('a packet from an unknown transfer ID gets ERROR 5 and disturbs no transf
   await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'complete' }) === 1, 'completion');
 });
 
+t.test('every transfer is served from a port of its own (a transfer ID nobody else can learn)', async (t) => {
+  const server = await startServer(t, 'retries: 2');
+  const clients = await Promise.all([1, 2, 3].map(() => client(t, server)));
+  const ports = await Promise.all(clients.map(async (c) => (await c.ask('big.bin')).port));
+  t.equal(new Set(ports).size, 3, `three transfers, three ports (${ports.join(', ')})`);
+  t.notOk(ports.includes(server.tftp!.port), 'none of them the listening port');
+});
+
 t.test('two transfers from one address on different ports are kept apart', async (t) => {
   const server = await startServer(t, 'retries: 2');
   const a = await client(t, server);
   const b = await client(t, server);
   t.not(a.port, b.port);
-  // Interleaved: both run at once through the one transfer socket, with different block sizes.
+  // Interleaved: both run at once, each from a socket of its own, with different block sizes.
   const [fromA, fromB] = await Promise.all([a.fetch('big.bin'), b.fetch('big.bin', { blksize: '1432' })]);
   t.equal(sha(fromA.data), sha(big), 'the first client got the file in 512-byte blocks');
   t.equal(sha(fromB.data), sha(big), 'the second got it in 1432-byte blocks');
@@ -214,13 +222,34 @@ t.test('a silent client gets an error packet, and the transfer is cleaned up', a
   const server = await startServer(t, 'timeout: 1, retries: 1');
   const c = await client(t, server);
   c.request('big.bin');
+  const first = await c.recv();
+  t.match(first.packet, { op: Op.DATA, block: 1 });
+  c.send(encodeAck(1), first.port);
   const seen: number[] = [];
   for (;;) {
     const { packet } = await c.recv(10_000);
     if (packet.op === Op.ERROR) { t.match(packet, { code: ErrorCode.UNDEFINED, message: /timed out/ }); break; }
     if (packet.op === Op.DATA) seen.push(packet.block);
   }
-  t.ok(seen.length >= 2 && seen.every((b) => b === 1), `DATA 1 was retransmitted before giving up (${seen.length} times)`);
+  t.ok(seen.length >= 2 && seen.every((b) => b === 2), `DATA 2 was retransmitted before giving up (${seen.length} times)`);
+  await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'timeout' }) === 1, 'the timeout to be counted');
+  t.equal(server.metrics.value('bootherd_tftp_active_transfers'), 0);
+});
+
+t.test('a client that never acknowledged: DATA 1 resent, then the transfer ends without a word (the request may be forged)', async (t) => {
+  const server = await startServer(t, 'timeout: 1, retries: 1');
+  const c = await client(t, server);
+  c.request('big.bin');
+  const seen: Array<number | string> = [];
+  // Given up after 3 s; nothing more may come.
+  for (;;) {
+    try {
+      const { packet } = await c.recv(4000);
+      seen.push(packet.op === Op.DATA ? packet.block : `op ${packet.op}`);
+    } catch { break; }
+  }
+  // Sent at 0 and 1 s; the next (3 s) would meet the start bound (1 + 2 s).
+  t.same(seen, [1, 1], 'DATA 1, resent once by timer, and no ERROR');
   await until(() => server.metrics.value('bootherd_tftp_transfers_total', { outcome: 'timeout' }) === 1, 'the timeout to be counted');
   t.equal(server.metrics.value('bootherd_tftp_active_transfers'), 0);
 });

@@ -1,11 +1,12 @@
 /**
  * The transfer engine driven packet by packet with a fake clock: lockstep,
  * windows, loss, duplicate ACKs (Sorcerer's Apprentice), rollover,
- * retransmission with backoff, adaptive timeouts, patience and deadline.
+ * retransmission with backoff, adaptive timeouts, patience and deadline,
+ * and how often a first packet nobody acknowledged is sent.
  */
 import t from 'tap';
 import { encodeOack } from '../../protocols/tftp/codec.ts';
-import { MIN_TIMEOUT_MS, Transfer, type TransferParams } from '../../src/services/tftp/transfer.ts';
+import { MAX_START_RESENDS, MIN_TIMEOUT_MS, Transfer, type TransferParams } from '../../src/services/tftp/transfer.ts';
 
 interface Sent { readonly wire: number; readonly length: number }
 
@@ -246,4 +247,32 @@ t.test('a first packet never acknowledged holds the transfer only startPatienceM
   tr.start(0);
   tr.onAck(0, 100);
   t.not(tr.onTick(10_000), 'timed-out', 'once the OACK is acknowledged the full patience applies');
+});
+
+t.test('a first packet never acknowledged is resent by timer at most MAX_START_RESENDS times (a forged request draws a few packets)', async (t) => {
+  // The client's 1 s timeout would resend the OACK at 2, 3, 4, ... s; DATA 1 would back off 1, 2, 4, ... s.
+  for (const oack of [true, false]) {
+    const { tr, blocks } = make(5000, { timeoutMs: 1000, patienceMs: 63_000, startPatienceMs: 20_000, ...(oack ? { oackRetransmitMs: 1000 } : {}) }, oack);
+    tr.start(0);
+    const sent: Array<number | string> = [];
+    let gaveUp = false;
+    for (let now = 10; now < 20_000; now += 10) { gaveUp ||= tr.onTick(now) === 'timed-out'; sent.push(...blocks()); }
+    t.notOk(gaveUp, 'waiting until the start bound');
+    const first = oack ? 'oack' : 1;
+    t.same(sent, Array(1 + MAX_START_RESENDS).fill(first), `${oack ? 'OACK' : 'DATA 1'}: sent, resent ${MAX_START_RESENDS} times by timer, then only waiting`);
+    t.equal(tr.onTick(20_000), 'timed-out', 'given up at the start bound');
+  }
+  // A repeated request is still answered (a real client that lost everything asks again), and once the client
+  // acknowledges, the timer resends as often as the patience allows.
+  const { tr, blocks } = make(5000, { timeoutMs: 1000, patienceMs: 63_000, startPatienceMs: 20_000 });
+  tr.start(0);
+  for (let now = 10; now < 10_000; now += 10) tr.onTick(now);
+  blocks();
+  t.equal(tr.onRepeatedRequest(10_000), 'resent', 'a repeated request gets DATA 1 again');
+  t.same(blocks(), [1]);
+  t.equal(tr.onAck(1, 10_100), 'progress');
+  blocks();
+  let resends = 0;
+  for (let now = 10_110; now < 40_000; now += 10) if (tr.onTick(now) === 'resent') resends++;
+  t.ok(resends > MAX_START_RESENDS, `after the first ACK, DATA 2 is resent ${resends} times`);
 });

@@ -7,28 +7,25 @@
  * the cap on concurrent transfers, has its file resolved and its options
  * negotiated, and becomes a transfer.
  *
- * Every transfer is served from ONE shared transfer socket, bound to an
- * ephemeral port: that port is the server's transfer ID (RFC 1350) for all
- * of them, and a transfer is told apart by the client's address and port,
- * which together with the server port is still unique, and is what the
- * client checks. The socket is the native batch socket (src/net/udp-batch.ts):
- * one wake-up reads up to TRANSFER_SLOTS ACKs with recvmmsg, ONE call into
- * JavaScript handles them all, and the DATA they release leaves with one
- * sendmmsg, rather than a crossing per ACK and a system call per DATA
- * (docs/tftp.md#numbers). What a connected socket per transfer would give
- * for free is done here instead:
- * - the TID check: a datagram from an address and port with no transfer gets
- *   ERROR 5 "Unknown transfer ID" and disturbs nothing (RFC 1350);
+ * Every transfer is served from a socket of its own, bound to a port the
+ * kernel picks at random among the ephemeral ports: that port is the
+ * server's transfer ID (RFC 1350), and a client's ACK to it is the proof
+ * that the client receives our packets. A forged ACK cannot give that proof
+ * without seeing them, so a spoofed request draws only the first packet (an
+ * OACK or DATA 1) towards its victim, never a window (docs/tftp.md#security:
+ * one shared, learnable transfer port let blind ACKs release 64-block
+ * windows at a victim). The socket is the native batch socket
+ * (src/net/udp-batch.ts): the ACKs of one wake-up are read with one
+ * recvmmsg and handled in one call into JavaScript. On each:
+ * - the TID check: a datagram from another address or port gets ERROR 5
+ *   "Unknown transfer ID" and disturbs nothing (RFC 1350);
  * - the client is gone: the socket has IP_RECVERR, so an ICMP port
- *   unreachable about a DATA we sent names the client, whose transfer then
- *   ends at once (other ICMP errors are left to the retransmission timer and
- *   the deadline);
- * - file descriptors: none per transfer, so `maxTransfers` is not bounded
- *   by the open-file limit.
+ *   unreachable about a DATA we sent ends the transfer at once (other ICMP
+ *   errors are left to the retransmission timer and the deadline).
  *
  * Windows whose DATA packets each fit a frame leave in one sendmsg with a
- * UDP_SEGMENT control message (UDP GSO) from the same socket: the kernel cuts
- * the window into packets, so a window costs one trip through the stack.
+ * UDP_SEGMENT control message (UDP GSO): the kernel cuts the window into
+ * packets, so a window costs one trip through the stack.
  *
  * Refusals (missing file, access violation, writes) are answered from the
  * listening socket.
@@ -38,6 +35,7 @@
  */
 import type dgram from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { DATA_HEADER_LENGTH, decode, encodeError, encodeOack, ErrorCode, Op, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/codec.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
@@ -68,12 +66,15 @@ const QUEUE_STALE_MS = 30_000;
 const START_PATIENCE_MS = 5_000;
 /** ...but never longer than this, whatever timeout the client asked for: a client that lost it asks again. */
 const START_PATIENCE_MAX_MS = 20_000;
-/** Datagrams the transfer socket reads (and sends) per system call. */
-const TRANSFER_SLOTS = 128;
+/** Datagrams a transfer's socket reads (and sends) per system call: a client has one ACK in flight, a few after a stall. */
+const TRANSFER_SLOTS = 4;
 /** A slot holds the largest DATA packet that fits a 1500-byte frame; larger DATA packets are sent on their own, uncopied. */
 const TRANSFER_SLOT_SIZE = 1472;
-/** Kernel buffers of the shared transfer socket: every transfer's packets pass through the one socket. */
-const TRANSFER_SOCKET_BUFFER = 4 << 20;
+/** A transfer socket's send buffer holds a few of its windows (a whole window leaves at once), within these bounds. */
+const TRANSFER_SEND_BUFFER_MIN = 256 << 10;
+const TRANSFER_SEND_BUFFER_MAX = 4 << 20;
+/** File descriptors kept free for everything else (store, HTTP, DNS, logs): every running transfer holds one. */
+const SPARE_FDS = 256;
 const ERRNO = constants.errno;
 /** What a send with UDP_SEGMENT fails with when the route's device or the kernel cannot segment it. */
 const GSO_REFUSED = new Set([ERRNO.EIO, ERRNO.EINVAL, ERRNO.EMSGSIZE, ERRNO.EOPNOTSUPP]);
@@ -98,15 +99,27 @@ function clientKey(address: number, port: number): number {
   return address * 65536 + port;
 }
 
+/** The soft limit on open files, from /proc (Node has no getrlimit). */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why a transfer ended. */
 type Outcome = 'complete' | 'timeout' | 'deadline' | 'client-error' | 'options-refused' | 'client-gone' | 'failed' | 'stopped';
 
-/** One client's read: its request, then its file and engine once started. */
+/** One client's read: its request, then its file, socket and engine once started. */
 interface Session {
   /** clientKey of the client's address and port. */
   readonly key: number;
   readonly ctx: TftpRequestContext;
   file: ResolvedFile | undefined;
+  /** The transfer's own socket; its random port is the server's transfer ID. */
+  socket: UdpBatchSocket | undefined;
   transfer: Transfer | undefined;
   /** DATA packets (head, payload, head, payload, ...) of a window, sent by `flush` as one GSO send. */
   readonly window: Buffer[];
@@ -126,8 +139,6 @@ export class TftpService implements Service {
   /** Transfers running or waiting, per client address: at most tftp.maxTransfersPerClient. */
   private readonly perClient = new Map<number, number>();
   private listener: dgram.Socket | undefined;
-  /** The socket every transfer is served from; its port is the server's transfer ID. */
-  private transferSocket: UdpBatchSocket | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly requests;
@@ -149,8 +160,12 @@ export class TftpService implements Service {
       { label: 'loaders', dir: LOADERS_DIR },
     ];
     this.resolver = new FileResolver({ roots, rendered: deps.rendered ?? [], cacheBytes: c.cacheMiB * 1024 * 1024 });
-    // Transfers share one socket: the cap is about memory and fairness, not file descriptors.
-    this.maxTransfers = c.maxTransfers;
+    // Each running transfer holds a socket: the cap stays below the open-file limit.
+    const fds = openFileLimit();
+    this.maxTransfers = fds !== undefined && c.maxTransfers > fds - SPARE_FDS ? Math.max(1, fds - SPARE_FDS) : c.maxTransfers;
+    if (this.maxTransfers < c.maxTransfers) {
+      this.log.warn({ maxTransfers: c.maxTransfers, openFileLimit: fds, using: this.maxTransfers }, 'tftp.maxTransfers lowered: each transfer needs a socket and the open file limit is lower; raise it with ulimit -n');
+    }
     this.admission = new Admission(this.maxTransfers, this.maxTransfers * 4, QUEUE_STALE_MS, (ctx) => this.unclaim(ctx.clientIp));
 
     this.requests = metrics.counter('bootherd_tftp_requests_total', 'TFTP requests received, by what became of them');
@@ -171,9 +186,6 @@ export class TftpService implements Service {
     return this.listener?.address().port ?? this.deps.config.tftp.port;
   }
 
-  /** The transfer socket's port: the server's transfer ID in every transfer. */
-  get transferPort(): number | undefined { return this.transferSocket?.port; }
-
   /** Transfers in progress (started or resolving). */
   get activeTransfers(): number { return this.admission.running; }
 
@@ -183,26 +195,19 @@ export class TftpService implements Service {
     this.listener = await openUdp({ address: c.address, port: c.port, recvBufferSize: 4 << 20 });
     this.listener.on('message', (buf, rinfo) => this.onRequest(buf, rinfo));
     this.listener.on('error', (e) => this.log.error({ err: e }, 'TFTP socket error'));
-    const transfers = UdpBatchSocket.open({
-      address: c.address, port: 0, slots: TRANSFER_SLOTS, slotSize: TRANSFER_SLOT_SIZE,
-      recvBufferSize: TRANSFER_SOCKET_BUFFER, sendBufferSize: TRANSFER_SOCKET_BUFFER, peerErrors: true,
-    });
-    transfers.start((msg, address, port) => this.onTransferDatagram(msg, address, port), () => this.drop('oversized'), (address, port, errno) => this.onPeerError(address, port, errno));
-    this.transferSocket = transfers;
-    this.log.info({ address: c.address, port: this.port, transferPort: transfers.port, maxTransfers: this.maxTransfers, maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize }, 'TFTP listening');
+    this.log.info({ address: c.address, port: this.port, maxTransfers: this.maxTransfers, maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize }, 'TFTP listening');
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.ticker) { clearInterval(this.ticker); this.ticker = undefined; }
+    const sockets = [...this.sessions.values()].map((s) => s.socket?.close());
     for (const s of [...this.sessions.values()]) this.end(s, 'stopped');
     this.admission.clear();
     const l = this.listener;
     this.listener = undefined;
     if (l) await new Promise<void>((r) => l.close(() => r()));
-    const transfers = this.transferSocket;
-    this.transferSocket = undefined;
-    await transfers?.close();
+    await Promise.all(sockets);
   }
 
   private drop(reason: string): void {
@@ -274,7 +279,7 @@ export class TftpService implements Service {
   /** Resolves the file, negotiates and sends the first packet. Holds an admission slot. */
   private begin(ctx: TftpRequestContext): void {
     const key = clientKey(ctx.clientIp, ctx.clientPort);
-    const session: Session = { key, ctx, file: undefined, transfer: undefined, window: [], gso: false, packetSize: 0, ended: false };
+    const session: Session = { key, ctx, file: undefined, socket: undefined, transfer: undefined, window: [], gso: false, packetSize: 0, ended: false };
     this.sessions.set(key, session);
     if (!this.ticker) {
       this.ticker = setInterval(() => this.tick(), TICK_MS);
@@ -302,11 +307,16 @@ export class TftpService implements Service {
     const file = resolution.file;
     session.file = file;
     const n = negotiate(ctx.req.options, file.data.length, { maxBlockSize: c.maxBlockSize, maxWindowSize: c.maxWindowSize, timeoutMs: c.timeout * 1000 });
-    const socket = this.transferSocket;
-    if (!socket) { this.end(session, 'stopped'); return; }
     // A window of full blocks leaves in one system call (UDP GSO) when each DATA packet fits a frame.
     session.packetSize = n.blockSize + DATA_HEADER_LENGTH;
     session.gso = n.windowSize > 1 && session.packetSize <= GSO_MAX_PACKET;
+    // Port 0: the kernel picks a random free ephemeral port, which a blind attacker cannot know.
+    const socket = UdpBatchSocket.open({
+      address: c.address, port: 0, slots: TRANSFER_SLOTS, slotSize: TRANSFER_SLOT_SIZE, peerErrors: true,
+      sendBufferSize: Math.min(TRANSFER_SEND_BUFFER_MAX, Math.max(TRANSFER_SEND_BUFFER_MIN, 4 * n.windowSize * session.packetSize)),
+    });
+    session.socket = socket;
+    socket.start((msg, address, port) => this.onTransferDatagram(session, msg, address, port), () => this.drop('oversized'), (address, port, errno) => this.onPeerError(session, address, port, errno));
     const send: Send = (head, payload) => {
       if (payload && session.gso) session.window.push(head, payload);
       // Copied into a slot of the socket's next sendmmsg: the one ending the batch of ACKs being handled, or the next turn's.
@@ -341,7 +351,7 @@ export class TftpService implements Service {
    */
   private flush(session: Session): void {
     const window = session.window;
-    const socket = this.transferSocket;
+    const socket = session.socket;
     if (!window.length || !socket) { window.length = 0; return; }
     const { clientIp, clientPort } = session.ctx;
     const per = 2 * Math.min(GSO_MAX_SEGMENTS, Math.floor(GSO_MAX_BYTES / session.packetSize));
@@ -359,18 +369,17 @@ export class TftpService implements Service {
     window.length = 0;
   }
 
-  // ---- transfers (the shared transfer socket) ----
+  // ---- transfers (a socket each) ----
 
-  /** A datagram on the transfer socket, from `address`:`port`; returns a reply to send back in the batch's sendmmsg. */
-  private onTransferDatagram(buf: Buffer, address: number, port: number): Buffer | undefined {
-    const session = this.sessions.get(clientKey(address, port));
-    const t = session?.transfer;
-    if (!session || !t) {
-      if (session) { this.drop('unexpected-packet'); return undefined; } // its file is still being resolved: nothing sent to it yet
+  /** A datagram on `session`'s socket, from `address`:`port`; returns a reply to send back in the batch's sendmmsg. */
+  private onTransferDatagram(session: Session, buf: Buffer, address: number, port: number): Buffer | undefined {
+    if (address !== session.ctx.clientIp || port !== session.ctx.clientPort) {
       // RFC 1350: a packet from an unknown transfer ID is answered with ERROR 5 and disturbs no transfer. An ERROR is never answered (no ping-pong).
       this.drop('unknown-tid');
       return buf.length >= 2 && buf[0] === 0 && buf[1] === Op.ERROR ? undefined : UNKNOWN_TID;
     }
+    const t = session.transfer;
+    if (!t) return undefined; // ended earlier in this batch
     // ACKs are nearly every packet: read them without building a packet object.
     if (buf.length >= 4 && buf[0] === 0 && buf[1] === Op.ACK) {
       const r = t.onAck(buf.readUInt16BE(2), performance.now());
@@ -398,10 +407,9 @@ export class TftpService implements Service {
    * ends at once. Host and network unreachable can be passing (a neighbour
    * not resolved yet): the timer and the deadline decide those.
    */
-  private onPeerError(address: number, port: number, errno: number): void {
-    if (errno !== ERRNO.ECONNREFUSED) return;
-    const session = this.sessions.get(clientKey(address, port));
-    if (session?.transfer) this.end(session, 'client-gone');
+  private onPeerError(session: Session, address: number, port: number, errno: number): void {
+    if (errno !== ERRNO.ECONNREFUSED || address !== session.ctx.clientIp || port !== session.ctx.clientPort) return;
+    if (session.transfer) this.end(session, 'client-gone');
   }
 
   private tick(): void {
@@ -418,13 +426,14 @@ export class TftpService implements Service {
       const r = t.onTick(now);
       if (r === 'resent') this.flush(s);
       if (r === 'waiting' || r === 'resent') continue;
-      // Given up: the client hears why (queued before the session ends; the shared socket stays open to send it).
-      this.transferSocket?.queue(r === 'deadline' ? DEADLINE_PASSED : TIMED_OUT, s.ctx.clientIp, s.ctx.clientPort);
+      // Given up: a client that acknowledged something hears why (queued before the session ends; closing the socket
+      // sends what it queued first). One that never did may be a forged address: it gets nothing more.
+      if (t.started) s.socket?.queue(r === 'deadline' ? DEADLINE_PASSED : TIMED_OUT, s.ctx.clientIp, s.ctx.clientPort);
       this.end(s, r === 'deadline' ? 'deadline' : 'timeout');
     }
   }
 
-  /** Ends a session: gives its file back, frees its slot for the next waiting request. */
+  /** Ends a session: closes its socket, gives its file back, frees its slot for the next waiting request. */
   private end(session: Session, outcome: Outcome | undefined): void {
     if (session.ended) return;
     session.ended = true;
@@ -440,6 +449,7 @@ export class TftpService implements Service {
     if (outcome === 'complete') this.recordLoader(session.ctx);
     if (session.ctx.trace && outcome) this.log.debug({ client: session.ctx.clientAddress, file: session.ctx.name, outcome, packets: t?.blocksSent, retransmitted: t?.retransmitted }, 'TFTP transfer ended');
     session.transfer = undefined;
+    void session.socket?.close();
     session.file?.release();
     if (this.stopped) return;
     const next = this.admission.release(performance.now());

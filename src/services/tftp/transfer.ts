@@ -33,6 +33,8 @@
  * timer a lost ACK 0 stalls it past our start bound. Clients that declare
  * nothing get no timer: atftp (which declares no timeout) aborts on any
  * second OACK, as it does with tftpd-hpa, which resends it to everyone.
+ * Either first packet (OACK or DATA 1) is resent by timer at most
+ * MAX_START_RESENDS times before the client acknowledges it.
  *
  * Duplicate ACKs and the Sorcerer's Apprentice (RFC 1123 4.2.3.1): if every
  * duplicate ACK made the server send the window again, one delayed ACK would
@@ -49,6 +51,13 @@ import { encodeDataHeader } from '../../../protocols/tftp/codec.ts';
 
 /** The shortest wait before a retransmission, however fast the client answers. */
 export const MIN_TIMEOUT_MS = 20;
+/**
+ * Until the client acknowledges our first packet (OACK or DATA 1), the timer
+ * sends it at most this many times more: the request may be forged, and its
+ * victim must not draw more than a few packets per request (a real client
+ * that lost them repeats its request, which is answered each time).
+ */
+export const MAX_START_RESENDS = 2;
 
 export interface TransferParams {
   readonly blockSize: number;
@@ -113,6 +122,8 @@ export class Transfer {
   blocksSent = 0;
   /** DATA packets (or OACKs) sent again after a timeout or a late duplicate ACK. */
   retransmitted = 0;
+  /** Timer retransmissions of the first packet before the client acknowledged it (at most MAX_START_RESENDS). */
+  private startResends = 0;
 
   /**
    * @param data the whole file (for netascii, already converted); shared, never modified
@@ -192,16 +203,19 @@ export class Transfer {
     if (now - this.startedAt >= this.params.deadlineMs) return 'deadline';
     // Checked before the retransmission timer, which may run the client's 255 s.
     if (!this.started && now - this.progressAt >= this.params.startPatienceMs) return 'timed-out';
+    if (!this.started && this.startResends >= MAX_START_RESENDS) return 'waiting';
     if (this.phase === 'oack') {
       // Resent by timer only to a client that declared its interval, once it had time to repeat itself (see above).
       const interval = this.params.oackRetransmitMs;
       if (interval === undefined || now - this.sentAt < (this.retransmitted === 0 ? 2 * interval : interval)) return 'waiting';
+      this.startResends++;
       this.resend(now);
       return 'resent';
     }
     if (now - this.sentAt < this.timeout) return 'waiting';
     if (now - this.progressAt >= this.params.patienceMs) return 'timed-out';
     this.backoff *= 2;
+    if (!this.started) this.startResends++;
     this.resend(now);
     return 'resent';
   }
