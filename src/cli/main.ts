@@ -73,9 +73,10 @@ program.command('explain')
   .option('--vendor-class <s>', 'vendor class (option 60); default PXEClient when --arch is given')
   .option('--giaddr <ip>', 'relay agent address (a relayed request)')
   .option('--iface <name>', 'interface the request arrives on')
+  .option('--down <heads>', 'several heads: comma-separated heads to take as down when saying which head answers')
   .option('--json', 'print JSON')
-  .action((opts: { config: string; mac: string; arch?: number; userClass?: string; vendorClass?: string; giaddr?: string; iface?: string; json?: boolean }) => {
-    const x = explainDiscover(load(opts.config), opts);
+  .action((opts: { config: string; mac: string; arch?: number; userClass?: string; vendorClass?: string; giaddr?: string; iface?: string; down?: string; json?: boolean }) => {
+    const x = explainDiscover(load(opts.config), { ...opts, down: opts.down?.split(',').map((d) => d.trim()).filter(Boolean) });
     if (opts.json) { process.stdout.write(JSON.stringify(x, null, 2) + '\n'); return; }
     const lines = [
       `node:    ${x.node ?? '(unknown MAC)'}`,
@@ -86,6 +87,7 @@ program.command('explain')
       ...(x.options.length ? ['options:', ...x.options.map((o) => `  ${String(o.code).padStart(3)} ${o.name.padEnd(18)} ${o.value}`)] : []),
       'why:',
       ...x.why.map((w) => `  - ${w}`),
+      ...(x.answering ? [`answering head: ${x.answering.head ?? '(none)'} (order: ${x.answering.order.join(', ')})`, `  - ${x.answering.why}`] : []),
     ];
     process.stdout.write(lines.join('\n') + '\n');
   });

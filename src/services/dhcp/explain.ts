@@ -14,6 +14,7 @@ import { Metrics } from '../../metrics.ts';
 import { intToIp, ipToInt } from '../../net/ipv4.ts';
 import { macToBytes, normalizeMac } from '../../net/mac.ts';
 import { MemoryStore } from '../../store/memory.ts';
+import { ANSWER_ALL_AFTER_SECS, answerOrder } from './heads.ts';
 import { orderOptions } from './reply.ts';
 import { DhcpService } from './service.ts';
 
@@ -25,6 +26,16 @@ export interface ExplainInput {
   readonly giaddr?: string;
   /** Interface the request arrives on; default: the first subnet's interface. */
   readonly iface?: string;
+  /** Heads of `heads:` to take as down when saying which head answers. */
+  readonly down?: readonly string[];
+}
+
+/** Several heads: which one answers this client, and why. */
+export interface AnsweringHead {
+  readonly head: string | undefined;
+  /** Every head of `heads:` in the order the client's key ranks them. */
+  readonly order: readonly string[];
+  readonly why: string;
 }
 
 export interface Explanation {
@@ -37,6 +48,7 @@ export interface Explanation {
   readonly file?: string;
   readonly options: Array<{ code: number; name: string; value: string }>;
   readonly why: string[];
+  readonly answering?: AnsweringHead;
 }
 
 const OPTION_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Opt).map(([k, v]) => [v, k.toLowerCase().replace(/_/g, '-')]));
@@ -52,6 +64,8 @@ function showOption(code: number, v: Buffer): string {
 }
 
 export function explainDiscover(config: Config, input: ExplainInput): Explanation {
+  const names = config.heads.map((h) => h.name);
+  for (const d of input.down ?? []) if (!names.includes(d)) throw new Error(`--down: no head named "${d}" in the cluster file's heads: (${names.join(', ') || 'none'}); give names from heads:`);
   const store = new MemoryStore();
   const model = new ClusterModel(config, store);
   const dhcp = new DhcpService({ config, model, store, log: silentLogger, metrics: new Metrics(), httpBase: httpBaseOf(config) });
@@ -82,5 +96,17 @@ export function explainDiscover(config: Config, input: ExplainInput): Explanatio
     } : {}),
     options: ctx.replyType === undefined ? [] : [...orderOptions(ctx)].map(([code, v]) => ({ code, name: OPTION_NAMES[code] ?? `option-${code}`, value: showOption(code, v) })),
     why: ctx.trace ?? [],
+    ...(config.heads.length > 1 ? { answering: answeringOf(ctx.clientKey, config.heads.map((h) => h.name), input.down ?? []) } : {}),
   };
+}
+
+function answeringOf(clientKey: string, heads: readonly string[], down: readonly string[]): AnsweringHead {
+  const order = answerOrder(clientKey, heads);
+  const head = order.find((h) => !down.includes(h));
+  const skipped = order.slice(0, head === undefined ? order.length : order.indexOf(head));
+  const why = head === undefined
+    ? 'every head is down'
+    : `${head} ranks ${skipped.length ? `first of the live heads (${skipped.join(', ')} down)` : 'first'} by the hash of ${clientKey} with each head's name; `
+      + `the others stay silent to a DISCOVER unless its secs reaches ${ANSWER_ALL_AFTER_SECS} (then every live head answers, and the store's claim decides the address)`;
+  return { head, order, why };
 }

@@ -28,17 +28,19 @@ function weight(mac: string, head: string): number {
 }
 
 /**
+ * The heads in the order they would answer `mac`: the first live one of this
+ * list answers. Ties (equal weights) go to the lower name, so every head agrees.
+ */
+export function answerOrder(mac: string, heads: readonly string[]): string[] {
+  const weights = new Map(heads.map((h) => [h, weight(mac, h)]));
+  return [...heads].sort((a, b) => weights.get(b)! - weights.get(a)! || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
  * The head that should answer `mac`, or undefined when any head should (no
- * live head known, or the client has waited `secs` ≥ ANSWER_ALL_AFTER_SECS).
- * Ties (equal weights) go to the lower name, so every head agrees.
+ * live head known, or the client has waited `secs` >= ANSWER_ALL_AFTER_SECS).
  */
 export function answeringHead(mac: string, liveHeads: readonly string[], secs: number): string | undefined {
   if (!liveHeads.length || secs >= ANSWER_ALL_AFTER_SECS) return undefined;
-  let best: string | undefined;
-  let bestWeight = -1;
-  for (const head of liveHeads) {
-    const w = weight(mac, head);
-    if (w > bestWeight || (w === bestWeight && best !== undefined && head < best)) { best = head; bestWeight = w; }
-  }
-  return best;
+  return answerOrder(mac, liveHeads)[0];
 }
