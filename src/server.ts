@@ -108,6 +108,8 @@ export class Server {
       this.heads = new HeadRegistry({
         client, prefix: plan.headsPrefix, self, heads: this.config.heads.length ? this.config.heads : [self],
         fields: sharedFieldDigests(this.config), log: this.log, member, storeStatus: () => store.status(),
+        clockOf: (address) => headClock(address, this.config.http.port, Boolean(this.config.http.tls)),
+        maxClockSkewMs: this.config.dhcp.maxClockSkew * 1000,
       });
       this.services.set('heads', this.heads);
       if (this.config.ntp.enabled && this.config.heads.length > 1) {
@@ -123,7 +125,7 @@ export class Server {
     const rootDisk: RootDiskProvider = (node) => this.iscsi?.rootDiskBoot(node);
     if (this.config.dhcp.enabled) {
       const registry = this.heads;
-      const heads = registry && this.config.heads.length > 1 ? { self: this.config.head.name, live: () => registry.liveNames() } : undefined;
+      const heads = registry && this.config.heads.length > 1 ? { self: this.config.head.name, live: () => registry.liveNames(), refusal: () => registry.clockRefusal() } : undefined;
       this.dhcp = new DhcpService({ ...deps, httpBase, rootPath: (node) => this.iscsi?.rootPath(node), heads });
       this.services.set('dhcp', this.dhcp);
     }
@@ -178,4 +180,12 @@ export class Server {
       await this.etcd.member?.stop();
     }
   }
+}
+
+/** Another head's clock, from its /api/v1/clock (the same HTTP port as this head's, as every head's file says). */
+async function headClock(address: string, port: number, tls: boolean): Promise<number> {
+  const res = await fetch(`${tls ? 'https' : 'http'}://${address}:${port}/api/v1/clock`, { signal: AbortSignal.timeout(1000) });
+  const body = await res.json() as { now?: unknown };
+  if (typeof body.now !== 'number') throw new Error(`head ${address}: /api/v1/clock gave no clock`);
+  return body.now;
 }

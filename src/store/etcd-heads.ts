@@ -30,6 +30,14 @@ export interface HeadStatus {
   readonly alive: boolean;
   /** Shared fields of its cluster file that differ from this head's ([] for this head and for a head not seen). */
   readonly configDiffers: readonly string[];
+  /** Its clock minus this head's, as the last probe measured it (another live head only). */
+  readonly clockOffsetMs?: number;
+}
+
+/** One clock probe of another head: its offset from this head's clock and the probe's round trip. */
+interface ClockReading {
+  readonly offsetMs: number;
+  readonly rttMs: number;
 }
 
 export interface HeadRegistryOptions {
@@ -48,6 +56,10 @@ export interface HeadRegistryOptions {
   /** This head's own etcd member and the store's view of etcd, for status() (the server passes them). */
   readonly member?: { readonly clientUrl: string; readonly pid: number | undefined; readonly restarts: number };
   readonly storeStatus?: () => object;
+  /** Reads another head's clock (ms since the epoch) at its address; each poll probes every live head. */
+  readonly clockOf?: (address: string) => Promise<number>;
+  /** The most a head's clock may differ from the others' (dhcp.maxClockSkew) before it stops serving DHCP. */
+  readonly maxClockSkewMs?: number;
 }
 
 export class HeadRegistry {
@@ -57,6 +69,8 @@ export class HeadRegistry {
   private stopped = false;
   private seen = new Map<string, HeadRecord>();
   private reported = new Map<string, string>();
+  private clocks = new Map<string, ClockReading>();
+  private refusal: string | undefined;
   private readonly key: string;
   private readonly ttl: number;
   private readonly log: Logger;
@@ -108,6 +122,23 @@ export class HeadRegistry {
     };
   }
 
+  /**
+   * Why this head must not serve DHCP, or undefined: its clock is off by
+   * more than maxClockSkewMs (beyond the probe's own uncertainty, half its round
+   * trip) from more than half of the other live heads it could probe. So of
+   * three heads the one with the wrong clock stops, and of two, both.
+   */
+  clockRefusal(): string | undefined {
+    return this.refusal;
+  }
+
+  private judgeClocks(maxSkewMs: number): string | undefined {
+    const others = this.heads().filter((h) => !h.self && h.alive && this.clocks.has(h.name));
+    const off = others.filter((h) => { const c = this.clocks.get(h.name)!; return Math.abs(c.offsetMs) - c.rttMs / 2 > maxSkewMs; });
+    if (!others.length || off.length * 2 <= others.length) return undefined;
+    return `this head's clock differs by more than ${maxSkewMs / 1000} s (dhcp.maxClockSkew) from ${off.map((h) => `${h.name} (${Math.round(this.clocks.get(h.name)!.offsetMs)} ms)`).join(', ')}; synchronise the heads' clocks (NTP)`;
+  }
+
   /** Names of the heads alive now (DHCP's answering head is chosen among them). */
   liveNames(): string[] {
     return this.heads().filter((h) => h.alive).map((h) => h.name);
@@ -122,6 +153,7 @@ export class HeadRegistry {
         name: h.name, address: h.address, self,
         alive: self ? this.session?.alive === true && this.reachable : rec !== undefined,
         configDiffers: !self && rec ? differingFields(this.opts.fields, rec.fields) : [],
+        ...(!self && rec && this.clocks.has(h.name) ? { clockOffsetMs: Math.round(this.clocks.get(h.name)!.offsetMs) } : {}),
       };
     });
   }
@@ -139,6 +171,7 @@ export class HeadRegistry {
         } catch { /* not a head record: ignored */ }
       }
       this.seen = seen;
+      await this.probeClocks();
       if (!this.reachable) this.log.info({ endpoints: this.opts.client.endpoints }, 'etcd reachable: this head is registered');
       this.reachable = true;
       this.report();
@@ -146,6 +179,29 @@ export class HeadRegistry {
       if (this.reachable) this.log.warn({ err: (e as Error).message, endpoints: this.opts.client.endpoints }, 'etcd unreachable: the other heads\' liveness is not known until it is back');
       this.reachable = false;
     }
+  }
+
+  /** Measures every other live head's clock offset, NTP-style (its reading against the midpoint of the request). */
+  private async probeClocks(): Promise<void> {
+    const clockOf = this.opts.clockOf;
+    if (!clockOf) return;
+    const others = [...this.seen.values()].filter((r) => r.name !== this.opts.self.name);
+    for (const name of [...this.clocks.keys()]) if (!this.seen.has(name)) this.clocks.delete(name);
+    await Promise.all(others.map(async (r) => {
+      const sent = Date.now();
+      try {
+        const theirs = await clockOf(r.address);
+        const back = Date.now();
+        this.clocks.set(r.name, { offsetMs: theirs - (sent + back) / 2, rttMs: back - sent });
+      } catch {
+        this.clocks.delete(r.name);
+      }
+    }));
+    if (this.opts.maxClockSkewMs === undefined) return;
+    const refusal = this.judgeClocks(this.opts.maxClockSkewMs);
+    if (refusal && !this.refusal) this.log.error(`DHCP stopped on this head: ${refusal}`);
+    if (!refusal && this.refusal) this.log.info('DHCP serving again: this head\'s clock agrees with the other heads\'');
+    this.refusal = refusal;
   }
 
   /** Takes a lease and writes the record (after start, or once the session's lease is lost); EtcdSession keeps it alive. */

@@ -59,6 +59,8 @@ export interface HeadsLabOptions {
   readonly config: (self: { name: string; address: string }) => string;
   /** How long a head may take to start (default 60 s). */
   readonly startTimeoutMs?: number;
+  /** A command that runs a head's bootherd (e.g. `faketime -f +30s`), per head; none by default. */
+  readonly wrap?: (self: { name: string; address: string }) => readonly string[];
 }
 
 interface Teardownable { teardown(fn: () => unknown): void }
@@ -84,7 +86,8 @@ export async function startHeads(t: Teardownable, opts: HeadsLabOptions): Promis
       index: i, name, address: headAddress(i), host, port, stateDir, configFile, proc: undefined,
       logs: () => log,
       async start() {
-        const proc = lab.spawn(host.ns, process.execPath, [BIN, 'serve', '--config', configFile]);
+        const [cmd, ...args] = [...(opts.wrap?.(self) ?? []), process.execPath, BIN, 'serve', '--config', configFile];
+        const proc = lab.spawn(host.ns, cmd!, args);
         h.proc = proc;
         const from = log.length;
         const timeoutMs = opts.startTimeoutMs ?? 60_000;

@@ -19,6 +19,12 @@ export const dhcpSection = z.strictObject({
   /** How long an address a client DECLINEd (found in use) stays out of the pool. */
   declineTime: duration.default(600),
   /**
+   * Several heads: a head whose clock is off by more than this from most of
+   * the other live heads serves no DHCP (lease and offer expiries are
+   * compared across heads).
+   */
+  maxClockSkew: duration.default(2),
+  /**
    * Authoritative servers NAK requests for addresses they do not know on
    * their own subnets (RFC 2131 4.3.2); a non-authoritative one stays silent.
    */

@@ -14,6 +14,8 @@ export const ANSWER_ALL_AFTER_SECS = 4;
 export interface DhcpHeads {
   readonly self: string;
   live(): readonly string[];
+  /** Why this head must serve no DHCP now (its clock is off from the others'), or undefined. */
+  refusal?(): string | undefined;
 }
 
 /** FNV-1a of the MAC and a head name: the weight of that head for that client. */

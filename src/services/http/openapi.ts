@@ -154,6 +154,7 @@ export const OPENAPI = {
       post: writeOp('release a lease (the address returns to the pool)', 200, json(ref('Lease'), 'the released lease'), { 400: err('not an address'), 404: err('no lease'), 409: err('DHCP disabled') }, [pathParam('ip', 'leased address')]),
     },
     '/api/v1/ntp': { get: readOp('NTP service state: upstreams, election between heads', json({ type: 'object' }, 'the NTP service\'s status'), { 404: err('NTP not running') }) },
+    '/api/v1/clock': { get: { summary: 'this head\'s clock (milliseconds since the epoch): the heads compare clocks with it', security: [], responses: { 200: json({ type: 'object', properties: { now: { type: 'integer' } }, required: ['now'] }, 'the clock') } } },
     '/api/v1/status': { get: readOp('server status: counts and each service\'s status', json(ref('Status'), 'status')) },
     '/api/v1/events': { get: readOp('live updates (server-sent events): `node` with a Node, `node-removed` with {name}', text('event stream', 'text/event-stream')) },
     '/boot/{file}': {

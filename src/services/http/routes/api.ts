@@ -119,6 +119,8 @@ export function apiRoutes(app: FastifyInstance, deps: HttpServiceDeps, startedAt
     if (!ntp) throw new HttpError(404, '', 'the NTP service is not running on this head (ntp.enabled is false, or this build has no NTP service)');
     return ntp;
   });
+  // The heads compare their clocks with this (NTP-style: the probe's send and receive times around it); a clock is no secret.
+  app.get(`${api}/clock`, { config: { access: 'open', kind: 'api' } }, async () => ({ now: Date.now() }));
   app.get(`${api}/status`, READ, async () => ({
     name: model.config.cluster.name,
     domain: model.domain,
