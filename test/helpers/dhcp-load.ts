@@ -3,7 +3,7 @@
  *   ip netns exec NS node --import tsx test/helpers/dhcp-load.ts --server 198.18.0.1 --relay 198.18.0.9 --count 5000 --concurrency 64 --mac-base 5
  * It plays a relay agent (like perfdhcp): binds <relay>:67, sets giaddr, and
  * runs DISCOVER -> OFFER -> REQUEST -> ACK for `count` distinct MACs. Every ACK
- * is printed at once as "ACK <mac> <ip>", so a test that kills the server
+ * is printed at once as "ACK <mac> <ip> <lease seconds> <server id>", so a test that kills the server
  * knows exactly which leases were acknowledged.
  */
 import dgram from 'node:dgram';
@@ -79,7 +79,7 @@ socket.on('message', (buf) => {
   if (type === MessageType.OFFER) {
     send(i, message(i, MessageType.REQUEST, [[Opt.REQUESTED_IP, ipList([m.yiaddr])], [Opt.SERVER_ID, m.options.get(Opt.SERVER_ID)!]]));
   } else if (type === MessageType.ACK) {
-    process.stdout.write(`ACK ${macFromBytes(m.chaddr)} ${intToIp(m.yiaddr)}\n`);
+    process.stdout.write(`ACK ${macFromBytes(m.chaddr)} ${intToIp(m.yiaddr)} ${m.options.get(Opt.LEASE_TIME)?.readUInt32BE(0) ?? 0} ${m.options.get(Opt.SERVER_ID)?.readUInt32BE(0) ?? 0}\n`);
     finish(i);
   } else if (type === MessageType.NAK) {
     process.stdout.write(`NAK ${macFromBytes(m.chaddr)}\n`);

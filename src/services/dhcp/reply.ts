@@ -2,8 +2,8 @@
  * Turning a decided context into the reply datagram: option order and
  * filtering by the parameter request list, size limits, and where it goes.
  */
-import { encode, IP_UDP_OVERHEAD, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
-import { MessageType, Opt, readU16, u8, ipList } from '../../../protocols/dhcp/options.ts';
+import { decode, encode, IP_UDP_OVERHEAD, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
+import { MessageType, Opt, readU16, text, u32, u8, ipList } from '../../../protocols/dhcp/options.ts';
 import type { DhcpContext } from './context.ts';
 import { OptionBytes } from './option-bytes.ts';
 
@@ -72,6 +72,32 @@ export function buildReply(ctx: DhcpContext): { bytes: Buffer; dropped: number[]
   const asked = readU16(req.options.get(Opt.MAX_MESSAGE_SIZE));
   const maxLength = asked ? Math.min(asked - IP_UDP_OVERHEAD, CEILING) : DEFAULT_MAX;
   return encode(msg, { maxLength });
+}
+
+/*
+ * Replies changed after the store answered. By then the request's datagram
+ * buffer belongs to later datagrams (its Buffers are views into the receive
+ * slots), so these read only the reply already built from it.
+ */
+
+/** The ACK `built`, for `seconds` of lease instead (T1 and T2 at 1/2 and 7/8, as networkOptions sets them). */
+export function withLeaseTime(built: Buffer, seconds: number): Buffer {
+  const m = decode(built);
+  const options = new Map(m.options);
+  options.set(Opt.LEASE_TIME, u32(seconds));
+  options.set(Opt.RENEWAL_TIME, u32(Math.floor(seconds / 2)));
+  options.set(Opt.REBINDING_TIME, u32(Math.floor((seconds * 7) / 8)));
+  return encode({ ...m, options }).bytes;
+}
+
+/** The NAK for the ACK `built` (what buildReply makes of a NAK: no address, server id, message, echoed 61 and 82). */
+export function nakInsteadOf(built: Buffer, why: string): Buffer {
+  const m = decode(built);
+  const options = new Map<number, Buffer>([[Opt.MESSAGE_TYPE, messageTypeBytes.of(MessageType.NAK)]]);
+  for (const [code, v] of [[Opt.SERVER_ID, m.options.get(Opt.SERVER_ID)], [Opt.MESSAGE, text(why)], [Opt.CLIENT_ID, m.options.get(Opt.CLIENT_ID)], [Opt.RELAY_AGENT, m.options.get(Opt.RELAY_AGENT)]] as const) {
+    if (v) options.set(code, v);
+  }
+  return encode({ ...m, flags: m.giaddr ? m.flags | 0x8000 : m.flags, ciaddr: 0, yiaddr: 0, siaddr: 0, sname: '', file: '', options }).bytes;
 }
 
 /** IPv4 address as an integer (what the batch socket takes), and UDP port. */

@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import { decode, DhcpDecodeError, hardwareAddress, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
-import { MESSAGE_TYPE_NAMES, MessageType, Opt, readU8, text, u32 } from '../../../protocols/dhcp/options.ts';
+import { MESSAGE_TYPE_NAMES, MessageType, Opt, readU8 } from '../../../protocols/dhcp/options.ts';
 import type { Subnet } from '../../cluster/model.ts';
 import type { NodeRecord } from '../../cluster/types.ts';
 import type { Logger } from '../../log.ts';
@@ -26,7 +26,7 @@ import { rootPathOption } from './handlers/root-path.ts';
 import { selectSubnet } from './handlers/subnet.ts';
 import type { DhcpHeads } from './heads.ts';
 import { ClaimLostError, LeaseTable } from './leases.ts';
-import { buildReply, replyDestination } from './reply.ts';
+import { buildReply, nakInsteadOf, replyDestination, withLeaseTime } from './reply.ts';
 
 export interface DhcpServiceDeps extends ServiceDeps {
   /** Base URL of the HTTP service, for iPXE script and UEFI HTTP boot URLs. */
@@ -170,9 +170,9 @@ export class DhcpService implements Service {
       if (e instanceof ClaimLostError) {
         this.unanswered('claim-lost').value++;
         this.log.debug({ err: e, mac: ctx.mac }, 'the store gave the address to another client (or the client holds another); NAK instead of ACK');
-        this.nakInstead(ctx, socket, e.message);
-      } else if (e instanceof StoreUnavailableError && this.renewUnsaved(ctx, socket)) {
-        this.log.debug({ mac: ctx.mac, ip: intToIp(ctx.yiaddr), leaseTime: ctx.leaseTime }, 'store unreachable: renewal ACKed for the time left on the recorded lease');
+        this.nakInstead(ctx, reply, e.message);
+      } else if (e instanceof StoreUnavailableError && this.renewUnsaved(ctx, reply)) {
+        this.log.debug({ mac: ctx.mac, ip: intToIp(ctx.yiaddr) }, 'store unreachable: renewal ACKed for the time left on the recorded lease');
       } else {
         this.unanswered('store-error').value++;
         this.log.error({ err: e, mac: ctx.mac }, 'lease write failed; no ACK sent');
@@ -186,15 +186,10 @@ export class DhcpService implements Service {
    * time left on the recorded lease and no longer, so no head can give the
    * address away while the client believes it holds it. New bindings wait.
    */
-  private renewUnsaved(ctx: DhcpContext, socket: UdpBatchSocket): boolean {
+  private renewUnsaved(ctx: DhcpContext, reply: Reply): boolean {
     const left = this.leases.boundSecondsLeft(ctx.yiaddr, ctx.clientKey, Date.now());
     if (left < 1) return false;
-    ctx.leaseTime = left;
-    ctx.options.set(Opt.LEASE_TIME, u32(left));
-    ctx.options.set(Opt.RENEWAL_TIME, u32(Math.floor(left / 2)));
-    ctx.options.set(Opt.REBINDING_TIME, u32(Math.floor((left * 7) / 8)));
-    const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);
-    this.send({ socket, bytes: buildReply(ctx).bytes, address: to.address, port: to.port, type: MessageType.ACK, after: ctx.after });
+    this.send({ ...reply, bytes: withLeaseTime(reply.bytes, left) });
     this.renewedUnsaved.value++;
     return true;
   }
@@ -204,14 +199,11 @@ export class DhcpService implements Service {
    * (RFC 2131: the server cannot give the requested address) and starts over
    * with a DISCOVER, which is offered what the store holds for it.
    */
-  private nakInstead(ctx: DhcpContext, socket: UdpBatchSocket, why: string): void {
+  private nakInstead(ctx: DhcpContext, reply: Reply, why: string): void {
     if (!this.deps.config.dhcp.authoritative) return;
     ctx.replyType = MessageType.NAK;
-    ctx.yiaddr = 0;
-    ctx.leaseTime = 0;
-    ctx.options.set(Opt.MESSAGE, text(why));
     const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);
-    this.send({ socket, bytes: buildReply(ctx).bytes, address: to.address, port: to.port, type: MessageType.NAK, after: [] });
+    this.send({ socket: reply.socket, bytes: nakInsteadOf(reply.bytes, why), address: to.address, port: to.port, type: MessageType.NAK, after: [] });
   }
 
   /**
