@@ -241,7 +241,7 @@ function steps(lab: Lab, srv: Running, hosts: string[], broadcast: boolean, log:
   let rate = FIRST_RATE;
   while (used + rate * STEP_SECONDS <= 0.9 * POOL_SIZE && run(rate)) rate *= 2;
   // One step halfway back from the first rate that failed.
-  const between = Math.round((rate * 0.75) / 50) * 50;
+  const between = Math.floor((rate * 0.75) / 25) * 25;
   if (rate > FIRST_RATE && used + between * STEP_SECONDS <= 0.9 * POOL_SIZE) run(between);
   return best;
 }

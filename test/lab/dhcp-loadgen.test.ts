@@ -5,7 +5,8 @@
  * with every reply checked and no address ACKed to two MACs. Its duplicate
  * check must be able to fail: against its own trivial responder, which
  * derives the address from the MAC modulo the pool, 300 clients over a
- * 256-address pool must be reported as duplicate ACKs.
+ * 256-address pool must be reported as duplicate ACKs. Relayed to several
+ * servers (-s A,B), every message goes to each.
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -27,7 +28,7 @@ subnets:
   - { network: 198.18.0.0/16, interface: eth0, pool: ${POOL}, leaseTime: 1h }
 `;
 
-interface Summary { clients: number; acks: number; naks: number; drops: number; duplicate_acks: number; bad_replies: number; offers: number }
+interface Summary { clients: number; acks: number; sent: number; duplicate_replies: number; naks: number; drops: number; duplicate_acks: number; bad_replies: number; offers: number }
 
 t.test('the C load generator completes 200 DORA exchanges against bootherd with no duplicate address', async (t) => {
   const s = await startLabServer(t, { tag: 'lg', config, headCidr: '198.18.0.1/16', clients: 1, clientCidr: () => '198.18.0.9/16' });
@@ -60,4 +61,8 @@ t.test('the duplicate-ACK check reports an address ACKed to two MACs', async (t)
   const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Summary;
   t.equal(summary.acks, 300, 'the responder answered every client');
   t.equal(summary.duplicate_acks, 44, 'the 44 clients past the 256-address pool got addresses already ACKed to others');
+
+  // -s A,B forwards every message to each server, as a relay with two servers does: the same server twice answers every message twice.
+  const twice = s.lab.run(s.lab.clients[0]!.ns, gen, ['-M', 'relay', '-s', '198.18.0.10,198.18.0.10', '-g', '198.18.0.9', '-P', POOL, '-n', '100', '-r', '1000', '-T', '10', '-t', '1000', '-R', '3'], 60_000);
+  t.match(JSON.parse(twice.stdout.trim().split('\n').at(-1)!), { acks: 100, duplicate_acks: 0, duplicate_replies: 200, sent: 400 }, 'two copies of each DISCOVER and REQUEST; the second OFFER and ACK of each client are duplicate replies');
 });
