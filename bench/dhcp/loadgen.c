@@ -24,7 +24,7 @@
  * MACs during the run is counted (duplicate_acks). An exchange unanswered
  * after -t ms is retransmitted up to -R times, then counted as a drop.
  *
- *   dhcp-loadgen -M relay -s SERVER -g GIADDR -P LO-HI [-n CLIENTS] [-r RATE]
+ *   dhcp-loadgen -M relay -s SERVER[,SERVER...] -g GIADDR -P LO-HI [-n CLIENTS] [-r RATE]
  *                [-T SECONDS] [-w WINDOW] [-t TIMEOUT_MS] [-R RETRIES]
  *                [-b RCVBUF_BYTES] [-S SEED]
  *   dhcp-loadgen -M broadcast -i IFACE -P LO-HI ...
@@ -355,7 +355,7 @@ int main(int argc, char **argv) {
       case 'b': rcvbuf = atoi(optarg); break;
       case 'S': seed = (uint32_t)atol(optarg); break;
       default:
-        fprintf(stderr, "usage: dhcp-loadgen -M relay|broadcast|respond -s SERVER [-g GIADDR] [-i IFACE] -P LO-HI [-n N] [-r RATE] [-T S] [-w WINDOW] [-t MS] [-R RETRIES] [-b RCVBUF] [-S SEED]\n");
+        fprintf(stderr, "usage: dhcp-loadgen -M relay|broadcast|respond -s SERVER[,SERVER...] [-g GIADDR] [-i IFACE] -P LO-HI [-n N] [-r RATE] [-T S] [-w WINDOW] [-t MS] [-R RETRIES] [-b RCVBUF] [-S SEED]\n");
         return 2;
     }
   }
