@@ -252,7 +252,7 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const loadBefore = os.loadavg();
 mkdirSync(path.dirname(LOADGEN), { recursive: true });
 execFileSync('gcc', ['-O2', '-Wall', '-o', LOADGEN, path.join(HERE, 'loadgen.c')], { stdio: 'inherit' });
-const lab = Lab.create({ prefix: 'bhdh', headCidr: `${ADDRESSES[0]}/16`, clients: 1, clientCidr: () => `${GIADDR}/16` });
+const lab = Lab.create({ prefix: `bhdh${process.pid.toString(36)}`, headCidr: `${ADDRESSES[0]}/16`, clients: 1, clientCidr: () => `${GIADDR}/16` });
 const hosts = [lab.head.ns, lab.addHost('hb', { mac: '52:54:00:a0:00:02', cidr: `${ADDRESSES[1]}/16` }).ns, lab.addHost('hc', { mac: '52:54:00:a0:00:03', cidr: `${ADDRESSES[2]}/16` }).ns];
 const root = mkdtempSync(path.join(os.tmpdir(), 'bench-dhcp-heads-'));
 const rows: Row[] = [];
