@@ -7,6 +7,7 @@
  * namespace (198.18.0.9) on the same bridge.
  *
  *   npm run bench:dhcp:heads [-- --quick] [-- --systems embedded,etcd1,etcd3,kea,kea-ha]
+ *     [--first-rate 250] [--server-cpus 1] [--profile DIR]
  *
  * For each system, each phase starts from fresh servers (a fresh pool):
  * - relayed: the generator is a relay agent forwarding every message to every
