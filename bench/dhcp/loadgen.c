@@ -9,7 +9,9 @@
  * Modes (-M):
  *   relay      acts as a relay agent: sends from GIADDR:67 to SERVER:67 with
  *              giaddr set, the server answers to GIADDR:67. One socket serves
- *              any number of MACs without broadcast.
+ *              any number of MACs without broadcast. -s A,B,C forwards every
+ *              message to each server, as a relay agent configured with
+ *              several servers does (ISC dhcrelay, most switches).
  *   broadcast  clients on the server's own segment: sends from 0.0.0.0:68 to
  *              255.255.255.255:67 with the broadcast flag (bound to -i IFACE),
  *              the server broadcasts its replies to port 68.
@@ -22,7 +24,7 @@
  * MACs during the run is counted (duplicate_acks). An exchange unanswered
  * after -t ms is retransmitted up to -R times, then counted as a drop.
  *
- *   dhcp-loadgen -M relay -s SERVER -g GIADDR -P LO-HI [-n CLIENTS] [-r RATE]
+ *   dhcp-loadgen -M relay -s SERVER[,SERVER...] -g GIADDR -P LO-HI [-n CLIENTS] [-r RATE]
  *                [-T SECONDS] [-w WINDOW] [-t TIMEOUT_MS] [-R RETRIES]
  *                [-b RCVBUF_BYTES] [-S SEED]
  *   dhcp-loadgen -M broadcast -i IFACE -P LO-HI ...
@@ -132,7 +134,9 @@ static uint8_t *next_out(const struct sockaddr_in *to) {
   return p;
 }
 
-static struct sockaddr_in to_server;
+#define MAX_SERVERS 8
+static struct sockaddr_in to_server[MAX_SERVERS];
+static int n_servers = 1;
 
 static void push_timer(uint32_t i) {
   if (timer_tail - timer_head == timer_cap) { fprintf(stderr, "dhcp-loadgen: timer ring full\n"); exit(1); }
@@ -142,7 +146,7 @@ static void push_timer(uint32_t i) {
 
 static void send_message(uint32_t i, int type) {
   struct client *cl = &clients[i];
-  uint8_t *p = next_out(&to_server);
+  uint8_t *p = next_out(&to_server[0]);
   p[0] = 1; p[1] = 1; p[2] = 6; p[3] = mode_broadcast ? 0 : 1;
   uint32_t xid = htonl(xid_base + i);
   memcpy(p + 4, &xid, 4);
@@ -160,6 +164,7 @@ static void send_message(uint32_t i, int type) {
   }
   *o++ = 55; *o++ = 4; *o++ = 1; *o++ = 3; *o++ = 6; *o++ = 51;
   *o++ = 255;
+  for (int k = 1; k < n_servers; k++) memcpy(next_out(&to_server[k]), p, PKT);
   cl->seq++;
   if (type == DHCPDISCOVER) c.discovers++; else c.requests++;
   push_timer(i);
@@ -350,7 +355,7 @@ int main(int argc, char **argv) {
       case 'b': rcvbuf = atoi(optarg); break;
       case 'S': seed = (uint32_t)atol(optarg); break;
       default:
-        fprintf(stderr, "usage: dhcp-loadgen -M relay|broadcast|respond -s SERVER [-g GIADDR] [-i IFACE] -P LO-HI [-n N] [-r RATE] [-T S] [-w WINDOW] [-t MS] [-R RETRIES] [-b RCVBUF] [-S SEED]\n");
+        fprintf(stderr, "usage: dhcp-loadgen -M relay|broadcast|respond -s SERVER[,SERVER...] [-g GIADDR] [-i IFACE] -P LO-HI [-n N] [-r RATE] [-T S] [-w WINDOW] [-t MS] [-R RETRIES] [-b RCVBUF] [-S SEED]\n");
         return 2;
     }
   }
@@ -368,14 +373,19 @@ int main(int argc, char **argv) {
   }
   mode_broadcast = strcmp(mode, "broadcast") == 0;
   if (!mode_broadcast && strcmp(mode, "relay") != 0) { fprintf(stderr, "dhcp-loadgen: -M relay, broadcast or respond\n"); return 2; }
-  to_server.sin_family = AF_INET;
-  to_server.sin_port = htons(67);
+  for (int k = 0; k < MAX_SERVERS; k++) { to_server[k].sin_family = AF_INET; to_server[k].sin_port = htons(67); }
   if (mode_broadcast) {
     if (!iface) { fprintf(stderr, "dhcp-loadgen: broadcast mode needs -i IFACE\n"); return 2; }
-    to_server.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+    to_server[0].sin_addr.s_addr = htonl(INADDR_BROADCAST);
     fd = open_socket(NULL, 68, iface, rcvbuf);
   } else {
-    if (!server || inet_pton(AF_INET, server, &to_server.sin_addr) != 1) { fprintf(stderr, "dhcp-loadgen: -s SERVER is required\n"); return 2; }
+    if (!server) { fprintf(stderr, "dhcp-loadgen: -s SERVER[,SERVER...] is required\n"); return 2; }
+    char list[256]; snprintf(list, sizeof list, "%s", server);
+    n_servers = 0;
+    for (char *save, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+      if (n_servers == MAX_SERVERS || inet_pton(AF_INET, tok, &to_server[n_servers].sin_addr) != 1) { fprintf(stderr, "dhcp-loadgen: -s: up to %d IPv4 addresses, comma-separated, not %s\n", MAX_SERVERS, tok); return 2; }
+      n_servers++;
+    }
     if (!gi || inet_pton(AF_INET, gi, &giaddr) != 1) { fprintf(stderr, "dhcp-loadgen: relay mode needs -g GIADDR (an address of this host)\n"); return 2; }
     fd = open_socket(gi, 67, NULL, rcvbuf);
   }

@@ -9,13 +9,14 @@
  *
  *   node --import tsx bench/store/claims.ts [--n 2000] [--inflight 64]
  */
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EtcdClient } from '../../src/store/etcd-client.ts';
 import { EtcdStore } from '../../src/store/etcd.ts';
 import { intToIp, ipToInt } from '../../src/net/ipv4.ts';
 import { startEtcd } from '../../test/helpers/etcd.ts';
+import { fdatasyncLatencies } from '../lib/disk.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -58,17 +59,7 @@ await Promise.all(Array.from({ length: INFLIGHT }, async () => {
 const seconds = (performance.now() - t0) / 1000;
 many.sort((a, b) => a - b);
 
-const syncs: number[] = [];
-const fd = openSync(path.join(dir, 'sync-probe'), 'w');
-const block = Buffer.alloc(4096, 1);
-for (let i = 0; i < 500; i++) {
-  writeSync(fd, block);
-  const t = performance.now();
-  fdatasyncSync(fd);
-  syncs.push(performance.now() - t);
-}
-closeSync(fd);
-syncs.sort((a, b) => a - b);
+const syncs = fdatasyncLatencies(dir);
 
 console.log(`claims, one in flight (n ${N}): p50 ${fmt(pct(lone, 0.5))}, p99 ${fmt(pct(lone, 0.99))}, max ${fmt(lone.at(-1)!)}`);
 console.log(`claims, ${INFLIGHT} in flight (n ${N}): ${Math.round(N / seconds)} claims/s, p50 ${fmt(pct(many, 0.5))}, p99 ${fmt(pct(many, 0.99))}`);
