@@ -77,7 +77,8 @@ export function createInfluxd(lab: Lab, ns: string, address: string, dir: string
     },
     rows(q, db) {
       const out = lab.exec(ns, 'influx', ['-host', address, '-port', String(port), '-format', 'json', ...(db ? ['-database', db] : []), '-precision', 'ns', '-execute', q]);
-      const parsed = JSON.parse(out) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> };
+      // Nanosecond times pass 2^53: keep long integers as strings.
+      const parsed = JSON.parse(out.replace(/([[,])(-?\d{16,})(?=[,\]])/g, '$1"$2"')) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> };
       return parsed.results.flatMap((r) => r.series ?? []).flatMap((s) => s.values);
     },
   };
