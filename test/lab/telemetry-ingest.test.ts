@@ -31,7 +31,7 @@ tftp: { enabled: false }
 ntp: { enabled: false }
 dns: { enabled: false }
 dhcp: { enabled: false }
-telemetry: { bodyLimit: ${BODY_LIMIT}, maxBackoff: 1 }
+telemetry: { bodyLimit: ${BODY_LIMIT}, maxBackoff: 1, selfInterval: 0 }
 `;
 
 const NS_PER: Record<string, bigint> = { n: 1n, ns: 1n, u: 1000n, us: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };

@@ -55,7 +55,7 @@ tftp: { enabled: false }
 ntp: { enabled: false }
 dns: { enabled: false }
 dhcp: { enabled: false }
-telemetry: { maxBackoff: 1 }
+telemetry: { maxBackoff: 1, selfInterval: 0 }
 `);
     const proc = lab.spawn(hosts[i]!.ns, process.execPath, [BIN, 'serve', '--config', file]);
     procs.push(proc);

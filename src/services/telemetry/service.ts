@@ -13,6 +13,7 @@ import type { Series } from '../../metrics.ts';
 import { ensureToken } from '../http/auth.ts';
 import type { Service, ServiceDeps } from '../service.ts';
 import { DiskQueue, encodeRecord } from './queue.ts';
+import { metricsAsLineProtocol } from './self-metrics.ts';
 import { Target, type TargetSpec } from './target.ts';
 
 export const INGEST_TOKEN_FILE = 'ingest-token';
@@ -33,6 +34,7 @@ export class TelemetryService implements Service {
   private readonly droppedFamily;
   private readonly headAddresses: ReadonlySet<string>;
   private started = false;
+  private selfTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, metrics } = deps;
@@ -94,10 +96,24 @@ export class TelemetryService implements Service {
       t.start();
     }
     this.started = true;
+    const every = this.deps.config.telemetry.selfInterval;
+    if (every > 0) {
+      this.selfTimer = setInterval(() => void this.writeSelfMetrics(), every * 1000);
+      this.selfTimer.unref();
+    }
     this.log.info({ targets: this.targets.map((t) => `${t.spec.name}=${t.spec.url}`) }, 'telemetry relay running');
   }
 
+  /** bootherd's own metrics, relayed like a node's batch: every head's InfluxDB gets every head's. */
+  private async writeSelfMetrics(): Promise<void> {
+    if (!this.started) return;
+    const { body, points } = metricsAsLineProtocol(this.deps.metrics, this.deps.config.head.name, BigInt(Date.now()) * 1_000_000n);
+    if (!points) return;
+    try { await this.accept(Buffer.from(body), 'ns', points, false); } catch (e) { this.log.warn({ err: e }, 'telemetry: writing bootherd\'s own metrics failed'); }
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.selfTimer);
     this.started = false;
     await Promise.all(this.targets.map((t) => t.stop()));
     for (const t of this.targets) t.queue.close();
