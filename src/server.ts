@@ -128,7 +128,7 @@ export class Server {
       this.services.set('dhcp', this.dhcp);
     }
     if (this.config.tftp.enabled) {
-      const rendered = [new PxelinuxConfigs(this.model, httpBase), new IpxeScripts(this.model, httpBase, rootDisk)];
+      const rendered = [new PxelinuxConfigs(this.model, httpBase), new IpxeScripts(this.model, httpBase, rootDisk, () => this.telemetry && { url: httpBase, token: this.telemetry.ingestToken })];
       this.tftp = new TftpService({ ...deps, rendered });
       this.services.set('tftp', this.tftp);
     }
