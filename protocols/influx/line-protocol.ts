@@ -55,6 +55,9 @@ const UINT64_MAX = 18446744073709551615n;
 const TIME_MIN = -9223372036854775806n;
 const TIME_MAX = 9223372036854775806n;
 
+/** Digits of the largest timestamp magnitude in each precision. */
+const TIME_BOUND: Readonly<Record<Precision, string>> = Object.fromEntries(Object.entries(NS_PER).map(([p, ns]) => [p, String(TIME_MAX / ns)])) as Record<Precision, string>;
+
 const FLOAT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INT = /^-?\d+i$/;
 const UINT = /^\d+u$/;
@@ -100,33 +103,42 @@ export function checkBatch(body: string, precision: Precision): BatchOk | BatchE
   return { ok: true, points, untimed };
 }
 
-/** Reads a measurement, tag or field-key token up to an unescaped stop character. */
-function token(s: string, i: number, stops: string): number {
+const BACKSLASH = 0x5c, NEWLINE = 0x0a, COMMA = 0x2c, SPACE = 0x20, EQUALS = 0x3d;
+
+/** Reads a measurement, tag or field-key token up to an unescaped ',' or ' ' (and '=' unless `measurement`). */
+function token(s: string, i: number, measurement: boolean): number {
   const n = s.length;
   while (i < n) {
-    const c = s[i]!;
-    if (c === '\\' && i + 1 < n && s[i + 1] !== '\n') { i += 2; continue; }
-    if (c === '\n' || stops.includes(c)) return i;
+    const c = s.charCodeAt(i);
+    if (c === BACKSLASH && i + 1 < n && s.charCodeAt(i + 1) !== NEWLINE) { i += 2; continue; }
+    if (c === NEWLINE || c === COMMA || c === SPACE || (c === EQUALS && !measurement)) return i;
     i++;
   }
   return i;
+}
+
+/** Whether a string of digits (with an optional '-') is at most `max` in magnitude, without BigInt for short ones. */
+function withinDigits(digits: string, max: string): boolean {
+  const d = digits.charCodeAt(0) === 0x2d ? digits.slice(1) : digits;
+  if (d.length !== max.length) return d.length < max.length;
+  return d <= max;
 }
 
 /** Parses one point starting at i; `end` is the offset of its '\n' (or the body's end). */
 function point(s: string, i: number, precision: Precision): { end: number; newlines: number; untimedAt: number } {
   const n = s.length;
   let newlines = 0;
-  const mEnd = token(s, i, ', ');
+  const mEnd = token(s, i, true);
   if (mEnd === i) throw new LineError('missing measurement');
   i = mEnd;
   // Tags.
   while (i < n && s[i] === ',') {
     const kStart = i + 1;
-    const kEnd = token(s, kStart, ',= ');
+    const kEnd = token(s, kStart, false);
     if (kEnd === kStart) throw new LineError('missing tag key');
     if (s[kEnd] !== '=') throw new LineError(`missing tag value for tag key ${JSON.stringify(s.slice(kStart, kEnd))}`);
     const vStart = kEnd + 1;
-    const vEnd = token(s, vStart, ',= ');
+    const vEnd = token(s, vStart, false);
     if (vEnd === vStart) throw new LineError(`missing tag value for tag key ${JSON.stringify(s.slice(kStart, kEnd))}`);
     if (s[vEnd] === '=') throw new LineError(`unescaped '=' in the value of tag ${JSON.stringify(s.slice(kStart, kEnd))}`);
     i = vEnd;
@@ -137,7 +149,7 @@ function point(s: string, i: number, precision: Precision): { end: number; newli
   let fields = 0;
   for (;;) {
     const kStart = i;
-    const kEnd = token(s, kStart, ',= ');
+    const kEnd = token(s, kStart, false);
     if (kEnd === kStart) throw new LineError(fields ? 'missing field key after ","' : 'missing fields');
     const key = s.slice(kStart, kEnd);
     if (s[kEnd] !== '=') throw new LineError(`missing field value for field ${JSON.stringify(key)}`);
@@ -154,7 +166,7 @@ function point(s: string, i: number, precision: Precision): { end: number; newli
       }
     } else {
       const vStart = i;
-      while (i < n && s[i] !== ',' && s[i] !== ' ' && s[i] !== '\n' && s[i] !== '\r') i++;
+      for (let c = s.charCodeAt(i); i < n && c !== COMMA && c !== SPACE && c !== NEWLINE && c !== 0x0d; c = s.charCodeAt(++i));
       fieldValue(key, s.slice(vStart, i));
     }
     fields++;
@@ -170,7 +182,10 @@ function point(s: string, i: number, precision: Precision): { end: number; newli
   if (i < n && s[i] !== '\n') throw new LineError(`unexpected text after the timestamp: ${JSON.stringify(s.slice(i, i + 40))}`);
   if (ts === '') return { end: i, newlines, untimedAt: fieldsEnd };
   if (!TIMESTAMP.test(ts)) throw new LineError(`bad timestamp ${JSON.stringify(ts.slice(0, 40))}: expected an integer in ${precision}`);
-  const t = BigInt(ts) * NS_PER[precision];
+  // Most timestamps are well inside the range: BigInt only for those as long as the bound.
+  const bound = TIME_BOUND[precision];
+  const short = (ts.charCodeAt(0) === 0x2d ? ts.length - 1 : ts.length) < bound.length;
+  const t = short ? 0n : BigInt(ts) * NS_PER[precision];
   if (t < TIME_MIN || t > TIME_MAX) throw new LineError(`timestamp ${ts} (${precision}) is out of range`);
   return { end: i, newlines, untimedAt: -1 };
 }
@@ -181,13 +196,15 @@ function fieldValue(key: string, v: string): void {
   const last = v[v.length - 1];
   if (last === 'i') {
     if (!INT.test(v)) throw new LineError(`bad integer ${JSON.stringify(v)} in field ${k}`);
-    const x = BigInt(v.slice(0, -1));
+    const digits = v.slice(0, -1);
+    const x = withinDigits(digits, '999999999999999') ? 0n : BigInt(digits);
     if (x > INT64_MAX || x < -INT64_MAX - 1n) throw new LineError(`integer ${v} in field ${k} is out of the int64 range`);
     return;
   }
   if (last === 'u') {
     if (!UINT.test(v)) throw new LineError(`bad unsigned integer ${JSON.stringify(v)} in field ${k}`);
-    if (BigInt(v.slice(0, -1)) > UINT64_MAX) throw new LineError(`unsigned integer ${v} in field ${k} is out of the uint64 range`);
+    const digits = v.slice(0, -1);
+    if (!withinDigits(digits, '999999999999999') && BigInt(digits) > UINT64_MAX) throw new LineError(`unsigned integer ${v} in field ${k} is out of the uint64 range`);
     return;
   }
   if (BOOLS.has(v)) return;

@@ -17,6 +17,8 @@ import { clientIpv4 } from '../auth.ts';
 
 type Api = 'v1' | 'v2';
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 class WriteError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly reason: string) { super(message); }
 }
@@ -70,8 +72,8 @@ export function telemetryRoutes(app: FastifyInstance, telemetry: TelemetryServic
       const encoding = (req.headers['content-encoding'] ?? '').trim().toLowerCase();
       if (encoding === 'gzip') body = await gunzipBounded(body, limit);
       else if (encoding !== '' && encoding !== 'identity') throw new WriteError(415, 'invalid', `Content-Encoding ${JSON.stringify(encoding)} is not supported; send gzip or none`, 'bad-encoding');
-      const text = body.toString('utf8');
-      if (!Buffer.from(text, 'utf8').equals(body)) throw new WriteError(400, 'invalid', 'the body is not UTF-8', 'bad-line');
+      let text: string;
+      try { text = UTF8.decode(body); } catch { throw new WriteError(400, 'invalid', 'the body is not UTF-8', 'bad-line'); }
       const checked = checkBatch(text, precision);
       if (!checked.ok) throw new WriteError(400, 'invalid', `unable to parse line ${checked.line}: ${checked.message}: ${JSON.stringify(checked.text)}`, 'bad-line');
       if (checked.points === 0) return reply.code(204).send();
