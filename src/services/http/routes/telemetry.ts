@@ -17,7 +17,7 @@ import { clientIpv4 } from '../auth.ts';
 
 type Api = 'v1' | 'v2';
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 class WriteError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly reason: string) { super(message); }
