@@ -58,3 +58,23 @@ t.test('the bound refuses a batch that does not fit; delivering makes room', asy
   t.not(q.append(one, meta(1)), false, 'room again after a delivery');
   q.close();
 });
+
+t.test('segments rotate while fsyncs are running, and delivered ones are deleted', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tq-'));
+  const q = new DiskQueue(dir, 64 << 20);
+  q.open();
+  const big = rec('y'.repeat(1 << 20));
+  // Not awaited one by one: every append after the first finds an fsync running.
+  const pending: Array<Promise<void> | false> = [];
+  for (let i = 0; i < 20; i++) pending.push(q.append(big, meta(1)));
+  await Promise.all(pending);
+  const segments = () => readdirSync(dir).filter((f) => f.endsWith('.seg')).length;
+  t.ok(segments() >= 2, `${segments()} segments for 20 MiB`);
+  while (q.depthBatches) q.ack(q.peek(4 << 20).length);
+  t.equal(segments(), 1, 'only the segment being written is left');
+  q.close();
+  const again = new DiskQueue(dir, 64 << 20);
+  again.open();
+  t.equal(again.depthBatches, 0, 'nothing comes back after a reopen');
+  again.close();
+});

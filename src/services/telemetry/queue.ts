@@ -53,6 +53,7 @@ export class DiskQueue {
   private writeSize = 0;
   private readonly readFds = new Map<number, number>();
   private syncing = false;
+  private readonly closeAfterSync: number[] = [];
   private waiters: Array<(e: Error | null) => void> = [];
   private wakeup: (() => void) | undefined;
 
@@ -122,7 +123,7 @@ export class DiskQueue {
    */
   append(record: Buffer, meta: Pick<QueuedBatch, 'precision' | 'acceptedAt' | 'points'>): Promise<void> | false {
     if (this.bytes + record.length > this.maxBytes) return false;
-    if (this.writeSize >= SEGMENT_BYTES && !this.syncing) this.rotate();
+    if (this.writeSize >= SEGMENT_BYTES) this.rotate();
     let off = 0;
     while (off < record.length) off += writeSync(this.writeFd, record, off, record.length - off);
     this.push({ segment: this.writeSegment, offset: this.writeSize, size: record.length, ...meta });
@@ -140,14 +141,20 @@ export class DiskQueue {
     this.waiters = [];
     fsync(this.writeFd, (e) => {
       this.syncing = false;
+      for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
       for (const w of waiting) w(e);
       if (this.waiters.length) this.sync();
     });
   }
 
+  /**
+   * Starts the next segment. The old one is fsynced here (so the waiters of
+   * its last writes are covered by whatever fsync comes next) and closed
+   * once an fsync still running on it has returned.
+   */
   private rotate(): void {
     fsyncSync(this.writeFd);
-    closeSync(this.writeFd);
+    if (this.syncing) this.closeAfterSync.push(this.writeFd); else closeSync(this.writeFd);
     this.writeSegment++;
     this.openWrite();
   }

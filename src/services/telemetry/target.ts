@@ -67,7 +67,16 @@ export class Target {
     while (this.running) {
       await this.queue.waitForData();
       if (!this.running) break;
-      const batches = this.queue.peek(POST_BYTES);
+      let batches;
+      try {
+        batches = this.queue.peek(POST_BYTES);
+      } catch (e) {
+        // The queue's files are unreadable (removed, disk error): say so and try again later, never die.
+        this.failed(`reading the queue: ${(e as Error).message}`);
+        this.counters.errors.value++;
+        await this.sleep(this.maxBackoffMs);
+        continue;
+      }
       const outcome = await this.post(batches);
       if (!this.running && outcome !== 'ok') break;
       if (outcome === 'ok' || outcome === 'rejected') {
