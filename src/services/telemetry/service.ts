@@ -107,6 +107,8 @@ export class TelemetryService implements Service {
   /** bootherd's own metrics, relayed like a node's batch: every head's InfluxDB gets every head's. */
   private async writeSelfMetrics(): Promise<void> {
     if (!this.started) return;
+    // A head without an InfluxDB (telemetry left at its defaults) would fill telemetry.queueBytes with its own metrics: skip while the own InfluxDB fails.
+    if (this.targets[0]?.lastError !== undefined) return;
     const { body, points } = metricsAsLineProtocol(this.deps.metrics, this.deps.config.head.name, BigInt(Date.now()) * 1_000_000n);
     if (!points) return;
     try { await this.accept(Buffer.from(body), 'ns', points, false); } catch (e) { this.log.warn({ err: e }, 'telemetry: writing bootherd\'s own metrics failed'); }
