@@ -13,6 +13,7 @@ import { Metrics } from './metrics.ts';
 import { DhcpService } from './services/dhcp/service.ts';
 import { DnsService } from './services/dns/service.ts';
 import { HttpService } from './services/http/service.ts';
+import { TelemetryService } from './services/telemetry/service.ts';
 import { IscsiService } from './services/iscsi/service.ts';
 import { NtpService } from './services/ntp/service.ts';
 import type { Service, ServiceDeps } from './services/service.ts';
@@ -30,7 +31,7 @@ import { EtcdStore } from './store/etcd.ts';
 import { StoreUnavailableError, type Store } from './store/store.ts';
 
 /** The names services go by in /api/v1/status and `bootherd status`. */
-export type ServiceName = 'heads' | 'ntpLeader' | 'dhcp' | 'tftp' | 'dns' | 'ntp' | 'iscsi' | 'http';
+export type ServiceName = 'heads' | 'ntpLeader' | 'dhcp' | 'tftp' | 'dns' | 'ntp' | 'iscsi' | 'telemetry' | 'http';
 
 export interface ServerOptions {
   readonly log?: Logger;
@@ -51,6 +52,7 @@ export class Server {
   ntp: NtpService | undefined;
   iscsi: IscsiService | undefined;
   http: HttpService | undefined;
+  telemetry: TelemetryService | undefined;
   /** The heads as they see each other through etcd (several heads only). */
   heads: HeadRegistry | undefined;
   /** The NTP time source without upstream, as etcd elects it (several heads on etcd). */
@@ -130,7 +132,7 @@ export class Server {
       this.services.set('dhcp', this.dhcp);
     }
     if (this.config.tftp.enabled) {
-      const rendered = [new PxelinuxConfigs(this.model, httpBase), new IpxeScripts(this.model, httpBase, rootDisk)];
+      const rendered = [new PxelinuxConfigs(this.model, httpBase), new IpxeScripts(this.model, httpBase, rootDisk, () => this.telemetry && { url: httpBase, token: this.telemetry.ingestToken })];
       this.tftp = new TftpService({ ...deps, rendered });
       this.services.set('tftp', this.tftp);
     }
@@ -145,8 +147,13 @@ export class Server {
     // Always built: with iscsi.enabled false or no backend it stays off and its status() says why.
     this.iscsi = new IscsiService(deps);
     this.services.set('iscsi', this.iscsi);
+    // Before HTTP: its write endpoints queue into the relay, which must be open first.
+    if (this.config.telemetry.enabled && this.config.http.enabled) {
+      this.telemetry = new TelemetryService(deps);
+      this.services.set('telemetry', this.telemetry);
+    }
     if (this.config.http.enabled) {
-      this.http = new HttpService({ ...deps, httpBase, leases: this.dhcp?.leases, serviceStatus: () => this.serviceStatus(), rootDisk });
+      this.http = new HttpService({ ...deps, httpBase, leases: this.dhcp?.leases, serviceStatus: () => this.serviceStatus(), rootDisk, telemetry: this.telemetry });
       this.services.set('http', this.http);
     }
   }

@@ -120,6 +120,10 @@ export function rootPlan(profile: BootProfile, node: NodeRecord, rootDisk: RootD
     : { method: 'kernel', args: answer.kernelArgs, vars: { initiator_iqn: answer.initiatorIqn, ...chap } };
 }
 
+/** Where a node's telegraf writes (this head's /write and /api/v2/write) and the write-only ingest token. */
+export interface TelemetryIngest { readonly url: string; readonly token: string }
+const TELEMETRY_PLACEHOLDERS = ['telemetry_url', 'telemetry_token'] as const;
+
 export class TemplateError extends Error {
   constructor(readonly template: string, message: string) {
     super(`${template}: ${message}`);
@@ -208,7 +212,7 @@ export function templatesDir(config: Config): string {
  * Throws TemplateError when the template is missing or broken, or cannot boot
  * the node's root disk.
  */
-export function renderNodeScript(model: ClusterModel, mac: string, httpBase: string, rootDisk?: RootDiskProvider, client?: string): string {
+export function renderNodeScript(model: ClusterModel, mac: string, httpBase: string, rootDisk?: RootDiskProvider, client?: string, telemetry?: TelemetryIngest): string {
   const canonical = normalizeMac(mac);
   const node = model.nodeByMac(canonical);
   const dir = templatesDir(model.config);
@@ -222,7 +226,7 @@ export function renderNodeScript(model: ClusterModel, mac: string, httpBase: str
   if (!node) {
     const file = model.config.http.unknownTemplate;
     const p = profileVars(httpBase, model.profile('default')!, undefined, canonical);
-    return renderTemplate(file, templateText(dir, file), { ...common, ...p.vars }, p.initrds, new Set(ROOT_PLACEHOLDERS));
+    return renderTemplate(file, templateText(dir, file), { ...common, ...p.vars }, p.initrds, new Set([...ROOT_PLACEHOLDERS, ...TELEMETRY_PLACEHOLDERS]));
   }
   const profile = model.profileOf(node);
   const root = rootPlan(profile, node, rootDisk, client);
@@ -236,6 +240,9 @@ export function renderNodeScript(model: ClusterModel, mac: string, httpBase: str
     ip: node.ip,
     booted_url: bootedUrl(httpBase, canonical),
     boot_method: root.method,
+    ...(telemetry ? { telemetry_url: telemetry.url } : {}),
+    // Like the CHAP lines: the ingest token only to the node's own address.
+    ...(telemetry && client === node.ip ? { telemetry_token: telemetry.token } : {}),
   };
   const text = templateText(dir, NODE_TEMPLATE);
   // A template from before boot methods would run its kernel lines for a sanboot or no-root node: the wrong thing.
@@ -247,6 +254,7 @@ export function renderNodeScript(model: ClusterModel, mac: string, httpBase: str
     throw new TemplateError(path.join(dir, NODE_TEMPLATE), `${node.name} logs in to its iSCSI disk with CHAP, but the template has no {{chap_username}}/{{chap_password}} lines; see the built-in ${path.join(BUILTIN_TEMPLATES, NODE_TEMPLATE)}`);
   }
   const omitted = new Set<string>(ROOT_PLACEHOLDERS.filter((k) => root.vars[k] === undefined));
+  for (const k of TELEMETRY_PLACEHOLDERS) if (vars[k] === undefined) omitted.add(k);
   if (root.method !== 'kernel') for (const k of KERNEL_PLACEHOLDERS) omitted.add(k);
   return renderTemplate(NODE_TEMPLATE, text, vars, p.initrds, omitted);
 }

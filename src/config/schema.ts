@@ -14,6 +14,7 @@ import { httpSection } from './sections/http.ts';
 import { iscsiSection, rootSection } from './sections/iscsi.ts';
 import { ntpSection } from './sections/ntp.ts';
 import { storeSection } from './sections/store.ts';
+import { telemetrySection } from './sections/telemetry.ts';
 import { tftpSection } from './sections/tftp.ts';
 
 /** iPXE binaries from Debian's `ipxe` package, copied into boot-assets/ipxe by the setup script. */
@@ -120,6 +121,7 @@ export const clusterFileSchema = z.strictObject({
   ntp: ntpSection,
   http: httpSection,
   iscsi: iscsiSection,
+  telemetry: telemetrySection,
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, { error: 'profile names are letters, digits, - and _' }), profile).default({}),
   nodes: z.array(nodeSchema).default([]),
   hosts: z.array(hostSchema).default([]),

@@ -263,3 +263,18 @@ nodes:
   t.notMatch(tftp.render('boot/52-54-00-00-00-01.ipxe', ipToInt('198.18.0.12'))!.toString(), /^set password /m, 'TFTP from another address: no CHAP lines');
   t.same(executed(tftp.render('boot/52-54-00-00-00-01.ipxe', ipToInt('198.18.0.11'))!.toString()).slice(2, 6), CHAP_LINES, 'TFTP from n001\'s own address: its CHAP lines');
 });
+
+t.test('telemetry placeholders: the ingest URL, and the token only to the node\'s own address', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-tpl-'));
+  writeFileSync(path.join(dir, 'node.ipxe'), '#!ipxe\nset telemetry-url {{telemetry_url}}\nset telemetry-token {{telemetry_token}}\nkernel {{kernel_url}} {{kernel_args}}\nboot\n');
+  writeFileSync(path.join(dir, 'discovery.ipxe'), '#!ipxe\nset telemetry-token {{telemetry_token}}\nboot\n');
+  const m = model(`http: { templates: ${dir} }`);
+  const ingest = { url: BASE, token: 'tok' };
+  const own = renderNodeScript(m, '52:54:00:00:00:02', BASE, undefined, '198.18.0.12', ingest);
+  t.match(own, `set telemetry-url ${BASE}\nset telemetry-token tok\n`, 'the node itself gets URL and token');
+  const other = renderNodeScript(m, '52:54:00:00:00:02', BASE, undefined, '198.18.0.50', ingest);
+  t.match(other, `set telemetry-url ${BASE}\nkernel`, 'another address gets the URL');
+  t.notMatch(other, /tok/, 'but not the token');
+  t.notMatch(renderNodeScript(m, '52:54:00:00:00:02', BASE, undefined, '198.18.0.12'), /telemetry/, 'telemetry off: the lines are left out');
+  t.equal(renderNodeScript(m, '52:54:00:00:00:99', BASE, undefined, '198.18.0.99', ingest), '#!ipxe\nboot\n', 'an unknown MAC gets no token');
+});

@@ -15,11 +15,11 @@ async function statusServices(t: Parameters<typeof startHttpServer>[0], allServi
   return Object.keys(body.services);
 }
 
-t.test('every service enabled: all six, in start order', async (t) => {
-  t.same(await statusServices(t, true), ['dhcp', 'tftp', 'dns', 'ntp', 'iscsi', 'http']);
+t.test('every service enabled: all seven, in start order', async (t) => {
+  t.same(await statusServices(t, true), ['dhcp', 'tftp', 'dns', 'ntp', 'iscsi', 'telemetry', 'http']);
 });
 
 t.test('DNS, NTP and TFTP off: only the services built (iSCSI is always built and says why it is off)', async (t) => {
   const names = await statusServices(t, false);
-  t.same(names, ['dhcp', 'iscsi', 'http']);
+  t.same(names, ['dhcp', 'iscsi', 'telemetry', 'http']);
 });

@@ -19,9 +19,9 @@ export type Access = 'open' | 'cluster' | 'read' | 'write';
 export const TOKEN_FILE = 'api-token';
 export const TOKEN_COOKIE = 'bootherd_token';
 
-/** Reads <stateDir>/api-token, creating it (random, mode 0600) when absent. */
-export function ensureToken(stateDir: string): string {
-  const file = path.join(stateDir, TOKEN_FILE);
+/** Reads <stateDir>/<name> (default api-token), creating it (random, mode 0600) when absent. */
+export function ensureToken(stateDir: string, name = TOKEN_FILE): string {
+  const file = path.join(stateDir, name);
   try {
     const token = readFileSync(file, 'utf8').trim();
     if (token) return token;

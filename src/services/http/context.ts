@@ -2,6 +2,7 @@ import type { BootTimelines } from '../../cluster/timeline.ts';
 import type { RootDiskProvider } from '../../boot/ipxe-script.ts';
 import type { LeaseTable } from '../dhcp/leases.ts';
 import type { ServiceDeps } from '../service.ts';
+import type { TelemetryService } from '../telemetry/service.ts';
 import type { Access } from './auth.ts';
 
 export interface HttpServiceDeps extends ServiceDeps {
@@ -15,10 +16,12 @@ export interface HttpServiceDeps extends ServiceDeps {
   readonly serviceStatus: () => Record<string, object>;
   /** How nodes with a `root:` reach their root disk (the iSCSI service), for their iPXE scripts. */
   readonly rootDisk?: RootDiskProvider;
+  /** The telemetry relay, when telemetry is enabled (the InfluxDB write endpoints). */
+  readonly telemetry?: TelemetryService;
 }
 
 /** What kind of thing a route serves: labels the request metrics. */
-export type RouteKind = 'api' | 'boot' | 'files' | 'loaders' | 'ui' | 'metrics' | 'events';
+export type RouteKind = 'api' | 'boot' | 'files' | 'loaders' | 'ui' | 'metrics' | 'events' | 'telemetry';
 
 /** Per-route settings, in fastify's route `config`. */
 export interface RouteSettings {

@@ -181,6 +181,29 @@ export const OPENAPI = {
         responses: { 200: text('the loader', 'application/octet-stream'), 206: text('part of it', 'application/octet-stream'), 400: err('bad or escaping path'), 404: err('no such loader'), 416: { description: 'range starts past the end' } },
       },
     },
+    '/write': {
+      post: {
+        summary: 'InfluxDB 1.x write (telegraf outputs.influxdb): line protocol, gzip allowed; queued for every InfluxDB (docs/telemetry.md)', security: [],
+        parameters: [
+          { name: 'db', in: 'query', required: false, schema: { type: 'string' } }, { name: 'rp', in: 'query', required: false, schema: { type: 'string' } },
+          { name: 'precision', in: 'query', required: false, schema: { type: 'string', enum: ['n', 'ns', 'u', 'us', 'ms', 's', 'm', 'h'] } },
+          { name: 'p', in: 'query', required: false, description: 'the ingest token (or Authorization: Token)', schema: { type: 'string' } },
+        ],
+        requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } } } },
+        responses: { 204: { description: 'accepted and on disk' }, 400: err('bad line protocol (names the first bad line and its number), bad precision, not gzip'), 401: err('no or wrong token'), 413: err('over telemetry.bodyLimit') },
+      },
+    },
+    '/api/v2/write': {
+      post: {
+        summary: 'InfluxDB 2 write (telegraf outputs.influxdb_v2), Authorization: Token <ingest token>; like /write', security: [],
+        parameters: [
+          { name: 'org', in: 'query', required: false, schema: { type: 'string' } }, { name: 'bucket', in: 'query', required: true, schema: { type: 'string' } },
+          { name: 'precision', in: 'query', required: false, schema: { type: 'string', enum: ['ns', 'us', 'ms', 's'] } },
+        ],
+        requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } } } },
+        responses: { 204: { description: 'accepted and on disk' }, 400: err('bad line protocol (names the first bad line and its number), bad precision, not gzip'), 401: err('no or wrong token'), 413: err('over telemetry.bodyLimit') },
+      },
+    },
     '/metrics': { get: readOp('counters and gauges, Prometheus text format', text('metrics')) },
     '/': { get: { summary: 'the browser UI', security: [], responses: { 200: text('the UI page', 'text/html') } } },
     '/ui/session': {

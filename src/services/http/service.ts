@@ -17,6 +17,7 @@ import { apiRoutes } from './routes/api.ts';
 import { bootRoutes } from './routes/boot.ts';
 import { EventHub, eventRoutes } from './routes/events.ts';
 import { fileRoutes } from './routes/files.ts';
+import { telemetryRoutes } from './routes/telemetry.ts';
 import { uiRoutes } from './routes/ui.ts';
 import { configPath } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
@@ -160,6 +161,10 @@ export class HttpService implements Service {
     apiRoutes(app, deps, this.startedAt);
     eventRoutes(app, this.events);
     uiRoutes(app, (token) => this.policy!.tokenMatches(token), Boolean(config.http.tls));
+    if (deps.telemetry) {
+      const refused = metrics.counter('bootherd_telemetry_refused_writes_total', 'Telemetry writes refused, by reason (token, bad-line, bad-gzip, too-large...)');
+      telemetryRoutes(app, deps.telemetry, (token) => this.policy!.tokenMatches(token), config.telemetry.bodyLimit, (reason) => refused.with({ reason }));
+    }
     app.get('/metrics', { config: { access: 'read', kind: 'metrics' } }, async (_req, reply) =>
       reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
   }

@@ -16,6 +16,7 @@ const SCRIPT = /^([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})\.ipxe$/;
 
 export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
   const { model, timelines, httpBase, rootDisk } = deps;
+  const telemetry = deps.telemetry && { url: httpBase, token: deps.telemetry.ingestToken };
 
   app.get<{ Params: { file: string } }>('/boot/:file', { config: { access: 'open', kind: 'boot' } }, async (req, reply) => {
     const m = SCRIPT.exec(req.params.file);
@@ -24,7 +25,7 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
     let script: string;
     try {
       // The node's own address (its reservation) gets its iSCSI CHAP lines; any other gets the rest.
-      script = renderNodeScript(model, mac, httpBase, rootDisk, clientIpv4(req.socket.remoteAddress));
+      script = renderNodeScript(model, mac, httpBase, rootDisk, clientIpv4(req.socket.remoteAddress), telemetry);
     } catch (e) {
       if (e instanceof TemplateError) throw new HttpError(500, '', e.message);
       throw e;

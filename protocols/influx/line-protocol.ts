@@ -1,0 +1,227 @@
+/**
+ * InfluxDB line protocol, checked before a batch is accepted: one node must
+ * not be able to poison the store with a line InfluxDB would half-accept.
+ *
+ *   measurement[,tag=value...] field=value[,field=value...] [timestamp]
+ *
+ * Measurement, tag keys/values and field keys escape `,` ` ` (and `=` but in
+ * the measurement) with a backslash. Field values: float (`1`, `-1.5e3`),
+ * integer `12i`, unsigned `12u`, string `"a \"b\""`, boolean (t, true, F,
+ * FALSE...). The timestamp is an integer in the request's precision. Blank
+ * lines and `#` comments are skipped. Line numbers are 1-based and count
+ * every line of the body, blank ones too, as InfluxDB's messages do.
+ */
+
+/** Canonical precisions; the v1 API also says n, u. */
+export type Precision = 'ns' | 'us' | 'ms' | 's' | 'm' | 'h';
+
+/** Nanoseconds per unit of each precision. */
+export const NS_PER: Readonly<Record<Precision, bigint>> = { ns: 1n, us: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
+
+const V1_PRECISIONS: Readonly<Record<string, Precision>> = { n: 'ns', ns: 'ns', u: 'us', us: 'us', ms: 'ms', s: 's', m: 'm', h: 'h' };
+const V2_PRECISIONS: Readonly<Record<string, Precision>> = { ns: 'ns', us: 'us', ms: 'ms', s: 's' };
+
+/** The precision a request names (absent: ns), or undefined when the API has no such precision. */
+export function parsePrecision(value: string | undefined, api: 'v1' | 'v2'): Precision | undefined {
+  if (value === undefined || value === '') return 'ns';
+  return (api === 'v1' ? V1_PRECISIONS : V2_PRECISIONS)[value];
+}
+
+/** The `precision=` value InfluxDB 1.x's /write takes for a canonical precision. */
+export function v1PrecisionParam(p: Precision): string {
+  return p === 'ns' ? 'n' : p === 'us' ? 'u' : p;
+}
+
+export interface BatchOk {
+  readonly ok: true;
+  /** Points (non-blank, non-comment lines). */
+  readonly points: number;
+  /** Offset in the body just past the last field of each point that has no timestamp (where one can be inserted). */
+  readonly untimed: readonly number[];
+}
+
+export interface BatchError {
+  readonly ok: false;
+  /** 1-based line number of the first bad line. */
+  readonly line: number;
+  readonly message: string;
+  /** The bad line as sent (cut at 200 characters). */
+  readonly text: string;
+}
+
+const INT64_MAX = 9223372036854775807n;
+const UINT64_MAX = 18446744073709551615n;
+/** InfluxDB's own bounds for a timestamp in nanoseconds (min and max int64 are reserved). */
+const TIME_MIN = -9223372036854775806n;
+const TIME_MAX = 9223372036854775806n;
+
+/** Digits of the largest timestamp magnitude in each precision. */
+const TIME_BOUND: Readonly<Record<Precision, string>> = Object.fromEntries(Object.entries(NS_PER).map(([p, ns]) => [p, String(TIME_MAX / ns)])) as Record<Precision, string>;
+
+const FLOAT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INT = /^-?\d+i$/;
+const UINT = /^\d+u$/;
+const TIMESTAMP = /^-?\d+$/;
+const BOOLS = new Set(['t', 'T', 'true', 'True', 'TRUE', 'f', 'F', 'false', 'False', 'FALSE']);
+
+class LineError extends Error {}
+
+/** Checks a whole batch; the first bad line stops it. */
+export function checkBatch(body: string, precision: Precision): BatchOk | BatchError {
+  const untimed: number[] = [];
+  let points = 0;
+  let line = 1;
+  let i = 0;
+  const n = body.length;
+  while (i < n) {
+    const start = i;
+    const startLine = line;
+    // Skip blank lines and comments.
+    let j = i;
+    while (j < n && (body[j] === ' ' || body[j] === '\t' || body[j] === '\r')) j++;
+    if (j >= n) break;
+    if (body[j] === '\n') { i = j + 1; line++; continue; }
+    if (body[j] === '#') {
+      const nl = body.indexOf('\n', j);
+      if (nl < 0) break;
+      i = nl + 1; line++; continue;
+    }
+    try {
+      const r = point(body, j, precision);
+      if (r.untimedAt >= 0) untimed.push(r.untimedAt);
+      points++;
+      line += r.newlines;
+      i = r.end;
+      if (i < n) { i++; line++; } // the '\n'
+    } catch (e) {
+      if (!(e instanceof LineError)) throw e;
+      let end = body.indexOf('\n', start);
+      if (end < 0) end = n;
+      return { ok: false, line: startLine, message: e.message, text: body.slice(start, Math.min(end, start + 200)) };
+    }
+  }
+  return { ok: true, points, untimed };
+}
+
+const BACKSLASH = 0x5c, NEWLINE = 0x0a, COMMA = 0x2c, SPACE = 0x20, EQUALS = 0x3d;
+
+/** Reads a measurement, tag or field-key token up to an unescaped ',' or ' ' (and '=' unless `measurement`). */
+function token(s: string, i: number, measurement: boolean): number {
+  const n = s.length;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === BACKSLASH && i + 1 < n && s.charCodeAt(i + 1) !== NEWLINE) { i += 2; continue; }
+    if (c === NEWLINE || c === COMMA || c === SPACE || (c === EQUALS && !measurement)) return i;
+    i++;
+  }
+  return i;
+}
+
+/** Whether a string of digits (with an optional '-') is at most `max` in magnitude, without BigInt for short ones. */
+function withinDigits(digits: string, max: string): boolean {
+  const d = digits.charCodeAt(0) === 0x2d ? digits.slice(1) : digits;
+  if (d.length !== max.length) return d.length < max.length;
+  return d <= max;
+}
+
+/** Parses one point starting at i; `end` is the offset of its '\n' (or the body's end). */
+function point(s: string, i: number, precision: Precision): { end: number; newlines: number; untimedAt: number } {
+  const n = s.length;
+  let newlines = 0;
+  const mEnd = token(s, i, true);
+  if (mEnd === i) throw new LineError('missing measurement');
+  i = mEnd;
+  // Tags.
+  while (i < n && s[i] === ',') {
+    const kStart = i + 1;
+    const kEnd = token(s, kStart, false);
+    if (kEnd === kStart) throw new LineError('missing tag key');
+    if (s[kEnd] !== '=') throw new LineError(`missing tag value for tag key ${JSON.stringify(s.slice(kStart, kEnd))}`);
+    const vStart = kEnd + 1;
+    const vEnd = token(s, vStart, false);
+    if (vEnd === vStart) throw new LineError(`missing tag value for tag key ${JSON.stringify(s.slice(kStart, kEnd))}`);
+    if (s[vEnd] === '=') throw new LineError(`unescaped '=' in the value of tag ${JSON.stringify(s.slice(kStart, kEnd))}`);
+    i = vEnd;
+  }
+  if (i >= n || s[i] !== ' ') throw new LineError('missing fields');
+  while (i < n && s[i] === ' ') i++;
+  // Fields.
+  let fields = 0;
+  for (;;) {
+    const kStart = i;
+    const kEnd = token(s, kStart, false);
+    if (kEnd === kStart) throw new LineError(fields ? 'missing field key after ","' : 'missing fields');
+    const key = s.slice(kStart, kEnd);
+    if (s[kEnd] !== '=') throw new LineError(`missing field value for field ${JSON.stringify(key)}`);
+    i = kEnd + 1;
+    if (s[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= n) throw new LineError(`unterminated string in field ${JSON.stringify(key)}`);
+        const c = s[i]!;
+        if (c === '\\' && i + 1 < n) { if (s[i + 1] === '\n') newlines++; i += 2; continue; }
+        if (c === '"') { i++; break; }
+        if (c === '\n') newlines++;
+        i++;
+      }
+    } else {
+      const vStart = i;
+      for (let c = s.charCodeAt(i); i < n && c !== COMMA && c !== SPACE && c !== NEWLINE && c !== 0x0d; c = s.charCodeAt(++i));
+      fieldValue(key, s.slice(vStart, i));
+    }
+    fields++;
+    if (s[i] === ',') { i++; continue; }
+    break;
+  }
+  const fieldsEnd = i;
+  while (i < n && s[i] === ' ') i++;
+  const tStart = i;
+  while (i < n && s[i] !== '\n' && s[i] !== ' ' && s[i] !== '\r') i++;
+  const ts = s.slice(tStart, i);
+  while (i < n && (s[i] === ' ' || s[i] === '\r')) i++;
+  if (i < n && s[i] !== '\n') throw new LineError(`unexpected text after the timestamp: ${JSON.stringify(s.slice(i, i + 40))}`);
+  if (ts === '') return { end: i, newlines, untimedAt: fieldsEnd };
+  if (!TIMESTAMP.test(ts)) throw new LineError(`bad timestamp ${JSON.stringify(ts.slice(0, 40))}: expected an integer in ${precision}`);
+  // Most timestamps are well inside the range: BigInt only for those as long as the bound.
+  const bound = TIME_BOUND[precision];
+  const short = (ts.charCodeAt(0) === 0x2d ? ts.length - 1 : ts.length) < bound.length;
+  const t = short ? 0n : BigInt(ts) * NS_PER[precision];
+  if (t < TIME_MIN || t > TIME_MAX) throw new LineError(`timestamp ${ts} (${precision}) is out of range`);
+  return { end: i, newlines, untimedAt: -1 };
+}
+
+function fieldValue(key: string, v: string): void {
+  const k = JSON.stringify(key);
+  if (v === '') throw new LineError(`missing field value for field ${k}`);
+  const last = v[v.length - 1];
+  if (last === 'i') {
+    if (!INT.test(v)) throw new LineError(`bad integer ${JSON.stringify(v)} in field ${k}`);
+    const digits = v.slice(0, -1);
+    const x = withinDigits(digits, '999999999999999') ? 0n : BigInt(digits);
+    if (x > INT64_MAX || x < -INT64_MAX - 1n) throw new LineError(`integer ${v} in field ${k} is out of the int64 range`);
+    return;
+  }
+  if (last === 'u') {
+    if (!UINT.test(v)) throw new LineError(`bad unsigned integer ${JSON.stringify(v)} in field ${k}`);
+    const digits = v.slice(0, -1);
+    if (!withinDigits(digits, '999999999999999') && BigInt(digits) > UINT64_MAX) throw new LineError(`unsigned integer ${v} in field ${k} is out of the uint64 range`);
+    return;
+  }
+  if (BOOLS.has(v)) return;
+  if (!FLOAT.test(v)) throw new LineError(`bad field value ${JSON.stringify(v.slice(0, 40))} in field ${k}: expected a number, 12i, 12u, "string", true or false`);
+  if (!Number.isFinite(Number(v))) throw new LineError(`float ${v} in field ${k} is out of range`);
+}
+
+/**
+ * The batch with a timestamp (`ns` in the batch's precision) inserted after
+ * every untimed point, so a batch delivered twice writes the same points
+ * (InfluxDB keeps one point per series and time).
+ */
+export function stampUntimed(body: string, untimed: readonly number[], now: string): string {
+  if (!untimed.length) return body;
+  const parts: string[] = [];
+  let from = 0;
+  for (const at of untimed) { parts.push(body.slice(from, at), ' ', now); from = at; }
+  parts.push(body.slice(from));
+  return parts.join('');
+}

@@ -1,0 +1,226 @@
+/**
+ * One delivery target's queue on disk: <state>/telemetry/<target>/ holds
+ * append-only segment files (000000000001.seg, ...) and a `cursor` file
+ * naming the first record not yet delivered. A batch is appended and fsynced
+ * before its writer gets 204 (fsyncs of batches arriving together are
+ * shared); a torn record at the end of the last segment (a crash mid-append)
+ * is cut off when the queue opens. Delivered segments are deleted.
+ *
+ * Record: u32 payload length, u32 CRC-32 of the rest, u8 precision, f64
+ * accepted-at (ms since the epoch), u32 points, payload (line protocol).
+ */
+import { closeSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { Precision } from '../../../protocols/influx/line-protocol.ts';
+
+const PRECISIONS: readonly Precision[] = ['ns', 'us', 'ms', 's', 'm', 'h'];
+const HEADER = 21;
+/** A new segment is started past this size; whole segments are deleted once delivered. */
+const SEGMENT_BYTES = 8 << 20;
+
+export interface QueuedBatch {
+  readonly precision: Precision;
+  readonly acceptedAt: number;
+  readonly points: number;
+  readonly payload: Buffer;
+}
+
+interface Entry { readonly segment: number; readonly offset: number; readonly size: number; readonly precision: Precision; readonly acceptedAt: number; readonly points: number }
+
+/** A record as appended to every target's queue (encoded once per batch). */
+export function encodeRecord(b: QueuedBatch): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + b.payload.length);
+  out.writeUInt32LE(b.payload.length, 0);
+  out.writeUInt8(PRECISIONS.indexOf(b.precision), 8);
+  out.writeDoubleLE(b.acceptedAt, 9);
+  out.writeUInt32LE(b.points, 17);
+  b.payload.copy(out, HEADER);
+  out.writeUInt32LE(crc32(out.subarray(8)), 4);
+  return out;
+}
+
+const segName = (n: number): string => `${String(n).padStart(12, '0')}.seg`;
+
+export class DiskQueue {
+  private readonly entries: Entry[] = [];
+  /** Index in `entries` of the first record not yet delivered. */
+  private head = 0;
+  private bytes = 0;
+  private points = 0;
+  private writeSegment = 1;
+  private writeFd = -1;
+  private writeSize = 0;
+  private readonly readFds = new Map<number, number>();
+  private syncing = false;
+  private readonly closeAfterSync: number[] = [];
+  private waiters: Array<(e: Error | null) => void> = [];
+  private wakeup: (() => void) | undefined;
+
+  constructor(readonly dir: string, private readonly maxBytes: number) {}
+
+  /** Opens the directory: finds the cursor, indexes what is left, cuts a torn tail. */
+  open(): void {
+    mkdirSync(this.dir, { recursive: true });
+    const segments = readdirSync(this.dir).filter((f) => /^\d{12}\.seg$/.test(f)).map((f) => Number(f.slice(0, 12))).sort((a, b) => a - b);
+    let cursor = { segment: segments[0] ?? 1, offset: 0 };
+    try {
+      const c = JSON.parse(readFileSync(path.join(this.dir, 'cursor'), 'utf8')) as { segment?: unknown; offset?: unknown };
+      if (typeof c.segment === 'number' && typeof c.offset === 'number') cursor = { segment: c.segment, offset: c.offset };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${path.join(this.dir, 'cursor')}: ${(e as Error).message}`);
+    }
+    for (const seg of segments) {
+      if (seg < cursor.segment) { unlinkSync(path.join(this.dir, segName(seg))); continue; }
+      this.index(seg, seg === cursor.segment ? cursor.offset : 0, seg === segments[segments.length - 1]);
+    }
+    this.writeSegment = segments.length ? Math.max(segments[segments.length - 1]!, cursor.segment) : cursor.segment;
+    this.openWrite();
+  }
+
+  /** Reads the record headers of one segment from `from`; a bad record ends it (cut off when it is the last segment). */
+  private index(seg: number, from: number, last: boolean): void {
+    const file = path.join(this.dir, segName(seg));
+    const data = readFileSync(file);
+    let at = from;
+    while (at + HEADER <= data.length) {
+      const len = data.readUInt32LE(at);
+      if (at + HEADER + len > data.length) break;
+      const rec = data.subarray(at, at + HEADER + len);
+      if (crc32(rec.subarray(8)) !== rec.readUInt32LE(4)) break;
+      const precision = PRECISIONS[rec.readUInt8(8)];
+      if (!precision) break;
+      this.push({ segment: seg, offset: at, size: HEADER + len, precision, acceptedAt: rec.readDoubleLE(9), points: rec.readUInt32LE(17) });
+      at += HEADER + len;
+    }
+    if (at < data.length && last) {
+      const fd = openSync(file, 'r+');
+      try { ftruncateSync(fd, at); fsyncSync(fd); } finally { closeSync(fd); }
+    }
+  }
+
+  private push(e: Entry): void {
+    this.entries.push(e);
+    this.bytes += e.size;
+    this.points += e.points;
+  }
+
+  private openWrite(): void {
+    const file = path.join(this.dir, segName(this.writeSegment));
+    this.writeFd = openSync(file, 'a');
+    this.writeSize = statSync(file).size;
+  }
+
+  get depthBatches(): number { return this.entries.length - this.head; }
+  get depthPoints(): number { return this.points; }
+  get depthBytes(): number { return this.bytes; }
+  /** Accept time (ms) of the oldest batch waiting, or undefined when empty. */
+  get oldestAcceptedAt(): number | undefined { return this.entries[this.head]?.acceptedAt; }
+
+  /**
+   * Appends an encoded record; resolves once it is on disk. Returns false
+   * (nothing written) when the queue would grow past its bound.
+   */
+  append(record: Buffer, meta: Pick<QueuedBatch, 'precision' | 'acceptedAt' | 'points'>): Promise<void> | false {
+    if (this.bytes + record.length > this.maxBytes) return false;
+    if (this.writeSize >= SEGMENT_BYTES) this.rotate();
+    let off = 0;
+    while (off < record.length) off += writeSync(this.writeFd, record, off, record.length - off);
+    this.push({ segment: this.writeSegment, offset: this.writeSize, size: record.length, ...meta });
+    this.writeSize += record.length;
+    this.wakeup?.();
+    return new Promise((resolve, reject) => {
+      this.waiters.push((e) => (e ? reject(e) : resolve()));
+      if (!this.syncing) this.sync();
+    });
+  }
+
+  private sync(): void {
+    this.syncing = true;
+    const waiting = this.waiters;
+    this.waiters = [];
+    fsync(this.writeFd, (e) => {
+      this.syncing = false;
+      for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
+      for (const w of waiting) w(e);
+      if (this.waiters.length) this.sync();
+    });
+  }
+
+  /**
+   * Starts the next segment. The old one is fsynced here (so the waiters of
+   * its last writes are covered by whatever fsync comes next) and closed
+   * once an fsync still running on it has returned.
+   */
+  private rotate(): void {
+    fsyncSync(this.writeFd);
+    if (this.syncing) this.closeAfterSync.push(this.writeFd); else closeSync(this.writeFd);
+    this.writeSegment++;
+    this.openWrite();
+  }
+
+  /** Waits until something is queued (at once when something is). */
+  async waitForData(): Promise<void> {
+    if (this.depthBatches > 0) return;
+    await new Promise<void>((r) => { this.wakeup = () => { this.wakeup = undefined; r(); }; });
+  }
+
+  /** Wakes a waitForData() (stopping). */
+  interrupt(): void { this.wakeup?.(); }
+
+  /** The oldest batches of one precision, up to `maxBytes` of payload (at least one). */
+  peek(maxBytes: number): QueuedBatch[] {
+    const out: QueuedBatch[] = [];
+    let size = 0;
+    for (let i = this.head; i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      if (out.length && (e.precision !== out[0]!.precision || size + e.size > maxBytes)) break;
+      out.push({ precision: e.precision, acceptedAt: e.acceptedAt, points: e.points, payload: this.read(e) });
+      size += e.size;
+    }
+    return out;
+  }
+
+  private read(e: Entry): Buffer {
+    let fd = this.readFds.get(e.segment);
+    if (fd === undefined) { fd = openSync(path.join(this.dir, segName(e.segment)), 'r'); this.readFds.set(e.segment, fd); }
+    const len = e.size - HEADER;
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(fd, buf, got, len - got, e.offset + HEADER + got);
+      if (n === 0) throw new Error(`${segName(e.segment)}: record at ${e.offset} is cut short`);
+      got += n;
+    }
+    return buf;
+  }
+
+  /** Marks the `count` oldest batches delivered: moves the cursor, deletes segments left behind. */
+  ack(count: number): void {
+    for (let k = 0; k < count && this.head < this.entries.length; k++) {
+      const e = this.entries[this.head++]!;
+      this.bytes -= e.size;
+      this.points -= e.points;
+    }
+    const next = this.entries[this.head];
+    const cursor = next ? { segment: next.segment, offset: next.offset } : { segment: this.writeSegment, offset: this.writeSize };
+    const tmp = path.join(this.dir, 'cursor.tmp');
+    writeFileSync(tmp, JSON.stringify(cursor));
+    renameSync(tmp, path.join(this.dir, 'cursor'));
+    for (const [seg, fd] of this.readFds) {
+      if (seg < cursor.segment) { closeSync(fd); this.readFds.delete(seg); }
+    }
+    const first = this.entries[0];
+    if (first && first.segment < cursor.segment) {
+      for (let s = first.segment; s < cursor.segment; s++) { try { unlinkSync(path.join(this.dir, segName(s))); } catch { /* gone */ } }
+    }
+    // Keep the index small: forget delivered entries in chunks.
+    if (this.head > 4096 || this.head === this.entries.length) { this.entries.splice(0, this.head); this.head = 0; }
+  }
+
+  close(): void {
+    if (this.writeFd >= 0) { try { fsyncSync(this.writeFd); } catch { /* closing anyway */ } closeSync(this.writeFd); this.writeFd = -1; }
+    for (const fd of this.readFds.values()) closeSync(fd);
+    this.readFds.clear();
+  }
+}
