@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { namespaceExists } from '../../src/lab/netns.ts';
-import { readLab, type LabHeadState, type LabState } from '../../src/lab/running.ts';
+import { readLab, serverRunning, type LabHeadState, type LabState } from '../../src/lab/running.ts';
 import { bootherd } from '../helpers/lab-vm.ts';
 import { uniquePrefix } from '../helpers/lab-server.ts';
 
@@ -70,7 +70,7 @@ t.test('lab up --heads 3, kill-head, partition-head, heal, down', async (t) => {
   const kill = await bootherd(['lab', 'kill-head', '--name', name, '2'], 60_000);
   t.equal(kill.code, 0, 'lab kill-head 2');
   t.match(kill.stdout, /killed bootherd head2/, 'it says what it killed');
-  t.notOk(existsPid(h2.serverPid), 'head 2\'s bootherd is gone');
+  t.notOk(serverRunning(h2), 'head 2\'s bootherd is gone');
   for (const head of [h1, h3]) t.equal(dig(head, 'n002.lab.test'), '198.18.0.12', `${head.name} still answers DNS`);
   const gone = await until('heads 1 and 3 to see head 2 gone', async () => {
     const s = await labStatus();
@@ -112,10 +112,6 @@ t.test('lab up --heads 3, kill-head, partition-head, heal, down', async (t) => {
   const down = await bootherd(['lab', 'down', '--name', name], 60_000);
   t.equal(down.code, 0, 'lab down');
   t.same(state.lab.namespaces.filter(namespaceExists), [], 'every namespace of the lab is gone');
-  t.notOk(last.heads.some((h) => existsPid(h.serverPid)), 'and every head\'s bootherd');
+  t.notOk(last.heads.some(serverRunning), 'and every head\'s bootherd');
   t.equal(readLab(name), undefined, 'and its state file');
 });
-
-function existsPid(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
