@@ -4,7 +4,8 @@
  * CA, each head's own certificate for its address): the cluster forms and
  * replicates (a host added on head A resolves on heads B and C); the peer
  * port speaks only TLS, and only to a client whose certificate the CA
- * signed; the member runs with the --peer-* flags bootherd passed.
+ * signed for the address it comes from; the member runs with the --peer-*
+ * flags bootherd passed.
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -58,8 +59,11 @@ t.test('etcd members with peer TLS: the cluster forms and replicates; the peer p
   t.not(curl('--cacert', `${certs}/ca.crt`, `https://${peer}/version`).code, 0, 'TLS without a client certificate is refused');
   t.not(curl('--cacert', `${certs}/ca.crt`, '--cert', `${certs}/stranger.crt`, '--key', `${certs}/stranger.key`, `https://${peer}/version`).code, 0,
     'a client certificate another CA signed is refused');
-  const ok = curl('--cacert', `${certs}/ca.crt`, '--cert', `${certs}/ha.crt`, '--key', `${certs}/ha.key`, `https://${peer}/version`);
-  t.match(ok.stdout, /etcdserver/, `a head's certificate is taken: ${ok.stdout.trim()}`);
+  // etcd also holds a peer's certificate against its address (IP SANs): head A's is taken from head A only.
+  const withA = ['--cacert', `${certs}/ca.crt`, '--cert', `${certs}/ha.crt`, '--key', `${certs}/ha.key`, `https://${peer}/version`];
+  const ok = h.lab.run(a.host.ns, 'curl', ['-sS', '--max-time', '5', ...withA]);
+  t.match(ok.stdout, /etcdserver/, `head A's certificate is taken from head A: ${ok.stdout.trim()}${ok.stderr.trim()}`);
+  t.not(curl(...withA).code, 0, 'and refused from another address');
 
   const member = h.lab.run(b.host.ns, 'pgrep', ['-a', '-x', 'etcd']).stdout;
   for (const flag of [`--peer-trusted-ca-file ${certs}/ca.crt`, `--peer-cert-file ${certs}/hb.crt`, `--peer-key-file ${certs}/hb.key`, '--peer-client-cert-auth', `--listen-peer-urls https://${b.address}:52380`]) {
