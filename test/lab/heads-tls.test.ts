@@ -54,14 +54,14 @@ t.test('etcd members with peer TLS: the cluster forms and replicates; the peer p
   }
 
   const peer = `${b.address}:52380`;
-  const curl = (...args: string[]) => h.lab.run(admin.ns, 'curl', ['-sS', '--max-time', '5', ...args]);
+  const curl = (...args: string[]) => h.lab.run(admin.ns, 'curl', ['-sS', '--http1.1', '--max-time', '5', ...args]);
   t.not(curl(`http://${peer}/version`).code, 0, 'plain HTTP to a peer port gets nothing');
   t.not(curl('--cacert', `${certs}/ca.crt`, `https://${peer}/version`).code, 0, 'TLS without a client certificate is refused');
   t.not(curl('--cacert', `${certs}/ca.crt`, '--cert', `${certs}/stranger.crt`, '--key', `${certs}/stranger.key`, `https://${peer}/version`).code, 0,
     'a client certificate another CA signed is refused');
   // etcd also holds a peer's certificate against its address (IP SANs): head A's is taken from head A only.
   const withA = ['--cacert', `${certs}/ca.crt`, '--cert', `${certs}/ha.crt`, '--key', `${certs}/ha.key`, `https://${peer}/version`];
-  const ok = h.lab.run(a.host.ns, 'curl', ['-sS', '--max-time', '5', ...withA]);
+  const ok = h.lab.run(a.host.ns, 'curl', ['-sS', '--http1.1', '--max-time', '5', ...withA]);
   t.match(ok.stdout, /etcdserver/, `head A's certificate is taken from head A: ${ok.stdout.trim()}${ok.stderr.trim()}`);
   t.not(curl(...withA).code, 0, 'and refused from another address');
 
