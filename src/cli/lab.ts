@@ -1,13 +1,14 @@
 /**
- * `bootherd lab up|down|status|boot` and `bootherd demo`: a whole cluster in
- * network namespaces of its own (src/lab/running.ts), and QEMU VMs that
- * PXE-boot from it (src/lab/boot.ts). Needs root; touches no real interface.
+ * `bootherd lab up|down|status|boot|kill-head|partition-head` and `bootherd
+ * demo`: a whole cluster (one head, or several on etcd) in network namespaces
+ * of its own (src/lab/running.ts), and QEMU VMs that PXE-boot from it
+ * (src/lab/boot.ts). Needs root; touches no real interface.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { spawn } from 'node:child_process';
 import { labBoot, formatBootReport } from '../lab/boot.ts';
-import { LAB_MAX_NODES } from '../lab/cluster.ts';
-import { describeLab, headCli, labDown, labHealth, labUp, readLab, requireLab } from '../lab/running.ts';
+import { LAB_MAX_HEADS, LAB_MAX_NODES } from '../lab/cluster.ts';
+import { describeLab, headCli, killHead, labDown, labHealth, labUp, partitionHead, readLab, requireLab, serverRunning } from '../lab/running.ts';
 import { ACCELS, FIRMWARE_KINDS, NIC_KINDS, type VmAccel, type VmFirmware, type VmNic } from '../lab/vm.ts';
 
 function count(max: number) {
@@ -40,7 +41,13 @@ const out = (s: string): void => { process.stdout.write(s); };
 const say = (s: string): void => { process.stderr.write(`${s}\n`); };
 const nameOption = () => new Option('--name <name>', 'lab name: namespaces bootherd-<name>-*, files in /run/bootherd-lab/<name>').default('lab');
 
-interface UpOpts { name: string; nodes: number; clients: number; logLevel: 'info' | 'debug' | 'trace'; iscsi?: boolean }
+function headNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > LAB_MAX_HEADS) throw new InvalidArgumentError(`expected a head number 1-${LAB_MAX_HEADS}, as \`lab status\` lists them`);
+  return n;
+}
+
+interface UpOpts { name: string; nodes: number; heads: number; clients: number; logLevel: 'info' | 'debug' | 'trace'; iscsi?: boolean }
 
 export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('a cluster in network namespaces of its own, and QEMU VMs that PXE-boot from it (needs root)');
@@ -49,11 +56,12 @@ export function registerLabCommands(program: Command): void {
     .description('build the lab (namespaces, bridge, kernel and initrd) and start bootherd in it; it keeps running after this command')
     .addOption(nameOption())
     .option('--nodes <n>', `nodes in the cluster file: n001.. with MAC 52:54:00:b0:00:NN (0-${LAB_MAX_NODES})`, count(LAB_MAX_NODES), 8)
+    .option('--heads <n>', `heads (1-${LAB_MAX_HEADS}) at 198.18.0.1..; with more than one, each runs its own etcd member and the heads share the cluster through etcd`, headNumber, 1)
     .option('--clients <n>', 'client namespaces on the bridge, for trying DHCP clients by hand', count(16), 0)
     .addOption(new Option('--log-level <level>', 'bootherd log level').choices(['info', 'debug', 'trace']).default('info'))
     .option('--iscsi', 'every node\'s root over iSCSI: a tgtd in the head namespace, bootherd\'s tgt backend exporting a copy of the golden disk per node')
     .action(run(async (o: UpOpts) => {
-      const state = await labUp({ name: o.name, nodes: o.nodes, clients: o.clients, logLevel: o.logLevel, iscsi: o.iscsi, say });
+      const state = await labUp({ name: o.name, nodes: o.nodes, heads: o.heads, clients: o.clients, logLevel: o.logLevel, iscsi: o.iscsi, say });
       out(describeLab(state).join('\n') + '\n');
     }));
 
@@ -78,23 +86,57 @@ export function registerLabCommands(program: Command): void {
         return;
       }
       const health = labHealth(state);
-      const up = health.serverRunning && !health.missingNamespaces.length && health.tgtdRunning !== false;
-      const status = up ? await headCli(state, ['status', '--json']) : undefined;
+      const running = state.heads.filter(serverRunning);
+      // Every running head's own view: with several heads, each says which others it sees alive.
+      const views = await Promise.all(running.map(async (h) => {
+        const r = await headCli(state, ['status', '--json'], 30_000, h);
+        return [h.name, r.code === 0 ? JSON.parse(r.stdout) as unknown : null] as const;
+      }));
+      const servers = Object.fromEntries(views);
+      const answering = views.filter(([, v]) => v !== null).length;
+      const up = answering > 0 && !health.missingNamespaces.length && health.tgtdRunning !== false;
       const nodes = up ? await headCli(state, ['nodes', 'list']) : undefined;
       if (o.json) {
-        out(JSON.stringify({ name: o.name, up, ...health, server: status?.code === 0 ? JSON.parse(status.stdout) as unknown : null }, null, 2) + '\n');
+        out(JSON.stringify({ name: o.name, up, ...health, servers, server: views.find(([, v]) => v !== null)?.[1] ?? null }, null, 2) + '\n');
       } else {
         out(describeLab(state).join('\n') + '\n');
-        if (!health.serverRunning) out(`bootherd (pid ${state.serverPid}) is not running: see ${state.serverLog}\n`);
+        for (const h of state.heads) {
+          if (!health.serversRunning[h.name]) out(`bootherd ${h.name} (pid ${h.serverPid}) is not running: see ${h.serverLog}\n`);
+        }
         if (health.missingNamespaces.length) out(`namespaces missing: ${health.missingNamespaces.join(', ')}\n`);
         if (health.tgtdRunning === false) out(`tgtd (pid ${state.tgtd?.pid}) is not running: see ${state.tgtd?.log}\n`);
-        if (status?.code === 0) {
-          const s = JSON.parse(status.stdout) as { services: Record<string, unknown>; uptimeSeconds: number };
-          out(`up ${s.uptimeSeconds} s; services: ${Object.keys(s.services).join(', ')}\n`);
+        for (const [name, v] of views) {
+          if (!v) { out(`${name}: its API does not answer\n`); continue; }
+          const s = v as { services: Record<string, unknown> & { heads?: { heads: Array<{ name: string; alive: boolean }> } }; uptimeSeconds: number };
+          const peers = s.services.heads?.heads.map((x) => `${x.name} ${x.alive ? 'alive' : 'gone'}`).join(', ');
+          out(`${name}: up ${s.uptimeSeconds} s; services: ${Object.keys(s.services).join(', ')}${peers ? `; heads: ${peers}` : ''}\n`);
         }
         if (nodes?.code === 0) out(nodes.stdout);
       }
-      if (!up || status?.code !== 0) process.exitCode = 1;
+      // Up means every head answers; a lab with a head killed on purpose is reported, with exit 1.
+      if (!up || answering < state.heads.length) process.exitCode = 1;
+    }));
+
+  lab.command('kill-head')
+    .description('SIGKILL head N\'s bootherd and its etcd member, as a power loss does; --restart starts it again (it rejoins and catches up)')
+    .addOption(nameOption())
+    .argument('<n>', 'head number, 1 for the first', headNumber)
+    .option('--restart', 'start it again afterwards and wait until it serves')
+    .action(run(async (n: number, o: { name: string; restart?: boolean }) => {
+      const { killed, head } = await killHead(o.name, n, { restart: o.restart });
+      out(`${killed.length ? `killed ${killed.join('; ')}` : `head ${n} (${head.name}) was not running`}\n`);
+      if (o.restart) out(`restarted ${head.name}: bootherd ${head.serverPid}, log ${head.serverLog}\n`);
+    }));
+
+  lab.command('partition-head')
+    .description('cut head N off from the other heads\' etcd (iptables in its namespace drops etcd\'s ports to and from their addresses); --heal undoes it')
+    .addOption(nameOption())
+    .argument('<n>', 'head number, 1 for the first', headNumber)
+    .option('--heal', 'remove the partition')
+    .action(run(async (n: number, o: { name: string; heal?: boolean }) => {
+      const { head, rules } = partitionHead(o.name, n, { heal: o.heal });
+      if (o.heal) out(`healed ${head.name}: its etcd reaches the other heads again\n`);
+      else out(`partitioned ${head.name} (${head.ns}) from the other heads' etcd:\n${rules.map((r) => `  iptables ${r.join(' ')}`).join('\n')}\n`);
     }));
 
   lab.command('boot')
@@ -124,7 +166,7 @@ export function registerLabCommands(program: Command): void {
     .action(run(async (o: { nodes: number }) => {
       const state = await labUp({ name: 'demo', nodes: o.nodes, clients: 2, say });
       out(describeLab(state).join('\n') + '\nCtrl-C stops the server and removes the lab.\n\n');
-      const tail = spawn('tail', ['-n', '+1', '-f', state.serverLog], { stdio: ['ignore', 'inherit', 'inherit'] });
+      const tail = spawn('tail', ['-n', '+1', '-f', state.heads[0]!.serverLog], { stdio: ['ignore', 'inherit', 'inherit'] });
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -225,6 +225,9 @@ function checkHeads(file: ClusterFile, add: (at: PropertyKey[], message: string)
 function checkStore(file: ClusterFile, add: (at: PropertyKey[], message: string) => void): void {
   const { store } = file;
   if (store.kind === 'embedded' && store.endpoints) add(['store', 'endpoints'], 'endpoints are for kind: etcd; set store.kind to etcd, or remove the endpoints');
+  if (store.tls && (store.kind !== 'etcd' || store.endpoints)) {
+    add(['store', 'tls'], 'tls sets TLS between the etcd members bootherd runs (kind: etcd, no endpoints); an etcd run elsewhere has its TLS set where it runs: remove store.tls');
+  }
   if (store.kind === 'etcd' && !store.endpoints && !file.heads.length) {
     add(['store'], 'kind etcd without endpoints runs an etcd member on every head of heads:, and heads: is empty; list the heads (this one included), or give store.endpoints');
   }

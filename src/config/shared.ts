@@ -20,7 +20,8 @@ function shared(config: Config): Record<string, unknown> {
     hosts: config.hosts,
     srv: config.srv,
     heads: config.heads,
-    store: config.store,
+    // The TLS files are each head's own; whether members talk TLS is shared.
+    store: { ...config.store, tls: config.store.tls !== undefined },
   };
 }
 

@@ -12,6 +12,11 @@
  * golden disk, exported by bootherd's tgt backend from the lab's tgtd, and
  * booted with the profile's kernel (`boot: kernel`): the kernel line gets the
  * root's dracut-style arguments and the second initrd holds iscsistart.
+ *
+ * With several heads (`lab up --heads 3`), head i is head<i> at 198.18.0.<i>,
+ * every head runs its own etcd member (`store: { kind: etcd }`), and `head`
+ * is a round-robin host name over all of them, so the name the nodes' init
+ * and the SRV record use answers from every head.
  */
 import { macFromBytes } from '../net/mac.ts';
 import { intToIp, ipToInt } from '../net/ipv4.ts';
@@ -33,6 +38,8 @@ export const LAB_GOLDEN_MARKER = 'golden.marker';
 export const LAB_ISCSI_PROFILE = 'iscsi-root';
 /** Most lab nodes a cluster file can hold: their addresses stop below the pool. */
 export const LAB_MAX_NODES = 89;
+/** Most heads a lab runs: their addresses 198.18.0.1-5 stop below the nodes'. */
+export const LAB_MAX_HEADS = 5;
 /** A MAC no lab node has: `lab boot --mac` default for the discovery path. */
 export const LAB_UNKNOWN_MAC = '52:54:00:ff:00:01';
 
@@ -56,8 +63,15 @@ export function labClientMac(i: number): string {
   return macFromBytes(Buffer.from([0x52, 0x54, 0x00, 0xc0, ((i + 1) >> 8) & 255, (i + 1) & 255]));
 }
 
+/** Head i (0-based) of a lab of `count` heads: a one-head lab's is `head` at 198.18.0.1, as before. */
+export function labHead(i: number, count: number): { readonly name: string; readonly address: string } {
+  return { name: count === 1 ? LAB_HEAD_NAME : `${LAB_HEAD_NAME}${i + 1}`, address: intToIp(ipToInt(LAB_HEAD_ADDRESS) + i) };
+}
+
 export interface LabClusterOptions {
   readonly stateDir: string;
+  /** This head (0-based) of `count` heads sharing the cluster through their etcd members; default one head. */
+  readonly heads?: { readonly self: number; readonly count: number };
   /** Where vmlinuz and initrd.img are (scripts/build-lab-image.sh's output). */
   readonly filesDir: string;
   readonly nodes: number;
@@ -77,14 +91,24 @@ export const LAB_CMDLINE = `console=ttyS0 loglevel=6 panic=1 bootherd_head=${LAB
 export function labClusterFile(opts: LabClusterOptions): string {
   if (opts.nodes < 0 || opts.nodes > LAB_MAX_NODES) throw new Error(`a lab holds 0 to ${LAB_MAX_NODES} nodes, not ${opts.nodes}`);
   const nodes = Array.from({ length: opts.nodes }, (_, i) => labNode(i));
+  const count = opts.heads?.count ?? 1;
+  const self = labHead(opts.heads?.self ?? 0, count);
+  const all = Array.from({ length: count }, (_, i) => labHead(i, count));
   return `# bootherd lab cluster (embedded default; src/lab/cluster.ts)
 cluster:
   name: lab
   domain: ${LAB_DOMAIN}
 head:
-  name: ${LAB_HEAD_NAME}
-  address: ${LAB_HEAD_ADDRESS}
-state: ${opts.stateDir}
+  name: ${self.name}
+  address: ${self.address}
+${count > 1 ? `heads:
+${all.map((h) => `  - { name: ${h.name}, address: ${h.address} }`).join('\n')}
+# Every head runs its own etcd member; together they hold the records.
+store: { kind: etcd }
+# The name the nodes' init and the SRV record use, answered with every head's address.
+hosts:
+${all.map((h) => `  - { name: ${LAB_HEAD_NAME}, ip: ${h.address} }`).join('\n')}
+` : ''}state: ${opts.stateDir}
 files: ${opts.filesDir}
 log:
   level: ${opts.logLevel ?? 'info'}

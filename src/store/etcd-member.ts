@@ -7,8 +7,9 @@
  * Members talk to each other on <head address>:52380 and serve clients on
  * <head address>:2379 and 127.0.0.1:2379, with the data in <state>/etcd.
  * The cluster is bootstrapped statically from `heads:` (no discovery
- * service): every head's file lists the same members. TLS between members is
- * not set here; docs/heads.md says how to add it.
+ * service): every head's file lists the same members. With `store.tls`,
+ * members talk TLS to each other (https peer URLs, each checking the other's
+ * certificate against the CA); clients stay plain HTTP (docs/heads.md).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -37,10 +38,12 @@ export interface EtcdMemberOptions {
   /** First restart delay after the member dies; doubles up to maxRestartDelayMs (defaults 500 ms, 30 s). */
   readonly restartDelayMs?: number;
   readonly maxRestartDelayMs?: number;
+  /** PEM files for TLS between members (store.tls, resolved); absent: plain HTTP peers. */
+  readonly peerTls?: { readonly ca: string; readonly cert: string; readonly key: string };
 }
 
 export const clientUrlOf = (address: string, port = ETCD_CLIENT_PORT): string => `http://${address}:${port}`;
-export const peerUrlOf = (address: string, port = ETCD_PEER_PORT): string => `http://${address}:${port}`;
+export const peerUrlOf = (address: string, port = ETCD_PEER_PORT, tls = false): string => `${tls ? 'https' : 'http'}://${address}:${port}`;
 
 /** The etcd program's version line, or undefined when it cannot be run (`bootherd check`). */
 export function etcdVersion(binary = 'etcd'): string | undefined {
@@ -55,18 +58,21 @@ export function etcdArgs(o: EtcdMemberOptions): string[] {
   const clientPort = o.clientPort ?? ETCD_CLIENT_PORT;
   // A data directory that holds a member already knows its cluster; the initial-* flags are then ignored by etcd.
   const existing = existsSync(path.join(o.dataDir, 'member'));
+  const tls = o.peerTls !== undefined;
   return [
     '--name', o.name,
     '--data-dir', o.dataDir,
-    '--listen-peer-urls', peerUrlOf(o.address, peerPort),
-    '--initial-advertise-peer-urls', peerUrlOf(o.address, peerPort),
+    '--listen-peer-urls', peerUrlOf(o.address, peerPort, tls),
+    '--initial-advertise-peer-urls', peerUrlOf(o.address, peerPort, tls),
     '--listen-client-urls', `${clientUrlOf(o.address, clientPort)},${clientUrlOf('127.0.0.1', clientPort)}`,
     '--advertise-client-urls', clientUrlOf(o.address, clientPort),
-    '--initial-cluster', o.heads.map((h) => `${h.name}=${peerUrlOf(h.address, peerPort)}`).join(','),
+    '--initial-cluster', o.heads.map((h) => `${h.name}=${peerUrlOf(h.address, peerPort, tls)}`).join(','),
     '--initial-cluster-state', existing ? 'existing' : 'new',
     '--initial-cluster-token', o.clusterToken,
     '--logger', 'zap',
     '--log-outputs', 'stderr',
+    // Each member presents its certificate and accepts only peers whose certificate the CA signed.
+    ...(o.peerTls ? ['--peer-trusted-ca-file', o.peerTls.ca, '--peer-cert-file', o.peerTls.cert, '--peer-key-file', o.peerTls.key, '--peer-client-cert-auth'] : []),
   ];
 }
 

@@ -5,7 +5,7 @@
  * runs one). One function, so serve, check and store migrate agree.
  */
 import path from 'node:path';
-import type { Config } from '../config/load.ts';
+import { configPath, type Config } from '../config/load.ts';
 import { clientUrlOf, type EtcdMemberOptions } from './etcd-member.ts';
 
 export interface EtcdPlan {
@@ -41,6 +41,7 @@ export function etcdPlanOf(config: Config): EtcdPlan | undefined {
       heads: config.heads,
       dataDir: path.join(config.stateDir, 'etcd'),
       clusterToken: `bootherd-${config.cluster.name}`,
+      ...(store.tls ? { peerTls: { ca: configPath(config, store.tls.ca), cert: configPath(config, store.tls.cert), key: configPath(config, store.tls.key) } } : {}),
     },
   };
 }

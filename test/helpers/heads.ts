@@ -57,6 +57,8 @@ export interface HeadsLabOptions {
    * named by the tag, `head:`, `heads:`, `store: { kind: etcd }`, `state:`).
    */
   readonly config: (self: { name: string; address: string }) => string;
+  /** The `store:` line of one head's file (default `store: { kind: etcd }`). */
+  readonly store?: (self: { name: string; address: string }) => string;
   /** How long a head may take to start (default 60 s). */
   readonly startTimeoutMs?: number;
   /** A command that runs a head's bootherd (e.g. `faketime -f +30s`), per head; none by default. */
@@ -79,7 +81,7 @@ export async function startHeads(t: Teardownable, opts: HeadsLabOptions): Promis
     mkdirSync(stateDir, { recursive: true });
     const configFile = path.join(dir, name, 'cluster.yaml');
     const self = { name, address: headAddress(i) };
-    const common = `cluster: { name: ${opts.tag}, domain: lab.test }\nhead: { name: ${name}, address: ${self.address} }\n${headsYaml}store: { kind: etcd }\nstate: ${stateDir}\n`;
+    const common = `cluster: { name: ${opts.tag}, domain: lab.test }\nhead: { name: ${name}, address: ${self.address} }\n${headsYaml}${opts.store?.(self) ?? 'store: { kind: etcd }'}\nstate: ${stateDir}\n`;
     writeFileSync(configFile, common + opts.config(self));
     let log = '';
     const h: HeadProc = {

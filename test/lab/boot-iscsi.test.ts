@@ -52,7 +52,7 @@ t.test('BIOS: n001 boots with its root disk over iSCSI from bootherd\'s tgt back
   for (const initrd of [LAB_INITRD, LAB_ISCSI_INITRD]) {
     t.notOk(gunzipSync(readFileSync(path.join(state.imageDir, initrd))).includes(marker), `${initrd} does not hold the marker`);
   }
-  const disk = path.join(state.stateDir, 'iscsi', 'n001.img');
+  const disk = path.join(state.heads[0]!.stateDir, 'iscsi', 'n001.img');
   t.same(r.iscsi, { target: `${TARGETS}n001`, initiator: `${INITIATORS}n001`, disk, state: 'exported', marker }, 'the report names n001\'s export');
   t.ok(readFileSync(disk).includes(marker), 'n001\'s disk is a copy of the golden image');
 

@@ -128,12 +128,33 @@ const storeCases: Array<[string, string, RegExp]> = [
   ['endpoints for the embedded store', `${valid}store: { endpoints: [http://198.18.0.9:2379] }\n`, /store\.endpoints: endpoints are for kind: etcd; set store\.kind to etcd/],
   ['etcd members without heads', `${valid}store: { kind: etcd }\n`, /cluster\.yaml:13 store: kind etcd without endpoints runs an etcd member on every head of heads:, and heads: is empty/],
   ['typo in store', `${heads}store: { kind: etcd, endpoint: [http://198.18.0.9:2379] }\n`, /store: unknown field "endpoint"/],
+  ['peer TLS for an etcd run elsewhere', `${valid}store: { kind: etcd, endpoints: [http://198.18.0.9:2379], tls: { ca: ca.crt, cert: h.crt, key: h.key } }\n`, /store\.tls: tls sets TLS between the etcd members bootherd runs \(kind: etcd, no endpoints\)/],
+  ['peer TLS without its key', `${heads}store: { kind: etcd, tls: { ca: ca.crt, cert: h.crt } }\n`, /store\.tls\.key: is required \(expected the path of the private key of this head's peer certificate/],
   ['this head not in heads', heads.replace('name: head,', 'name: other,'), /heads: this head \(head\.name head\) is not listed/],
   ['duplicate head address', heads.replace('198.18.0.2 }', '198.18.0.1 }'), /cluster\.yaml:\d+ heads\[1\]\.address: address 198\.18\.0\.1 is already heads\[0\]/],
 ];
 for (const [name, text, expected] of storeCases) {
   t.test(name, async (t) => { t.match(errorOf(text), expected); });
 }
+
+t.test('store.tls: the member gets https peer URLs and the --peer-* flags, files relative to the cluster file', async (t) => {
+  const { etcdPlanOf } = await import('../../src/store/etcd-plan.ts');
+  const { etcdArgs } = await import('../../src/store/etcd-member.ts');
+  const { sharedFieldDigests, differingFields } = await import('../../src/config/shared.ts');
+  const c = parseConfig(`${heads}store: { kind: etcd, tls: { ca: /etc/bootherd/ca.crt, cert: tls/head.crt, key: tls/head.key } }\n`, '/etc/bootherd/cluster.yaml');
+  const member = etcdPlanOf(c)!.member!;
+  t.same(member.peerTls, { ca: '/etc/bootherd/ca.crt', cert: '/etc/bootherd/tls/head.crt', key: '/etc/bootherd/tls/head.key' });
+  const args = etcdArgs({ ...member, log: undefined as never }).join(' ');
+  t.match(args, '--listen-peer-urls https://198.18.0.1:52380 --initial-advertise-peer-urls https://198.18.0.1:52380');
+  t.match(args, '--initial-cluster head=https://198.18.0.1:52380,head2=https://198.18.0.2:52380');
+  t.match(args, '--peer-trusted-ca-file /etc/bootherd/ca.crt --peer-cert-file /etc/bootherd/tls/head.crt --peer-key-file /etc/bootherd/tls/head.key --peer-client-cert-auth');
+  t.match(args, '--listen-client-urls http://198.18.0.1:2379', 'the client port stays plain HTTP');
+  const plain = etcdArgs({ ...etcdPlanOf(parseConfig(`${heads}store: { kind: etcd }\n`, 'c.yaml'))!.member!, log: undefined as never }).join(' ');
+  t.notMatch(plain, /https|--peer-/, 'without tls: plain peers, no TLS flags');
+  const other = parseConfig(`${heads}store: { kind: etcd, tls: { ca: /etc/bootherd/ca.crt, cert: tls/head2.crt, key: tls/head2.key } }\n`, '/etc/bootherd/cluster.yaml');
+  t.same(differingFields(sharedFieldDigests(c), sharedFieldDigests(other)), [], 'each head\'s own certificate files do not make the files differ');
+  t.same(differingFields(sharedFieldDigests(c), sharedFieldDigests(parseConfig(`${heads}store: { kind: etcd }\n`, 'c.yaml'))), ['store'], 'but TLS on one head and not another does');
+});
 
 t.test('heads compare the shared fields of their files, not the head-specific ones', async (t) => {
   const { differingFields, sharedFieldDigests } = await import('../../src/config/shared.ts');

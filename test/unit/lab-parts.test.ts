@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import type { BootStage } from '../../src/cluster/types.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { checkHeadTimeline } from '../../src/lab/boot.ts';
-import { labClusterFile, labNode, LAB_ISCSI_PROFILE, LAB_MAX_NODES } from '../../src/lab/cluster.ts';
+import { labClusterFile, labHead, labNode, LAB_ISCSI_PROFILE, LAB_MAX_NODES } from '../../src/lab/cluster.ts';
 import { ConsoleReader, renderLine, type VmEvent } from '../../src/lab/console.ts';
-import { labDirOf } from '../../src/lab/running.ts';
+import { labDirOf, partitionRules, type LabHeadState } from '../../src/lab/running.ts';
+import { differingFields, sharedFieldDigests } from '../../src/config/shared.ts';
 import { qemuArgs, usesFirmwarePxe } from '../../src/lab/vm.ts';
 
 const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../vectors/lab');
@@ -149,6 +150,34 @@ t.test('the lab cluster file is a valid cluster file', async (t) => {
   t.match(i.iscsi, { enabled: true, backend: 'tgt', tgt: { controlPort: 4321 } });
   t.equal(c.nodes[0]!.root, undefined);
   t.notOk(c.profiles[LAB_ISCSI_PROFILE], 'a lab without --iscsi has no iSCSI profile');
+});
+
+t.test('lab up --heads 3: a file per head, all three on etcd, agreeing on every shared field; head is every head\'s name', async (t) => {
+  const files = [0, 1, 2].map((i) => parseConfig(labClusterFile({ stateDir: `/s/${i}`, filesDir: '/f', nodes: 2, heads: { self: i, count: 3 } }), '<lab>'));
+  t.same(files.map((c) => c.head), [{ name: 'head1', address: '198.18.0.1' }, { name: 'head2', address: '198.18.0.2' }, { name: 'head3', address: '198.18.0.3' }]);
+  for (const c of files) {
+    t.same(c.heads, files.map((f) => f.head), `${c.head.name} lists every head`);
+    t.same(c.store, { kind: 'etcd' }, `${c.head.name} runs its own etcd member`);
+    t.same(c.hosts.map((h) => `${h.name}=${h.ip}`), ['head=198.18.0.1', 'head=198.18.0.2', 'head=198.18.0.3'], 'the name the init checks, over every head');
+  }
+  t.same(differingFields(sharedFieldDigests(files[0]!), sharedFieldDigests(files[2]!)), [], 'the heads\' files differ only where a head\'s may');
+  t.same(labHead(0, 1), { name: 'head', address: '198.18.0.1' }, 'one head keeps its name');
+  const one = parseConfig(labClusterFile({ stateDir: '/s', filesDir: '/f', nodes: 2 }), '<lab>');
+  t.same([one.heads, one.store, one.hosts], [[], { kind: 'embedded' }, []], 'one head: no heads:, the embedded store, no hosts');
+});
+
+t.test('lab partition-head: drops etcd\'s ports to and from every other head, both ways, nothing else', async (t) => {
+  const head = (i: number) => ({ index: i, name: `head${i}`, address: `198.18.0.${i}` }) as LabHeadState;
+  const heads = [head(1), head(2), head(3)];
+  t.same(partitionRules(heads[2]!, heads), [
+    ['-N', 'BOOTHERD-PARTITION'],
+    ['-A', 'BOOTHERD-PARTITION', '-s', '198.18.0.1', '-p', 'tcp', '-m', 'multiport', '--ports', '2379,52380', '-j', 'DROP'],
+    ['-A', 'BOOTHERD-PARTITION', '-d', '198.18.0.1', '-p', 'tcp', '-m', 'multiport', '--ports', '2379,52380', '-j', 'DROP'],
+    ['-A', 'BOOTHERD-PARTITION', '-s', '198.18.0.2', '-p', 'tcp', '-m', 'multiport', '--ports', '2379,52380', '-j', 'DROP'],
+    ['-A', 'BOOTHERD-PARTITION', '-d', '198.18.0.2', '-p', 'tcp', '-m', 'multiport', '--ports', '2379,52380', '-j', 'DROP'],
+    ['-I', 'INPUT', '-j', 'BOOTHERD-PARTITION'],
+    ['-I', 'OUTPUT', '-j', 'BOOTHERD-PARTITION'],
+  ]);
 });
 
 t.test('lab names become namespace and directory names: letters, digits, hyphens', async (t) => {

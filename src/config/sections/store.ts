@@ -28,10 +28,21 @@ const endpoint = z.string({ error: ENDPOINT_HINT }).transform((v, ctx) => {
  * an etcd cluster run elsewhere; without, every head runs its own etcd member
  * (src/store/etcd-member.ts) and the members form one cluster.
  */
+const pemFile = (what: string) => z.string({ error: `expected the path of ${what} (PEM), absolute or relative to the cluster file` }).min(1);
+
+/** TLS on this head's etcd member's peer port (members to members); the files are this head's own. */
+const peerTls = z.strictObject({
+  ca: pemFile('the CA certificate that signed every member\'s peer certificate'),
+  cert: pemFile('this head\'s peer certificate (its address in the subject alternative names)'),
+  key: pemFile('the private key of this head\'s peer certificate'),
+});
+
 export const storeSection = z.strictObject({
   kind: z.enum(['embedded', 'etcd'], { error: 'expected embedded (one head, the journal in state:) or etcd (several heads)' }).default('embedded'),
   /** Client URLs of an etcd cluster run elsewhere; omit to run a member on every head. */
   endpoints: z.array(endpoint).min(1, { error: 'list at least one endpoint, or omit endpoints to run an etcd member on every head' }).optional(),
+  /** TLS between the members bootherd runs (etcd's --peer-* flags); the client port stays plain HTTP. */
+  tls: peerTls.optional(),
 }).default({ kind: 'embedded' });
 
 export type StoreConfig = z.output<typeof storeSection>;
