@@ -59,3 +59,17 @@ t.test('explain names the head that answers each MAC; --down moves it to the nex
   const single = parseConfig('head: { address: 198.18.0.1 }\nsubnets: [{ network: 198.18.0.0/24, interface: eth0, pool: 198.18.0.100-198.18.0.200 }]\n', '<test>');
   t.equal(explainDiscover(single, { mac: '52:54:00:00:10:01' }).answering, undefined, 'one head: nothing to choose');
 });
+
+t.test('several heads start looking for free addresses at different places in the pool', async (t) => {
+  const firstOffer = (i: number) => {
+    const store = new MemoryStore({ shared: true });
+    const config = fileOf(i);
+    const dhcp = new DhcpService({ config, model: new ClusterModel(config, store), store, log: silentLogger, metrics: new Metrics(), httpBase: 'http://198.18.0.1', heads: { self: HEADS[i]!, live: () => [HEADS[i]!] } });
+    const chaddr = Buffer.alloc(16);
+    macToBytes('52:54:00:00:20:01').copy(chaddr);
+    const bytes = encode({ op: 1, htype: 1, hlen: 6, hops: 0, xid: 1, secs: 0, flags: 0, ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: 0, chaddr, sname: '', file: '', options: new Map([[Opt.MESSAGE_TYPE, u8(MessageType.DISCOVER)]]) }).bytes;
+    return dhcp.handle(bytes, 'eth0', Date.now(), false)!.yiaddr;
+  };
+  const offers = HEADS.map((_, i) => firstOffer(i));
+  t.equal(new Set(offers).size, HEADS.length, `each head proposes its own first address (${offers.join(', ')})`);
+});

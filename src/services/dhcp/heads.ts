@@ -29,6 +29,11 @@ function weight(mac: string, head: string): number {
   return h >>> 0;
 }
 
+/** Where a head starts looking for free addresses in a pool (LeaseTable's cursorStart): a hash of its name. */
+export function cursorStartOf(head: string): number {
+  return weight('', head);
+}
+
 /**
  * The heads in the order they would answer `mac`: the first live one of this
  * list answers. Ties (equal weights) go to the lower name, so every head agrees.

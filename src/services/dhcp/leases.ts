@@ -108,7 +108,13 @@ export class LeaseTable {
   /** The store is shared by several heads: the store decides every claim. */
   readonly shared: boolean;
 
-  constructor(private readonly model: ClusterModel, private readonly store: Store, private readonly times: LeaseTimes, private readonly limits: LeaseLimits = {}) {
+  /**
+   * `cursorStart`: where in each pool this table starts looking for a free
+   * address (a number reduced modulo the pool's size). Several heads each
+   * start at their own place, so they do not all propose, and race for, the
+   * same next address.
+   */
+  constructor(private readonly model: ClusterModel, private readonly store: Store, private readonly times: LeaseTimes, private readonly limits: LeaseLimits = {}, private readonly cursorStart = 0) {
     this.shared = store.shared;
     for (const lease of store.values('leases')) this.index(lease);
     store.onChange((c) => {
@@ -205,7 +211,7 @@ export class LeaseTable {
     const pool = subnet.pool;
     if (!pool) return undefined;
     const size = pool.end - pool.start + 1;
-    let cursor = this.cursors.get(subnet) ?? pool.start;
+    let cursor = this.cursors.get(subnet) ?? pool.start + (this.cursorStart % size);
     let expired: number | undefined;
     let expiredAt = Infinity;
     let offered: number | undefined;

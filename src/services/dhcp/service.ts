@@ -24,7 +24,7 @@ import { networkOptions } from './handlers/network.ts';
 import { matchNode } from './handlers/node.ts';
 import { rootPathOption } from './handlers/root-path.ts';
 import { selectSubnet } from './handlers/subnet.ts';
-import type { DhcpHeads } from './heads.ts';
+import { cursorStartOf, type DhcpHeads } from './heads.ts';
 import { ClaimLostError, LeaseTable } from './leases.ts';
 import { buildReply, nakInsteadOf, replyDestination, withLeaseTime } from './reply.ts';
 
@@ -75,7 +75,7 @@ export class DhcpService implements Service {
     this.leases = new LeaseTable(model, store, {
       offerMs: config.dhcp.offerTime * 1000, declineMs: config.dhcp.declineTime * 1000,
       claimed: (outcome) => { claims(outcome).value++; },
-    }, config.dhcp.limits);
+    }, config.dhcp.limits, deps.heads ? cursorStartOf(deps.heads.self) : 0);
     const onError = (e: Error) => (e instanceof ClaimLostError ? this.log.debug({ err: e }, 'lease write refused by the store') : this.log.error({ err: e }, 'lease write failed'));
     const refused = m.counter('bootherd_dhcp_limit_refused_total', 'New pool leases refused by dhcp.limits, by limit (port, relay, interface)').by('limit');
     this.chain = [
