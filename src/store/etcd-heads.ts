@@ -141,7 +141,12 @@ export class HeadRegistry {
 
   /** Names of the heads alive now (DHCP's answering head is chosen among them). */
   liveNames(): string[] {
-    return this.heads().filter((h) => h.alive).map((h) => h.name);
+    return this.opts.heads.filter((h) => this.isAlive(h.name)).map((h) => h.name);
+  }
+
+  /** Its record is in etcd; for this head, whether it is registered and etcd answers. */
+  private isAlive(name: string): boolean {
+    return name === this.opts.self.name ? this.session?.alive === true && this.reachable : this.seen.has(name);
   }
 
   /** Every head of `heads:`, with its liveness and the fields of its file that differ from this head's. */
@@ -151,7 +156,7 @@ export class HeadRegistry {
       const rec = this.seen.get(h.name);
       return {
         name: h.name, address: h.address, self,
-        alive: self ? this.session?.alive === true && this.reachable : rec !== undefined,
+        alive: this.isAlive(h.name),
         configDiffers: !self && rec ? differingFields(this.opts.fields, rec.fields) : [],
         ...(!self && rec && this.clocks.has(h.name) ? { clockOffsetMs: Math.round(this.clocks.get(h.name)!.offsetMs) } : {}),
       };

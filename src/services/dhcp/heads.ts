@@ -46,8 +46,15 @@ export function answerOrder(mac: string, heads: readonly string[]): string[] {
 /**
  * The head that should answer `mac`, or undefined when any head should (no
  * live head known, or the client has waited `secs` >= ANSWER_ALL_AFTER_SECS).
+ * The first of answerOrder, found without sorting: this runs per DISCOVER.
  */
 export function answeringHead(mac: string, liveHeads: readonly string[], secs: number): string | undefined {
   if (!liveHeads.length || secs >= ANSWER_ALL_AFTER_SECS) return undefined;
-  return answerOrder(mac, liveHeads)[0];
+  let best: string | undefined;
+  let bestWeight = -1;
+  for (const head of liveHeads) {
+    const w = weight(mac, head);
+    if (w > bestWeight || (w === bestWeight && best !== undefined && head < best)) { best = head; bestWeight = w; }
+  }
+  return best;
 }
