@@ -147,3 +147,20 @@ export async function startHeads(t: Teardownable, opts: HeadsLabOptions): Promis
     },
   };
 }
+
+/** A counter of a head's /metrics text, summed over the series whose labels include `labels`. */
+export function metricOf(text: string, name: string, labels = ''): number {
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (labels && !line.includes(labels)) continue;
+    n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
+}
+
+/** The pids of the etcd members the heads run (the processes named etcd in their namespaces). */
+export function etcdMemberPids(h: HeadsLab): number[] {
+  return h.heads.flatMap((x) => h.lab.run(x.host.ns, 'ip', ['netns', 'pids', x.host.ns]).stdout.split('\n').filter(Boolean))
+    .map(Number).filter((pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'etcd'; } catch { return false; } });
+}

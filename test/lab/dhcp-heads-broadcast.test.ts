@@ -10,7 +10,7 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startHeads, type HeadProc } from '../helpers/heads.ts';
+import { etcdMemberPids, metricOf, startHeads, type HeadProc } from '../helpers/heads.ts';
 
 const LEASE_SECONDS = 3600;
 const config = () => `
@@ -19,16 +19,6 @@ tftp: { enabled: false }
 ntp: { enabled: false }
 `;
 
-/** A counter of one head's /metrics, summed over the series that match `labels`. */
-function metric(text: string, name: string, labels = ''): number {
-  let n = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (labels && !line.includes(labels)) continue;
-    n += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return n;
-}
 
 t.test('one segment, three heads: one head answers a client; etcd down: renewals only, to the recorded expiry', async (t) => {
   const h = await startHeads(t, { tag: 'hb', clients: [{ mac: '52:54:00:c1:00:01' }, { mac: '52:54:00:c1:00:02' }, { mac: '52:54:00:c1:00:03', cidr: '198.18.0.50/24' }], config });
@@ -59,7 +49,7 @@ t.test('one segment, three heads: one head answers a client; etcd down: renewals
   t.equal(leased.seconds, LEASE_SECONDS, 'for the whole lease time');
   const sent = h.heads.map((head) => {
     const m = metricsOf(head);
-    return { offers: metric(m, 'bootherd_dhcp_sent_total', 'type="OFFER"'), acks: metric(m, 'bootherd_dhcp_sent_total', 'type="ACK"'), silent: metric(m, 'bootherd_dhcp_dropped_total', 'reason="other-head"') };
+    return { offers: metricOf(m, 'bootherd_dhcp_sent_total', 'type="OFFER"'), acks: metricOf(m, 'bootherd_dhcp_sent_total', 'type="ACK"'), silent: metricOf(m, 'bootherd_dhcp_dropped_total', 'reason="other-head"') };
   });
   t.comment(`per head: ${JSON.stringify(sent)}`);
   const offering = sent.filter((s) => s.offers > 0).length;
@@ -69,8 +59,7 @@ t.test('one segment, three heads: one head answers a client; etcd down: renewals
   t.ok(sent.findIndex((s) => s.offers > 0) === sent.findIndex((s) => s.acks > 0), 'the same head');
   t.ok(sent.filter((s) => s.silent > 0).length >= 1, 'the heads that stayed silent counted why (other-head)');
 
-  const members = h.heads.flatMap((x) => h.lab.run(x.host.ns, 'ip', ['netns', 'pids', x.host.ns]).stdout.split('\n').filter(Boolean))
-    .map(Number).filter((pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'etcd'; } catch { return false; } });
+  const members = etcdMemberPids(h);
   t.equal(members.length, 3, 'one etcd member per head');
   for (const pid of members) process.kill(pid, 'SIGSTOP');
   t.teardown(() => { for (const pid of members) { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } } });
@@ -79,7 +68,7 @@ t.test('one segment, three heads: one head answers a client; etcd down: renewals
   const renewed = lastLease(first.ns);
   t.equal(renewed.ip, leased.ip, 'the same address');
   t.ok(renewed.seconds > 0 && renewed.seconds < LEASE_SECONDS, `for the time left on the recorded lease only (${renewed.seconds} s < ${LEASE_SECONDS} s)`);
-  t.ok(h.heads.some((head) => metric(metricsOf(head), 'bootherd_dhcp_unsaved_renewals_total') > 0), 'counted as an unsaved renewal');
+  t.ok(h.heads.some((head) => metricOf(metricsOf(head), 'bootherd_dhcp_unsaved_renewals_total') > 0), 'counted as an unsaved renewal');
   t.not(dhclient(late.ns, 15).code, 0, 'a new client gets no address while etcd is stopped');
 
   for (const pid of members) process.kill(pid, 'SIGCONT');

@@ -10,7 +10,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { answerOrder } from '../../src/services/dhcp/heads.ts';
-import { HEAD_NAMES, startHeads, type HeadProc } from '../helpers/heads.ts';
+import { HEAD_NAMES, metricOf, startHeads, type HeadProc } from '../helpers/heads.ts';
 
 const config = () => `
 subnets: [{ network: 198.18.0.0/24, interface: eth0, pool: 198.18.0.100-198.18.0.150, leaseTime: 1h }]
@@ -28,10 +28,6 @@ function macOfHc(): string {
   throw new Error('no MAC hashes to hc');
 }
 
-function metric(text: string, name: string, labels: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
 
 t.test('a head whose clock is 30 s off serves no DHCP; the other two do', async (t) => {
   const mac = macOfHc();
@@ -57,6 +53,6 @@ t.test('a head whose clock is 30 s off serves no DHCP; the other two do', async 
   t.equal(got.code, 0, 'the client gets a lease from the heads whose clocks agree');
   t.match(readFileSync(lf, 'utf8'), /fixed-address 198\.18\.0\.1\d\d;/);
   const m = h.api(admin, hc, 'GET', '/metrics').body;
-  t.equal(metric(m, 'bootherd_dhcp_sent_total', 'type="OFFER"') + metric(m, 'bootherd_dhcp_sent_total', 'type="ACK"'), 0, 'hc, the MAC\'s first head, sent nothing');
-  t.ok(metric(m, 'bootherd_dhcp_dropped_total', 'reason="clock-skew"') > 0, 'and counted what it dropped (clock-skew)');
+  t.equal(metricOf(m, 'bootherd_dhcp_sent_total', 'type="OFFER"') + metricOf(m, 'bootherd_dhcp_sent_total', 'type="ACK"'), 0, 'hc, the MAC\'s first head, sent nothing');
+  t.ok(metricOf(m, 'bootherd_dhcp_dropped_total', 'reason="clock-skew"') > 0, 'and counted what it dropped (clock-skew)');
 });

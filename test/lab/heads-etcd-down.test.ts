@@ -5,8 +5,7 @@
  * once the members run again, writes succeed on the same bootherd processes.
  */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { startHeads, type HeadProc } from '../helpers/heads.ts';
+import { etcdMemberPids, startHeads, type HeadProc } from '../helpers/heads.ts';
 
 // Every head's file has cluster:, head:, heads:, store: and state: from startHeads.
 const config = () => `
@@ -29,8 +28,7 @@ t.test('etcd down on every head: writes 503, answers go on; etcd back: writes wo
   await until('head B to have the host', () => dig(b, 'before.lab.test') === '198.18.0.70');
 
   // The etcd members: the processes named etcd in the heads' namespaces.
-  const members = h.heads.flatMap((x) => h.lab.run(x.host.ns, 'ip', ['netns', 'pids', x.host.ns]).stdout.split('\n').filter(Boolean))
-    .map(Number).filter((pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'etcd'; } catch { return false; } });
+  const members = etcdMemberPids(h);
   t.equal(members.length, 3, 'one etcd member per head');
   for (const pid of members) process.kill(pid, 'SIGSTOP');
   t.teardown(() => { for (const pid of members) { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } } });
