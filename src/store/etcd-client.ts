@@ -141,12 +141,14 @@ function txnToWire(t: EtcdTxn): object {
   };
 }
 
-function txnFromWire(r: WireTxnResponse): EtcdTxnResult {
+/** A nested txn's response has no header of its own: it is committed at the outer one's revision. */
+function txnFromWire(r: WireTxnResponse, outerRevision?: number): EtcdTxnResult {
+  const revision = outerRevision ?? Number(r.header.revision);
   return {
-    revision: Number(r.header.revision),
+    revision,
     succeeded: r.succeeded,
     responses: r.responses.map((o): EtcdOpResult => {
-      if (o.response === 'response_txn' && o.response_txn) return { txn: txnFromWire(o.response_txn) };
+      if (o.response === 'response_txn' && o.response_txn) return { txn: txnFromWire(o.response_txn, revision) };
       if (o.response === 'response_range' && o.response_range) return { kvs: o.response_range.kvs.map(kvOf) };
       return {};
     }),

@@ -21,7 +21,7 @@
  * compacted revision makes it reload the whole prefix at one revision).
  */
 import type { LeaseRecord } from '../cluster/types.ts';
-import { EtcdCallError, EtcdClient, prefixEnd, type EtcdCompare, type EtcdEvent, type EtcdOp, type EtcdWatcher } from './etcd-client.ts';
+import { EtcdCallError, EtcdClient, prefixEnd, type EtcdCompare, type EtcdEvent, type EtcdOp, type EtcdTxn, type EtcdTxnResult, type EtcdWatcher } from './etcd-client.ts';
 import {
   COLLECTIONS, StoreUnavailableError,
   type ChangeListener, type ClaimExpect, type ClaimOutcome, type ClaimSupersede, type CollectionName, type Collections, type Store, type StoreGuard, type StoreOp,
@@ -36,6 +36,10 @@ export const CLIENT_INDEX_DIR = 'leases-by-client';
 
 /** etcd's default --max-txn-ops. */
 const MAX_TXN_OPS = 128;
+/** Claims per batch Txn: etcd counts a nested txn's ops against --max-txn-ops less the outer ops. */
+const MAX_CLAIMS_PER_TXN = 32;
+/** Batch Txns of claims on their way at once: one fills while the other commits. */
+const CLAIM_BATCHES_IN_FLIGHT = 2;
 /** Keys read per Range page while loading. */
 const LOAD_PAGE = 2000;
 
@@ -58,6 +62,9 @@ export interface EtcdStoreStatus {
   readonly reloads: number;
   /** Records under the prefix whose value is not JSON; skipped. */
   readonly malformed: number;
+  /** Claims sent, and the Txns they were batched into. */
+  readonly claims: number;
+  readonly claimTxns: number;
 }
 
 interface Committed { readonly value: unknown; readonly raw: string; readonly rev: number }
@@ -69,6 +76,14 @@ interface QueuedWrite {
   raw: string | undefined;
   seq: number;
   readonly waiters: { resolve: () => void; reject: (e: Error) => void }[];
+}
+
+interface QueuedClaim {
+  readonly txn: EtcdTxn;
+  /** Every key the claim compares or writes. */
+  readonly keys: readonly string[];
+  readonly resolve: (r: EtcdTxnResult) => void;
+  readonly reject: (e: Error) => void;
 }
 
 type Tables = { [C in CollectionName]: Map<string, Collections[C]> };
@@ -94,6 +109,11 @@ export class EtcdStore implements Store {
   private inflightKeys = new Set<string>();
   private inflight = new Set<Promise<void>>();
   private flushScheduled = false;
+  private claimQueue: QueuedClaim[] = [];
+  private claimBatches = 0;
+  /** Claims sent and the Txns they went in (status: how well claims batch). */
+  private claimsSent = 0;
+  private claimTxns = 0;
   private seq = 0;
   private watcher: EtcdWatcher | undefined;
   /** The revision every watch event up to which has been applied. */
@@ -127,7 +147,7 @@ export class EtcdStore implements Store {
   }
 
   status(): EtcdStoreStatus {
-    return { connected: this.connected, revision: this.watched, lastError: this.lastError, reloads: this.reloads, malformed: this.malformed };
+    return { connected: this.connected, revision: this.watched, lastError: this.lastError, reloads: this.reloads, malformed: this.malformed, claims: this.claimsSent, claimTxns: this.claimTxns };
   }
 
   get<C extends CollectionName>(collection: C, key: string): Collections[C] | undefined {
@@ -183,12 +203,15 @@ export class EtcdStore implements Store {
   }
 
   async claim(clientKey: string, lease: LeaseRecord, expect: ClaimExpect, supersede?: ClaimSupersede): Promise<ClaimOutcome> {
-    const leaseKey = Buffer.from(this.keyOf('leases', lease.ip));
-    const indexKey = Buffer.from(this.clientKeyOf(clientKey));
+    const leaseFull = this.keyOf('leases', lease.ip);
+    const indexFull = this.clientKeyOf(clientKey);
+    const oldFull = supersede ? this.keyOf('leases', supersede.ip) : undefined;
+    const leaseKey = Buffer.from(leaseFull);
+    const indexKey = Buffer.from(indexFull);
     const raw = JSON.stringify(lease);
-    const oldKey = supersede ? Buffer.from(this.keyOf('leases', supersede.ip)) : undefined;
+    const oldKey = oldFull ? Buffer.from(oldFull) : undefined;
     const oldRaw = supersede?.lease ? JSON.stringify(supersede.lease) : undefined;
-    const r = await this.call(() => this.client.txn({
+    const r = await this.claimTxn({
       compare: [
         { key: leaseKey, target: 'MOD', modRevision: expect.address },
         { key: indexKey, target: 'MOD', modRevision: expect.client },
@@ -199,7 +222,7 @@ export class EtcdStore implements Store {
         ...(oldKey && oldRaw ? [{ put: { key: oldKey, value: Buffer.from(oldRaw) } }] : []),
       ],
       failure: [{ range: { key: leaseKey } }, { range: { key: indexKey } }, ...(oldKey ? [{ range: { key: oldKey } }] : [])],
-    }));
+    }, oldFull ? [leaseFull, indexFull, oldFull] : [leaseFull, indexFull]);
     if (r.succeeded) {
       if (supersede && oldRaw) this.applyCommitted('leases', supersede.ip, oldRaw, r.revision);
       this.applyCommitted('leases', lease.ip, raw, r.revision);
@@ -222,6 +245,53 @@ export class EtcdStore implements Store {
       address: { lease: current, revision: leaseKv?.modRevision ?? 0 },
       client: { ip: indexKv?.value.toString(), revision: indexKv?.modRevision ?? 0 },
     };
+  }
+
+  /**
+   * Claims made while others are on their way share one Txn: each claim is a
+   * nested txn with its own guards, so one refused claim refuses only itself.
+   * At most CLAIM_BATCHES_IN_FLIGHT such Txns are in flight; claims made
+   * meanwhile wait for the next. etcd evaluates every nested guard before
+   * applying any write and refuses a Txn that writes one key twice, so a
+   * claim touching a key already in the batch waits for the next one: then
+   * deciding the claims together is the same as deciding them in turn.
+   */
+  private claimTxn(txn: EtcdTxn, keys: readonly string[]): Promise<EtcdTxnResult> {
+    if (this.closed) return Promise.reject(new Error('etcd store is closed'));
+    return new Promise((resolve, reject) => {
+      this.claimQueue.push({ txn, keys, resolve, reject });
+      if (this.claimBatches < CLAIM_BATCHES_IN_FLIGHT) this.sendClaims();
+    });
+  }
+
+  private sendClaims(): void {
+    while (this.claimBatches < CLAIM_BATCHES_IN_FLIGHT && this.claimQueue.length) {
+      const batch: QueuedClaim[] = [];
+      const keys = new Set<string>();
+      const waiting: QueuedClaim[] = [];
+      for (const c of this.claimQueue) {
+        if (batch.length === MAX_CLAIMS_PER_TXN || c.keys.some((k) => keys.has(k))) { waiting.push(c); continue; }
+        for (const k of c.keys) keys.add(k);
+        batch.push(c);
+      }
+      this.claimQueue = waiting;
+      this.claimBatches++;
+      this.claimsSent += batch.length;
+      this.claimTxns++;
+      const done = this.call(() => this.client.txn({ compare: [], success: batch.map((c) => ({ txn: c.txn })) })).then(
+        (r) => batch.forEach((c, i) => {
+          const nested = r.responses[i];
+          if (nested && 'txn' in nested) c.resolve(nested.txn);
+          else c.reject(new Error('etcd answered a batch of claims without a result for each'));
+        }),
+        (e: Error) => { for (const c of batch) c.reject(e); },
+      ).finally(() => {
+        this.claimBatches--;
+        this.inflight.delete(done);
+        this.sendClaims();
+      });
+      this.inflight.add(done);
+    }
   }
 
   async close(): Promise<void> {

@@ -142,6 +142,28 @@ for (const kind of kinds) {
       t.equal((await Promise.all(claims)).filter((r) => r.claimed).length, 1);
     });
 
+    t.test('a storm of claims over few addresses and clients: each address and each client won at most once, as the store holds it', async (t) => {
+      const { store, peer } = await kind.make(t);
+      const heads = [store, ...(peer ? [await peer(), await peer()] : [])];
+      // 180 claims of 20 addresses by 45 clients, all judged from the same empty view: the batch Txns mix claims that collide.
+      const tries = Array.from({ length: 180 }, (_, i) => {
+        const s = heads[i % heads.length]!;
+        const ip = `198.18.0.${130 + (i % 20)}`;
+        const l = lease(ip, `52:54:00:00:05:${(i % 45).toString(16).padStart(2, '0')}`);
+        return { s, l, expect: s.claimRevisions(ip, l.mac) };
+      });
+      const outcomes = await Promise.all(tries.map(({ s, l, expect }) => s.claim(l.mac, l, expect)));
+      const won = tries.filter((_, i) => outcomes[i]!.claimed).map(({ l }) => l);
+      t.ok(won.length > 0, 'some claims won');
+      t.equal(new Set(won.map((l) => l.ip)).size, won.length, 'no address won twice');
+      t.equal(new Set(won.map((l) => l.mac)).size, won.length, 'no client won twice');
+      await until('every head sees the winners', () => heads.every((h) => won.every((l) => h.get('leases', l.ip)?.mac === l.mac)));
+      if (store instanceof EtcdStore) {
+        const { claims, claimTxns } = store.status();
+        t.ok(claimTxns < claims, `claims share Txns (${claims} claims in ${claimTxns} Txns)`);
+      }
+    });
+
     t.test('one client claiming two addresses at once: exactly one succeeds', async (t) => {
       const { store, peer } = await kind.make(t);
       const other = peer ? await peer() : store;
