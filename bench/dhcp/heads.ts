@@ -111,14 +111,29 @@ async function bootherd(lab: Lab, dir: string, hosts: string[], count: number, e
   });
   // A new etcd cluster needs a quorum of its members: every head at once.
   await Promise.all(procs.map((p, i) => waitFor(p, `head ${names[i]}`, '"msg":"bootherd started"', 90_000)));
+  const token = (i: number) => readFileSync(path.join(dir, names[i]!, 'state', 'api-token'), 'utf8').trim();
+  if (count > 1) {
+    // Measure the steady state: until every head's registry sees every head, two heads can each leave a client to the other.
+    const end = Date.now() + 60_000;
+    const seesAll = (i: number) => {
+      const r = lab.run(lab.clients[0]!.ns, 'curl', ['-sS', '--max-time', '5', '-H', `authorization: Bearer ${token(i)}`, `http://${ADDRESSES[i]}/api/v1/status`], 10_000);
+      try {
+        const heads = (JSON.parse(r.stdout) as { services: { heads?: { heads: { alive: boolean }[] } } }).services.heads?.heads ?? [];
+        return heads.filter((h) => h.alive).length === count;
+      } catch { return false; }
+    };
+    while (!names.every((_, i) => seesAll(i))) {
+      if (Date.now() > end) throw new Error(`the ${count} heads did not all see each other alive within 60 s`);
+      await sleep(250);
+    }
+  }
   return {
     pids: () => procs.flatMap((p) => [p.pid!, ...descendants(p.pid!)]),
     addresses: ADDRESSES.slice(0, count),
     counters: () => {
       const sum = new Map<string, number>();
-      names.forEach((name, i) => {
-        const token = readFileSync(path.join(dir, name, 'state', 'api-token'), 'utf8').trim();
-        const r = lab.run(lab.clients[0]!.ns, 'curl', ['-sS', '--max-time', '5', '-H', `authorization: Bearer ${token}`, `http://${ADDRESSES[i]}/metrics`], 10_000);
+      names.forEach((_, i) => {
+        const r = lab.run(lab.clients[0]!.ns, 'curl', ['-sS', '--max-time', '5', '-H', `authorization: Bearer ${token(i)}`, `http://${ADDRESSES[i]}/metrics`], 10_000);
         for (const m of r.stdout.matchAll(/^(bootherd_dhcp_(?:dropped|unanswered)_total\{[^}]*\}) (\d+)/gm)) sum.set(m[1]!, (sum.get(m[1]!) ?? 0) + Number(m[2]));
       });
       return [...sum].filter(([, n]) => n > 0).map(([k, n]) => `${k.replace('bootherd_dhcp_', '')} ${n}`).join(', ');
