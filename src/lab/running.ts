@@ -326,20 +326,43 @@ function etcdPidsOf(head: LabHeadState): number[] {
 const PARTITION_CHAIN = 'BOOTHERD-PARTITION';
 
 /**
- * The iptables commands (arguments) that cut head `self` off from the other
- * heads' etcd: in its namespace, TCP to or from their addresses on etcd's
- * client and peer ports is dropped, both ways. DHCP, DNS, HTTP and NTP
- * still pass, so the head keeps answering from its cache; its member loses
- * the quorum, so its writes fail.
+ * The iptables commands (arguments) that cut the head at `self` off from the
+ * other heads' etcd: in its namespace, TCP to or from their addresses on
+ * etcd's client and peer ports is dropped, both ways. DHCP, DNS, HTTP and
+ * NTP still pass, so the head keeps answering from its cache; its member
+ * loses the quorum, so its writes fail.
  */
-export function partitionRules(self: LabHeadState, heads: readonly LabHeadState[]): string[][] {
+export function partitionRules(self: string, heads: readonly string[]): string[][] {
   const ports = `${ETCD_CLIENT_PORT},${ETCD_PEER_PORT}`;
   const rules: string[][] = [['-N', PARTITION_CHAIN]];
   for (const other of heads) {
     if (other === self) continue;
-    for (const dir of ['-s', '-d']) rules.push(['-A', PARTITION_CHAIN, dir, other.address, '-p', 'tcp', '-m', 'multiport', '--ports', ports, '-j', 'DROP']);
+    for (const dir of ['-s', '-d']) rules.push(['-A', PARTITION_CHAIN, dir, other, '-p', 'tcp', '-m', 'multiport', '--ports', ports, '-j', 'DROP']);
   }
   rules.push(['-I', 'INPUT', '-j', PARTITION_CHAIN], ['-I', 'OUTPUT', '-j', PARTITION_CHAIN]);
+  return rules;
+}
+
+/**
+ * Cuts the head at `self` (in namespace `ns`) off from the other heads'
+ * etcd, or with `heal` undoes it; idempotent both ways. Returns the rules
+ * applied.
+ */
+export function setPartition(ns: string, self: string, heads: readonly string[], heal: boolean): string[][] {
+  const iptables = (args: string[], mayFail = false): void => {
+    try {
+      execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-w', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      if (!mayFail) throw new Error(`iptables ${args.join(' ')} in ${ns} failed: ${(e as { stderr?: string }).stderr?.trim() ?? (e as Error).message}`);
+    }
+  };
+  // Whatever an earlier partition left goes first.
+  iptables(['-D', 'INPUT', '-j', PARTITION_CHAIN], true);
+  iptables(['-D', 'OUTPUT', '-j', PARTITION_CHAIN], true);
+  iptables(['-F', PARTITION_CHAIN], true);
+  iptables(['-X', PARTITION_CHAIN], true);
+  const rules = heal ? [] : partitionRules(self, heads);
+  for (const r of rules) iptables(r);
   return rules;
 }
 
@@ -349,20 +372,7 @@ export function partitionHead(name: string, n: number, opts: { heal?: boolean } 
   const state = requireLab(name);
   const head = headOf(state, n);
   if (state.heads.length < 2) throw new Error(`lab ${name} has one head: there is nothing to partition it from (lab up --heads 3)`);
-  const iptables = (args: string[], mayFail = false): void => {
-    try {
-      execFileSync('ip', ['netns', 'exec', head.ns, 'iptables', '-w', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (e) {
-      if (!mayFail) throw new Error(`iptables ${args.join(' ')} in ${head.ns} failed: ${(e as { stderr?: string }).stderr?.trim() ?? (e as Error).message}`);
-    }
-  };
-  // Whatever an earlier partition left goes first, so both directions are idempotent.
-  iptables(['-D', 'INPUT', '-j', PARTITION_CHAIN], true);
-  iptables(['-D', 'OUTPUT', '-j', PARTITION_CHAIN], true);
-  iptables(['-F', PARTITION_CHAIN], true);
-  iptables(['-X', PARTITION_CHAIN], true);
-  const rules = opts.heal ? [] : partitionRules(head, state.heads);
-  for (const r of rules) iptables(r);
+  const rules = setPartition(head.ns, head.address, state.heads.map((h) => h.address), opts.heal === true);
   const updated = { ...head, partitioned: !opts.heal };
   writeLab({ ...state, heads: state.heads.map((h) => (h.index === n ? updated : h)) });
   return { head: updated, rules };

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, type LabHost } from '../../src/lab/netns.ts';
+import { setPartition } from '../../src/lab/running.ts';
 import { BIN, uniquePrefix } from './lab-server.ts';
 
 export const HEAD_NAMES = ['ha', 'hb', 'hc'] as const;
@@ -45,6 +46,8 @@ export interface HeadsLab {
   api(from: LabHost, head: HeadProc, method: string, route: string, body?: unknown): { status: number; body: string };
   /** Drops DHCP replies from every head but `head` on their way to client i (lab.clients[i]). */
   dhcpOnlyFrom(client: number, head: HeadProc): void;
+  /** Cuts `head` off from the other heads' etcd (iptables in its namespace, as `lab partition-head` does), or heals it. */
+  partition(head: HeadProc, heal?: boolean): void;
 }
 
 export interface HeadsLabOptions {
@@ -138,6 +141,9 @@ export async function startHeads(t: Teardownable, opts: HeadsLabOptions): Promis
       const cut = r.stdout.lastIndexOf('\n');
       return { status: Number(r.stdout.slice(cut + 1)) || 0, body: r.stdout.slice(0, Math.max(cut, 0)) };
     },
+    partition(head, heal = false) {
+      setPartition(head.host.ns, head.address, heads.map((h) => h.address), heal);
+    },
     dhcpOnlyFrom(client, head) {
       lab.exec(lab.switchNs, 'ebtables', ['-F', 'FORWARD']);
       for (const h of heads) {
@@ -163,4 +169,38 @@ export function metricOf(text: string, name: string, labels = ''): number {
 export function etcdMemberPids(h: HeadsLab): number[] {
   return h.heads.flatMap((x) => h.lab.run(x.host.ns, 'ip', ['netns', 'pids', x.host.ns]).stdout.split('\n').filter(Boolean))
     .map(Number).filter((pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'etcd'; } catch { return false; } });
+}
+
+/** Waits until every head's registry sees all heads alive (asked from `from`, a client with an address). */
+export async function waitAllAlive(h: HeadsLab, from: LabHost, count = h.heads.length, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  const alive = (head: HeadProc) => (h.api(from, head, 'GET', '/api/v1/status').body.match(/"alive":true/g) ?? []).length;
+  while (!h.heads.every((head) => head.proc?.exitCode === null && alive(head) === count)) {
+    if (Date.now() > end) throw new Error(`the heads do not all see ${count} heads alive within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/**
+ * ISC dhclient once in client namespace `ns` (-1, giving up after `timeout`
+ * seconds: it has no flag for that, only the config file's `timeout`), with
+ * a lease file of its own, keeping no address (-sf /bin/true).
+ */
+export function dhclientOnce(h: HeadsLab, ns: string, timeout: number): { code: number | null; stdout: string; stderr: string } {
+  const cf = path.join(h.dir, `${ns}-${timeout}.conf`);
+  writeFileSync(cf, `timeout ${timeout};\nretry 1;\n`);
+  return h.lab.run(ns, 'dhclient', ['-1', '-v', '-cf', cf, '-lf', dhclientLeaseFile(h, ns), '-pf', path.join(h.dir, `${ns}.pid`), '-sf', '/bin/true', 'eth0'], (timeout + 30) * 1000);
+}
+
+export const dhclientLeaseFile = (h: HeadsLab, ns: string): string => path.join(h.dir, `${ns}.leases`);
+
+/** The last lease in `ns`'s dhclient lease file: its address, lease time and server identifier. */
+export function lastDhclientLease(h: HeadsLab, ns: string): { ip: string | undefined; seconds: number; server: string | undefined } {
+  const text = readFileSync(dhclientLeaseFile(h, ns), 'utf8');
+  const block = text.slice(text.lastIndexOf('lease {'));
+  return {
+    ip: /fixed-address ([\d.]+);/.exec(block)?.[1],
+    seconds: Number(/option dhcp-lease-time (\d+);/.exec(block)?.[1]),
+    server: /option dhcp-server-identifier ([\d.]+);/.exec(block)?.[1],
+  };
 }

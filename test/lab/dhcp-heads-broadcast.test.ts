@@ -8,9 +8,7 @@
  * gets no address; etcd back: the new client is served, no restart.
  */
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { etcdMemberPids, metricOf, startHeads, type HeadProc } from '../helpers/heads.ts';
+import { dhclientOnce, etcdMemberPids, lastDhclientLease, metricOf, startHeads, waitAllAlive, type HeadProc } from '../helpers/heads.ts';
 
 const LEASE_SECONDS = 3600;
 const config = () => `
@@ -25,24 +23,11 @@ t.test('one segment, three heads: one head answers a client; etcd down: renewals
   const [first, late, admin] = h.lab.clients as [typeof h.lab.clients[0], typeof h.lab.clients[0], typeof h.lab.clients[0]];
   // dhclient runs with -sf /bin/true (the namespace keeps no address): the API is asked from a client with one.
   const metricsOf = (head: HeadProc) => h.api(admin, head, 'GET', '/metrics').body;
-  const leaseFile = (ns: string) => path.join(h.dir, `${ns}.leases`);
-  // dhclient -1 gives up after the config file's `timeout` (it has no such flag).
-  const dhclient = (ns: string, timeout: number) => {
-    const cf = path.join(h.dir, `${ns}-${timeout}.conf`);
-    writeFileSync(cf, `timeout ${timeout};\nretry 1;\n`);
-    return h.lab.run(ns, 'dhclient', ['-1', '-v', '-cf', cf, '-lf', leaseFile(ns), '-pf', path.join(h.dir, `${ns}.pid`), '-sf', '/bin/true', 'eth0'], (timeout + 30) * 1000);
-  };
-  /** The last lease in a dhclient lease file: its address and lease time. */
-  const lastLease = (ns: string) => {
-    const text = readFileSync(leaseFile(ns), 'utf8');
-    const block = text.slice(text.lastIndexOf('lease {'));
-    return { ip: /fixed-address ([\d.]+);/.exec(block)?.[1], seconds: Number(/option dhcp-lease-time (\d+);/.exec(block)?.[1]) };
-  };
+  const dhclient = (ns: string, timeout: number) => dhclientOnce(h, ns, timeout);
+  const lastLease = (ns: string) => lastDhclientLease(h, ns);
 
   // Each head must see the other two alive first, or it would count itself the chosen one too.
-  const end = Date.now() + 30_000;
-  const seeAll = () => h.heads.every((head) => (h.api(admin, head, 'GET', '/api/v1/status').body.match(/"alive":true/g) ?? []).length === 3);
-  while (!seeAll()) { if (Date.now() > end) throw new Error('the heads do not see each other alive'); await new Promise((r) => setTimeout(r, 300)); }
+  await waitAllAlive(h, admin);
   t.equal(dhclient(first.ns, 30).code, 0, 'dhclient gets a lease from the three heads');
   const leased = lastLease(first.ns);
   t.match(leased.ip, /^198\.18\.0\.1[0-4]\d$|^198\.18\.0\.150$/, `a pool address (${leased.ip})`);

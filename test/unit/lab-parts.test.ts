@@ -167,8 +167,7 @@ t.test('lab up --heads 3: a file per head, all three on etcd, agreeing on every 
 });
 
 t.test('lab partition-head: drops etcd\'s ports to and from every other head, both ways, nothing else', async (t) => {
-  const head = (i: number) => ({ index: i, name: `head${i}`, address: `198.18.0.${i}` }) as LabHeadState;
-  const heads = [head(1), head(2), head(3)];
+  const heads = ['198.18.0.1', '198.18.0.2', '198.18.0.3'];
   t.same(partitionRules(heads[2]!, heads), [
     ['-N', 'BOOTHERD-PARTITION'],
     ['-A', 'BOOTHERD-PARTITION', '-s', '198.18.0.1', '-p', 'tcp', '-m', 'multiport', '--ports', '2379,52380', '-j', 'DROP'],
