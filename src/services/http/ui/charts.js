@@ -101,7 +101,7 @@ function drawRates(view) {
 function drawPools(view) {
   const pools = view.pools;
   const parts = [['bound', '#0b6bcb'], ['declined', '#d64545'], ['reserved', '#b8c2cc'], ['free', '#dafbe1']];
-  const datasets = parts.map(([k, color]) => ({ label: k, backgroundColor: color, borderColor: '#9aa5b1', borderWidth: k === 'free' ? 1 : 0, data: pools.map((p) => p[k]) }));
+  const datasets = parts.map(([k, color]) => ({ label: k, backgroundColor: color, borderColor: '#9aa5b1', borderWidth: k === 'free' ? 1 : 0, maxBarThickness: 36, data: pools.map((p) => p[k]) }));
   const options = baseOptions();
   Object.assign(options, { indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true, title: { display: true, text: 'addresses' } }, y: { stacked: true } } });
   chartOn('c-pools', { type: 'bar', data: { labels: pools.map((p) => `${p.subnet} (${p.size})`), datasets }, options });
@@ -125,8 +125,8 @@ function drawUsage(view) {
     data: {
       labels: nodes.map((n) => n.node || n.host),
       datasets: [
-        { label: 'CPU %', backgroundColor: '#f08a5d', data: nodes.map((n) => n.cpu) },
-        { label: 'memory %', backgroundColor: '#0b6bcb', data: nodes.map((n) => n.mem) },
+        { label: 'CPU %', backgroundColor: '#f08a5d', maxBarThickness: 28, data: nodes.map((n) => n.cpu) },
+        { label: 'memory %', backgroundColor: '#0b6bcb', maxBarThickness: 28, data: nodes.map((n) => n.mem) },
       ],
     },
     options,
