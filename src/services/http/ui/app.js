@@ -218,7 +218,7 @@ async function loadHeads() {
     el('td', {}, h.clockOffsetMs === undefined ? '-' : `${Math.round(h.clockOffsetMs)} ms`),
     el('td', {}, h.configDiffers.length ? el('span', { class: 'state bad' }, `differs: ${h.configDiffers.join(', ')}`) : 'same'))));
   $('h-note').textContent = reg
-    ? `etcd ${reg.etcd.reachable ? 'reachable' : 'unreachable'} at ${reg.etcd.endpoints.join(', ')}${election ? `; the NTP election ${leader ? `names ${leader}` : 'names no leader yet'}` : '; one head: no election'}.`
+    ? `etcd ${reg.etcd.reachable ? 'reachable' : 'unreachable'} at ${reg.etcd.endpoints.join(', ')}${election ? `; the NTP election ${leader ? `names ${leader}` : 'names no leader yet'}` : heads.length > 1 ? '; no election runs (NTP is off)' : '; one head: no election'}.`
     : 'One head with its own store (no etcd): it serves and leads alone.';
 }
 
