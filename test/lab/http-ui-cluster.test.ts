@@ -10,6 +10,8 @@
  * have drawn pixels; the tables must show it. Screenshots go to
  * test/artifacts/; with BOOTHERD_DOC_IMAGES=1, two also to docs/img/ (the
  * pictures in docs/http.md), so a plain run leaves the tracked files alone.
+ * Then three heads on etcd: the heads page names the one the election
+ * chose, and when that head stops, the new leader and the stopped head.
  */
 import t from 'tap';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium.ts';
+import { startHeads, type HeadProc } from '../helpers/heads.ts';
 import { createInfluxd, type Influxd } from '../helpers/influxd.ts';
 import { startLabServer } from '../helpers/lab-server.ts';
 
@@ -183,4 +186,47 @@ t.test('UI pictures: cluster, leases, services and heads pages with real data', 
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-heads.png'), fullPage: true });
 
   t.same(cspViolations, [], 'every page runs under the Content-Security-Policy, Chart.js included');
+});
+
+t.test('UI heads page: three heads on etcd, the leader, and a new one when it stops', async (t) => {
+  const config = () => 'subnets:\n  - network: 198.18.0.0/24\ntftp: { enabled: false }\ndns: { enabled: false }\ndhcp: { enabled: false }\ntelemetry: { enabled: false }\n';
+  const h = await startHeads(t, { tag: 'bhuh', config });
+  const statusOf = (head: HeadProc) => {
+    const r = h.api(head.host, head, 'GET', '/api/v1/status');
+    return r.status === 200 ? JSON.parse(r.body) as { services: { ntpLeader?: { leader?: string }; heads?: { heads: Array<{ alive: boolean }> } } } : undefined;
+  };
+  // The registry and the election settle once the heads' etcd sessions exist: ask until every
+  // head sees the three alive and names the same leader (bounded).
+  let leader: string | undefined;
+  for (let i = 0; i < 150 && !leader; i++) {
+    const all = h.heads.map((x) => statusOf(x)?.services);
+    const named = all.map((x) => x?.ntpLeader?.leader);
+    if (named[0] && named.every((n) => n === named[0]) && all.every((x) => x?.heads?.heads.every((y) => y.alive))) leader = named[0];
+    else await new Promise((r) => setTimeout(r, 200));
+  }
+  t.ok(leader, `every head sees the three alive and names the same leader (${leader})`);
+  const viewer = h.heads.find((x) => x.name !== leader)!;
+  const { page, cspViolations } = await launchChromium(t, { ns: viewer.host.ns, viewport: { width: 1000, height: 420 } });
+  // Reads are open to the cluster networks here (http.readOpenTo's default): no token prompt.
+  await page.goto(`http://${viewer.address}/#/heads`);
+  await page.locator('tr[data-head="hc"]').waitFor(WAIT);
+  const leads = () => page.locator('td[data-leads="true"]').evaluateAll((tds) => tds.map((td) => (td.parentNode as unknown as { dataset: { head: string } }).dataset.head));
+  t.same(await leads(), [leader], 'the heads page marks the elected head, and only it');
+  for (const x of h.heads) t.match(await page.locator(`tr[data-head="${x.name}"]`).innerText(), new RegExp(`${x.name}${x === viewer ? ' \\(this head\\)' : ''}\\s+${x.address.replace(/\./g, '\\.')}\\s+alive`), `${x.name} is alive`);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'ui-heads-etcd.png'), fullPage: true });
+
+  // The leader stops: its etcd session is revoked, another head is elected, and the page follows (it polls).
+  await h.heads.find((x) => x.name === leader)!.stop();
+  await page.locator(`tr[data-head="${leader}"] .state.bad`).waitFor(WAIT);
+  t.match(await page.locator(`tr[data-head="${leader}"]`).innerText(), /\bdown\b/, 'the stopped head shows as down');
+  await page.waitForFunction((old) => {
+    const td = (globalThis as unknown as { document: { querySelector(s: string): { parentNode: { dataset: { head: string } } } | null } }).document.querySelector('td[data-leads="true"]');
+    return td !== null && td.parentNode.dataset.head !== old;
+  }, leader, WAIT);
+  const next = await leads();
+  t.equal(next.length, 1, 'one head leads');
+  t.not(next[0], leader, `a live head leads now (${next[0]})`);
+  t.equal(statusOf(viewer)?.services.ntpLeader?.leader, next[0], 'the one the election names');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'ui-heads-failover.png'), fullPage: true });
+  t.same(cspViolations, []);
 });
