@@ -14,6 +14,8 @@ import { startHttpServer } from '../helpers/http-server.ts';
 
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../artifacts');
 const WAIT = { timeout: 15_000 };
+/** Chart.js in the page (window.Chart). */
+declare const Chart: { getChart(id: string): { data: { labels?: string[] } } | undefined };
 
 t.test('UI: list, live node, live boot stage, timeline', async (t) => {
   const s = await startHttpServer(t, {
@@ -62,6 +64,13 @@ nodes:
   await page.locator('tr[data-node="n002"] [data-stage="booted"]').waitFor(WAIT);
   t.equal(await page.locator('#nodes thead').isVisible(), false, 'no table header on a phone');
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-phone.png'), fullPage: true });
+  // The cluster page on a phone: the pictures stack in one column; n002's boot is in the storm.
+  await page.goto(s.base + '/#/');
+  // A function, not a string: the page's CSP forbids eval.
+  await page.waitForFunction(() => (Chart.getChart('c-boots')?.data.labels ?? []).includes('n002'), undefined, WAIT);
+  t.pass('the cluster page draws on a phone');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'ui-phone-cluster.png'), fullPage: true });
+  await page.goto(s.base + '/#/nodes');
 
   await s.authed('/api/v1/nodes/n002', { method: 'DELETE' });
   await page.locator('tr[data-node="n002"]').waitFor({ state: 'detached', ...WAIT });

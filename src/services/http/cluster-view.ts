@@ -39,7 +39,7 @@ export class RequestRates {
   private readonly samples: Sample[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly metrics: Metrics, readonly intervalMs = 5000, private readonly keep = 120) {}
+  constructor(private readonly metrics: Metrics, readonly intervalMs = 5000, private readonly keep = 120, private readonly clock: () => number = Date.now) {}
 
   start(): void {
     this.sample();
@@ -52,7 +52,7 @@ export class RequestRates {
   }
 
   /** The rates between consecutive samples, the last one ending now (when a second or more has passed). */
-  points(now = Date.now()): RatePoint[] {
+  points(now = this.clock()): RatePoint[] {
     const all = [...this.samples];
     const last = all[all.length - 1];
     if (!last || now - last.at >= 1000) all.push(this.read(now));
@@ -68,8 +68,9 @@ export class RequestRates {
     return out;
   }
 
-  private sample(): void {
-    this.samples.push(this.read(Date.now()));
+  /** Takes one sample now (the timer's job; tests call it). */
+  sample(): void {
+    this.samples.push(this.read(this.clock()));
     if (this.samples.length > this.keep) this.samples.shift();
   }
 
@@ -185,7 +186,7 @@ export class ClusterViews {
       body = await res.json() as InfluxQueryResult;
       if (!res.ok) return { ...base, error: `InfluxDB answered ${res.status}: ${body.error ?? ''}`.trim(), nodes: [] };
     } catch (e) {
-      return { ...base, error: `InfluxDB did not answer: ${(e as Error).message}`, nodes: [] };
+      return { ...base, error: `InfluxDB at ${t.influxdb} did not answer: ${(e as Error).message}`, nodes: [] };
     }
     const failed = body.results?.find((r) => r.error)?.error;
     // A database telegraf has not written to yet is no error: there is just nothing to draw.
