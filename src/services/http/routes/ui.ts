@@ -1,7 +1,8 @@
 /**
- * The browser UI: one page, one script, one style sheet, no framework. The
- * files are read once at start and served from memory; the data comes from
- * the API and its event stream, with the same access rules as any client.
+ * The browser UI: one page, its two scripts and one style sheet, no framework
+ * and no build step. The files are read once at start and served from
+ * memory; the data comes from the API and its event stream, with the same
+ * access rules as any client.
  * The token the login form takes becomes an HttpOnly cookie set here.
  * Chart.js (MIT) is served from its npm package, so the UI works offline.
  */

@@ -100,6 +100,7 @@ function drawRates(view) {
 
 function drawPools(view) {
   const pools = view.pools;
+  document.getElementById('pools-note').textContent = pools.length ? '' : 'no pool: DHCP is off, or no subnet has a pool';
   const parts = [['bound', '#0b6bcb'], ['declined', '#d64545'], ['reserved', '#b8c2cc'], ['free', '#dafbe1']];
   const datasets = parts.map(([k, color]) => ({ label: k, backgroundColor: color, borderColor: '#9aa5b1', borderWidth: k === 'free' ? 1 : 0, maxBarThickness: 36, data: pools.map((p) => p[k]) }));
   const options = baseOptions();
