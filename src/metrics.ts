@@ -34,6 +34,18 @@ class Family {
     };
   }
 
+  /** Sum over every series (a counter's total across its labels). */
+  total(): number {
+    let sum = 0;
+    for (const s of this.series.values()) sum += s.value;
+    return sum;
+  }
+
+  /** Every series as it stands. */
+  list(): Series[] {
+    return [...this.series.values()];
+  }
+
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
     for (const s of this.series.values()) {
@@ -65,6 +77,17 @@ export class Metrics {
   /** Current value of one series (tests and status). */
   value(name: string, labels: Labels = {}): number {
     return this.families.get(name)?.with(labels).value ?? 0;
+  }
+
+  /** One family's sum over its labels; 0 when no such family (a service that is off). */
+  total(name: string): number {
+    return this.families.get(name)?.total() ?? 0;
+  }
+
+  /** Every family with its series, gauges computed now: the UI's counters table. */
+  snapshot(): Array<{ name: string; help: string; type: 'counter' | 'gauge'; series: Series[] }> {
+    for (const g of this.gauges) g();
+    return [...this.families.values()].map((f) => ({ name: f.name, help: f.help, type: f.type, series: f.list() }));
   }
 
   render(): string {

@@ -6,15 +6,16 @@
  * The server listens on 127.0.0.1 only.
  */
 import t from 'tap';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.ts';
 import { startHttpServer } from '../helpers/http-server.ts';
 
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../artifacts');
 const WAIT = { timeout: 15_000 };
+/** Chart.js in the page (window.Chart). */
+declare const Chart: { getChart(id: string): { data: { labels?: string[] } } | undefined };
 
 t.test('UI: list, live node, live boot stage, timeline', async (t) => {
   const s = await startHttpServer(t, {
@@ -26,20 +27,9 @@ nodes:
 `,
   });
   mkdirSync(ARTIFACTS, { recursive: true });
-  const context = await chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'bootherd-chromium-')), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1000, height: 640 },
-    timeout: 30_000,
-  });
-  t.teardown(() => context.close());
-  const page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const cspViolations: string[] = [];
-  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
+  const { page, cspViolations } = await launchChromium(t);
 
-  await page.goto(s.base + '/');
+  await page.goto(s.base + '/#/nodes');
   await page.locator('#login').waitFor({ state: 'visible', ...WAIT });
   t.pass('without the token, the page asks for it');
   await page.fill('#token', s.token);
@@ -70,10 +60,17 @@ nodes:
 
   // A phone: the list becomes cards and stays readable.
   await page.setViewportSize({ width: 390, height: 760 });
-  await page.goto(s.base + '/#/');
+  await page.goto(s.base + '/#/nodes');
   await page.locator('tr[data-node="n002"] [data-stage="booted"]').waitFor(WAIT);
-  t.equal(await page.locator('thead').isVisible(), false, 'no table header on a phone');
+  t.equal(await page.locator('#nodes thead').isVisible(), false, 'no table header on a phone');
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-phone.png'), fullPage: true });
+  // The cluster page on a phone: the pictures stack in one column; n002's boot is in the storm.
+  await page.goto(s.base + '/#/');
+  // A function, not a string: the page's CSP forbids eval.
+  await page.waitForFunction(() => (Chart.getChart('c-boots')?.data.labels ?? []).includes('n002'), undefined, WAIT);
+  t.pass('the cluster page draws on a phone');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'ui-phone-cluster.png'), fullPage: true });
+  await page.goto(s.base + '/#/nodes');
 
   await s.authed('/api/v1/nodes/n002', { method: 'DELETE' });
   await page.locator('tr[data-node="n002"]').waitFor({ state: 'detached', ...WAIT });

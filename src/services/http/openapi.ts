@@ -156,6 +156,8 @@ export const OPENAPI = {
     '/api/v1/ntp': { get: readOp('NTP service state: upstreams, election between heads', json({ type: 'object' }, 'the NTP service\'s status'), { 404: err('NTP not running') }) },
     '/api/v1/clock': { get: { summary: 'this head\'s clock (milliseconds since the epoch): the heads compare clocks with it', security: [], responses: { 200: json({ type: 'object', properties: { now: { type: 'integer' } }, required: ['now'] }, 'the clock') } } },
     '/api/v1/status': { get: readOp('server status: counts and each service\'s status', json(ref('Status'), 'status')) },
+    '/api/v1/cluster': { get: readOp('the UI\'s cluster view: the last boots\' timelines, request rates per protocol (sampled from this head\'s counters), pool usage, node CPU/memory from InfluxDB', json({ type: 'object' }, 'the cluster view (docs/http.md#the-ui)')) },
+    '/api/v1/services': { get: readOp('each service\'s status and its counters and gauges (the /metrics families, by service)', json({ type: 'object', properties: { status: { type: 'object' }, counters: { type: 'object' } } }, 'services')) },
     '/api/v1/events': { get: readOp('live updates (server-sent events): `node` with a Node, `node-removed` with {name}', text('event stream', 'text/event-stream')) },
     '/boot/{file}': {
       get: {
@@ -213,6 +215,6 @@ export const OPENAPI = {
         responses: { 204: { description: 'the cookie is set' }, 400: err('no token in the body'), 401: err('wrong token') },
       },
     },
-    '/ui/{file}': { get: { summary: 'the UI\'s script and style sheet', security: [], parameters: [pathParam('file', 'app.js or style.css')], responses: { 200: text('the asset'), 404: err('no such asset') } } },
+    '/ui/{file}': { get: { summary: 'the UI\'s script and style sheet', security: [], parameters: [pathParam('file', 'app.js, charts.js, style.css or chart.umd.min.js (Chart.js)')], responses: { 200: text('the asset'), 404: err('no such asset') } } },
   },
 } as const;

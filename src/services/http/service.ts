@@ -15,6 +15,8 @@ import { HttpError, type ErrorBody } from './errors.ts';
 import { HttpLogs } from './logs.ts';
 import { apiRoutes } from './routes/api.ts';
 import { bootRoutes } from './routes/boot.ts';
+import { clusterRoutes } from './routes/cluster.ts';
+import { ClusterViews, RequestRates } from './cluster-view.ts';
 import { EventHub, eventRoutes } from './routes/events.ts';
 import { fileRoutes } from './routes/files.ts';
 import { telemetryRoutes } from './routes/telemetry.ts';
@@ -94,6 +96,7 @@ export class HttpService implements Service {
   private readonly log: Logger;
   private readonly pump: SendfilePump;
   private readonly events: EventHub;
+  private readonly rates: RequestRates;
   private policy: AccessPolicy | undefined;
   private logs: HttpLogs | undefined;
   private readonly startedAt = Date.now();
@@ -109,6 +112,7 @@ export class HttpService implements Service {
     // One sending thread: a second costs CPU and gains no throughput (docs/http.md#benchmark).
     this.pump = new SendfilePump(CONNECTION_TIMEOUT_MS);
     this.events = new EventHub(deps);
+    this.rates = new RequestRates(metrics);
     this.requestFamily = metrics.counter('bootherd_http_requests_total', 'HTTP requests answered, by kind of route and status code');
     this.dropped = metrics.counter('bootherd_http_dropped_total', 'HTTP requests refused as malformed, by reason');
     const sent = metrics.counter('bootherd_http_sent_bytes_total', 'Boot file bytes sent, by kind (files, loaders)');
@@ -160,6 +164,7 @@ export class HttpService implements Service {
     fileRoutes(app, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) }, (reason) => this.drop(reason));
     apiRoutes(app, deps, this.startedAt);
     eventRoutes(app, this.events);
+    clusterRoutes(app, deps, new ClusterViews({ model: deps.model, store: deps.store, leases: deps.leases, telemetry: deps.telemetry && config.telemetry, rates: this.rates }));
     uiRoutes(app, (token) => this.policy!.tokenMatches(token), Boolean(config.http.tls));
     if (deps.telemetry) {
       const refused = metrics.counter('bootherd_telemetry_refused_writes_total', 'Telemetry writes refused, by reason (token, bad-line, bad-gzip, too-large...)');
@@ -178,6 +183,7 @@ export class HttpService implements Service {
       this.log.warn({ maxConnections: config.http.maxConnections, openFileLimit: fds }, `http.maxConnections leaves fewer than ${FD_RESERVE} of the ${fds} file descriptors (ulimit -n) to DNS over TCP, TFTP and the state directory; lower it or raise the limit`);
     }
     await this.app.listen({ host: config.http.address, port: config.http.port });
+    this.rates.start();
     this.log.info({ address: config.http.address, port: this.address().port, base: this.deps.httpBase, logs: this.logs.dir }, 'HTTP listening');
   }
 
@@ -187,6 +193,7 @@ export class HttpService implements Service {
   }
 
   async stop(): Promise<void> {
+    this.rates.stop();
     this.events.close();
     await this.app.close();
     this.pump.close();

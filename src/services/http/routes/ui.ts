@@ -1,10 +1,13 @@
 /**
- * The browser UI: one page, one script, one style sheet, no framework. The
- * files are read once at start and served from memory; the data comes from
- * the API and its event stream, with the same access rules as any client.
+ * The browser UI: one page, its two scripts and one style sheet, no framework
+ * and no build step. The files are read once at start and served from
+ * memory; the data comes from the API and its event stream, with the same
+ * access rules as any client.
  * The token the login form takes becomes an HttpOnly cookie set here.
+ * Chart.js (MIT) is served from its npm package, so the UI works offline.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +15,14 @@ import { TOKEN_COOKIE } from '../auth.ts';
 import { HttpError } from '../errors.ts';
 
 const UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../ui');
-const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
+const JS = 'text/javascript; charset=utf-8';
+const ASSETS: Record<string, { type: string; file: string }> = {
+  'app.js': { type: JS, file: path.join(UI_DIR, 'app.js') },
+  'charts.js': { type: JS, file: path.join(UI_DIR, 'charts.js') },
+  'style.css': { type: 'text/css; charset=utf-8', file: path.join(UI_DIR, 'style.css') },
+  // The UMD build defines window.Chart; the package's exports name no subpath, so it is found next to its main file.
+  'chart.umd.min.js': { type: JS, file: path.join(path.dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js') },
+};
 
 /**
  * `tokenMatches` checks a presented API token; `secure`: the server speaks
@@ -20,7 +30,7 @@ const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf
  */
 export function uiRoutes(app: FastifyInstance, tokenMatches: (token: string) => boolean, secure: boolean): void {
   const page = readFileSync(path.join(UI_DIR, 'index.html'));
-  const assets = new Map(Object.entries(ASSETS).map(([f, type]) => [f, { type, body: readFileSync(path.join(UI_DIR, f)) }]));
+  const assets = new Map(Object.entries(ASSETS).map(([f, { type, file }]) => [f, { type, body: readFileSync(file) }]));
   const settings = { config: { access: 'open' as const, kind: 'ui' as const } };
   app.get('/', settings, async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(page));
   app.get<{ Params: { file: string } }>('/ui/:file', settings, async (req, reply) => {

@@ -1,9 +1,15 @@
-// bootherd UI: a node list and a node's boot timeline, kept live by the API's
-// event stream (/api/v1/events). Plain DOM, no framework, no build step.
+// bootherd UI: the cluster page (pictures, charts.js), the node list and a
+// node's boot timeline (kept live by the event stream /api/v1/events), the
+// leases, the services and the heads. Plain DOM, no framework, no build step.
 'use strict';
 
 const STAGES = { 'dhcp-offer': 'DHCP offer', 'dhcp-ack': 'DHCP ack', 'tftp-loader': 'loader sent', 'ipxe-script': 'iPXE script', 'kernel': 'kernel', 'initrd': 'initrd', 'booted': 'booted' };
 const nodes = new Map();
+/** How often the pages that poll (cluster, leases, services, heads) ask again. */
+const POLL_MS = 5000;
+const PAGES = ['overview', 'list', 'detail', 'leases', 'services', 'heads'];
+let pollTimer;
+let headStatus;
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -77,16 +83,143 @@ function renderDetail(name) {
     el('span', { class: 'delta' }, `+${((s.at - t0) / 1000).toFixed(1)} s${s.detail ? ` · ${s.detail}` : ''}`))));
 }
 
-function route() {
-  const m = /^#\/node\/(.+)$/.exec(location.hash);
-  $('list').hidden = !!m;
-  $('detail').hidden = !m;
-  if (m) renderDetail(decodeURIComponent(m[1])); else renderList();
+function pageOf(hash) {
+  const m = /^#\/node\/(.+)$/.exec(hash);
+  if (m) return { page: 'detail', name: decodeURIComponent(m[1]) };
+  const p = { '#/nodes': 'list', '#/leases': 'leases', '#/services': 'services', '#/heads': 'heads' }[hash];
+  return { page: p || 'overview' };
 }
 
+function route() {
+  const { page } = pageOf(location.hash);
+  for (const id of PAGES) $(id).hidden = id !== page;
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('here', a.dataset.page === page || (page === 'detail' && a.dataset.page === 'list'));
+  clearTimeout(pollTimer);
+  refresh();
+  poll();
+}
+
+/** Re-renders the page shown from what is held (the event stream's nodes). */
 function refresh() {
-  const m = /^#\/node\/(.+)$/.exec(location.hash);
-  if (m) renderDetail(decodeURIComponent(m[1])); else renderList();
+  const { page, name } = pageOf(location.hash);
+  if (page === 'detail') renderDetail(name);
+  else if (page === 'list') renderList();
+  else if (page === 'leases') renderLeases();
+}
+
+/** The pages drawn from the API rather than the event stream ask again every POLL_MS while shown. */
+async function poll() {
+  const { page } = pageOf(location.hash);
+  const load = { overview: loadCluster, leases: loadLeases, services: loadServices, heads: loadHeads }[page];
+  if (!load) return;
+  try { await load(); } catch (e) { console.error(e); }
+  if (pageOf(location.hash).page === page) { clearTimeout(pollTimer); pollTimer = setTimeout(poll, POLL_MS); }
+}
+
+// ---- cluster ----
+async function loadCluster() {
+  const view = await api('/api/v1/cluster');
+  let booted = 0, booting = 0;
+  for (const b of view.boots) { if (b.stages[b.stages.length - 1].stage === 'booted') booted++; else booting++; }
+  const free = view.pools.reduce((a, p) => a + p.free, 0), size = view.pools.reduce((a, p) => a + p.size, 0);
+  $('tiles').replaceChildren(
+    el('span', { class: 'tile' }, el('b', {}, String(nodes.size)), ' nodes'),
+    el('span', { class: 'tile ok', 'data-tile': 'booted' }, el('b', {}, String(booted)), ' booted'),
+    el('span', { class: 'tile warn', 'data-tile': 'booting' }, el('b', {}, String(booting)), ' booting'),
+    el('span', { class: 'tile' }, el('b', {}, size ? `${free}/${size}` : '-'), ' pool free'));
+  drawCluster(view);
+}
+
+// ---- leases ----
+let leases = [];
+async function loadLeases() {
+  leases = await api('/api/v1/leases');
+  renderLeases();
+}
+
+/** A lease's boot stage: its node's last boot stage; a pool client's is how far DHCP got. */
+function leaseStage(l) {
+  const n = l.node && nodes.get(l.node);
+  if (n) return stageBadge(lastStage(n));
+  const st = l.state === 'offered' ? 'dhcp-offer' : l.state === 'bound' ? 'dhcp-ack' : null;
+  if (!st) return el('span', { class: 'ago' }, '-');
+  return el('span', {}, el('span', { class: `stage ${st}`, 'data-stage': st }, STAGES[st]), ' ', el('span', { class: 'ago', 'data-at': l.updatedAt }, ago(l.updatedAt)));
+}
+
+function leaseState(l) {
+  if (l.state === 'bound' && l.expiresAt <= Date.now()) return 'expired';
+  return l.state;
+}
+
+function renderLeases() {
+  const filter = $('l-filter').value.trim().toLowerCase();
+  const shown = leases.filter((l) => !filter || [l.ip, l.mac, l.node, l.hostname, l.state, l.subnet].some((v) => v && v.toLowerCase().includes(filter)));
+  $('l-table').tBodies[0].replaceChildren(...shown.map((l) => el('tr', { 'data-lease': l.ip },
+    el('td', { 'data-label': 'Address', class: 'mono' }, l.ip),
+    el('td', { 'data-label': 'MAC', class: 'mono' }, l.mac),
+    el('td', { 'data-label': 'Client' }, l.node ? el('a', { href: `#/node/${encodeURIComponent(l.node)}` }, l.node) : el('span', {}, 'pool', l.hostname ? el('span', { class: 'ago' }, ` ${l.hostname}`) : '')),
+    el('td', { 'data-label': 'State' }, el('span', { class: `lease ${leaseState(l)}` }, leaseState(l))),
+    el('td', { 'data-label': 'Expires' }, new Date(l.expiresAt).toLocaleString()),
+    el('td', { 'data-label': 'Where', class: 'mono' }, [l.relay && `relay ${l.relay}`, l.interface, l.server && `by ${l.server}`].filter(Boolean).join(' · ') || '-'),
+    el('td', { 'data-label': 'Boot', class: 'boot' }, leaseStage(l)))));
+  $('l-count').textContent = `(${leases.length})`;
+  $('l-empty').hidden = leases.length > 0;
+}
+
+// ---- services ----
+/** One word for a service's state, from the fields its status() has. */
+function serviceState(st) {
+  if (st.running === false) return ['stopped', 'bad'];
+  if (st.enabled === false) return ['off', 'muted'];
+  if (typeof st.reason === 'string' && st.reason) return ['off', 'bad'];
+  if (typeof st.error === 'string' && st.error) return ['error', 'bad'];
+  if ('listening' in st && !st.listening) return ['not listening', 'bad'];
+  return ['running', 'ok'];
+}
+
+function short(v) {
+  const t = typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+  return t.length > 160 ? `${t.slice(0, 157)}...` : t;
+}
+
+async function loadServices() {
+  const { status: all, counters } = await api('/api/v1/services');
+  // The store's counters have no service of their own in status: it shows as one too.
+  const names = [...new Set([...Object.keys(all), ...Object.keys(counters)])];
+  $('s-list').replaceChildren(...names.map((name) => {
+    const st = all[name] || { running: true };
+    const [word, cls] = serviceState(st);
+    const facts = Object.entries(st).map(([k, v]) => [el('dt', {}, k), el('dd', { class: 'mono' }, short(v))]).flat();
+    const rows = (counters[name] || []).flatMap((f) => (f.series.length ? f.series : [{ labels: {}, value: 0 }]).map((s) => el('tr', { 'data-metric': f.name },
+      el('td', { class: 'mono', title: f.help }, f.name.replace(/^bootherd_/, '')),
+      el('td', { class: 'mono' }, Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(' ')),
+      el('td', { class: 'num' }, Number.isInteger(s.value) ? s.value.toLocaleString('en') : s.value.toFixed(3)))));
+    return el('article', { class: 'card', 'data-service': name },
+      el('h2', {}, name, ' ', el('span', { class: `state ${cls}`, 'data-state': word }, word)),
+      facts.length ? el('dl', {}, ...facts) : '',
+      rows.length ? el('table', { class: 'counters' }, el('tbody', {}, ...rows)) : '');
+  }));
+}
+
+// ---- heads ----
+async function loadHeads() {
+  const status = await api('/api/v1/status');
+  const reg = status.services.heads;
+  const election = status.services.ntpLeader;
+  const leader = election && election.leader;
+  const self = status.head.name;
+  // One head without etcd: it is the cluster and leads everything.
+  const heads = reg ? reg.heads : [{ name: self, address: status.head.address, self: true, alive: true, configDiffers: [] }];
+  $('h-table').tBodies[0].replaceChildren(...heads.map((h) => el('tr', { 'data-head': h.name },
+    el('td', {}, h.name, h.self ? el('span', { class: 'ago' }, ' (this head)') : ''),
+    el('td', { class: 'mono' }, h.address),
+    el('td', {}, el('span', { class: `state ${h.alive ? 'ok' : 'bad'}` }, h.alive ? 'alive' : 'down')),
+    el('td', { 'data-leads': String(reg ? h.name === leader : true) }, (reg ? h.name === leader : true) ? el('span', { class: 'state ok' }, 'leader') : ''),
+    el('td', {}, h.clockOffsetMs === undefined ? '-' : `${Math.round(h.clockOffsetMs)} ms`),
+    el('td', {}, h.configDiffers.length ? el('span', { class: 'state bad' }, `differs: ${h.configDiffers.join(', ')}`) : 'same'))));
+  $('h-note').textContent = reg
+    ? `etcd ${reg.etcd.reachable ? 'reachable' : 'unreachable'} at ${reg.etcd.endpoints.join(', ')}${election ? `; the NTP election ${leader ? `names ${leader}` : 'names no leader yet'}` : heads.length > 1 ? '; no election runs (NTP is off)' : '; one head: no election'}.`
+    : 'One head with its own store (no etcd): it serves and leads alone.';
 }
 
 function flash(name) {
@@ -119,15 +252,18 @@ function live() {
 
 async function main() {
   try {
-    const [status, list] = await Promise.all([api('/api/v1/status'), api('/api/v1/nodes')]);
-    $('cluster').textContent = `${status.name} · ${status.domain} · head ${status.head.address}`;
+    let list;
+    [headStatus, list] = await Promise.all([api('/api/v1/status'), api('/api/v1/nodes')]);
+    $('cluster').textContent = `${headStatus.name} · ${headStatus.domain} · head ${headStatus.head.address}`;
     for (const n of list) nodes.set(n.name, n);
   } catch (e) {
     if (e.status === 401) { $('login').hidden = false; return; }
     throw e;
   }
+  $('nav').hidden = false;
   window.addEventListener('hashchange', route);
   $('filter').addEventListener('input', renderList);
+  $('l-filter').addEventListener('input', renderLeases);
   route();
   live();
   setInterval(() => { for (const a of document.querySelectorAll('[data-at]')) a.textContent = ago(Number(a.dataset.at)); }, 10_000);
