@@ -115,6 +115,25 @@ t.test('every address claimed: no OFFER; the same client through two heads gets 
   t.equal(store2.get('leases', '198.18.0.101'), undefined, 'no second address claimed for it');
 });
 
+t.test('one client, one address: a head\'s stale offer of a client\'s bound address to another client does not move the client', async (t) => {
+  const store = new MemoryStore({ shared: true });
+  const a = head('198.18.0.1', store);
+  const b = head('198.18.0.2', store);
+  const mac = 'aa:00:00:00:03:01';
+  const offer = b.dhcp.handle(request(MessageType.DISCOVER, mac), undefined, now, false)!;
+  const ip = (await offer.claim!())!;
+  const ack = b.dhcp.handle(selecting(mac, ip, b.id), undefined, now, false)!;
+  await ack.commit?.();
+  t.equal(store.get('leases', intToIp(ip))?.state, 'bound', 'b bound the client');
+  // What a DISCOVER whose claims all lost used to leave in a's table: its own offer of that address to another client.
+  a.dhcp.leases.offer(ip, 'aa:00:00:00:03:02', now);
+  const again = a.dhcp.handle(request(MessageType.DISCOVER, mac), undefined, now + 1000, false)!;
+  const offered = again.claim ? await again.claim() : again.yiaddr;
+  t.equal(offered, ip, 'a offers the client its bound address, not a second one');
+  const bound = [...store.values('leases')].filter((l) => l.mac === mac && l.state !== 'released');
+  t.equal(bound.length, 1, 'the store holds one record for the client');
+});
+
 t.test('the ACK is a claim: an ACK whose address the store gave another client is refused', async (t) => {
   const store = new MemoryStore({ shared: true });
   const a = head('198.18.0.1', store);

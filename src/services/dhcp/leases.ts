@@ -173,7 +173,8 @@ export class LeaseTable {
       // Another head's claim for its OFFER (shared store).
       if (lease.state === 'offered' && clientKeyOf(lease) !== clientKey) return 'offered-to-other';
     }
-    const offer = this.offers.get(ip);
+    // The store's record giving the address to this client outranks a local offer to another (a stale one, shared store).
+    const offer = lease && holds(lease, clientKey, now) ? undefined : this.offers.get(ip);
     if (offer && offer.expiresAt > now) return offer.clientKey === clientKey ? undefined : 'offered-to-other';
     // A released or expired lease is kept for its last owner while the pool has other addresses (see freeAddress).
     if (lease && lease.state !== 'declined' && clientKeyOf(lease) !== clientKey) return 'remembered-for-other';
@@ -382,6 +383,8 @@ export class LeaseTable {
       candidate = named !== undefined && named !== candidate && !this.check(named, clientKey, subnet, undefined, now) ? named : this.choose(clientKey, subnet, undefined, requested, now);
       if (candidate !== undefined) this.offer(candidate, clientKey, now);
     }
+    // No claim won: an offer left in the table would keep the address from other clients (and from a binding's owner) for offerTime.
+    this.withdrawOffer(clientKey);
     return undefined;
   }
 
