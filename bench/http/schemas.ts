@@ -9,6 +9,7 @@
  *   node --import tsx bench/http/schemas.ts
  */
 import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { z } from 'zod';
 import { zodProblem } from '../../src/cluster/model.ts';
 import { hostInput, nodeInput, srvInput } from '../../src/services/http/api-schemas.ts';
@@ -38,7 +39,10 @@ const BAD: Array<[z.ZodType, unknown]> = [
 ];
 const GOOD = { name: 'n003', macs: ['52:54:00:00:00:03', '52:54:00:00:00:04'], ip: '198.18.0.13', profile: 'compute' };
 
+// As fastify's own validator compiler sets it up: ajv with ajv-formats (ipv4, ipv6...).
 const ajv = new Ajv({ allErrors: false, strict: false });
+const addFormats = addFormatsModule as unknown as (a: Ajv) => void;
+addFormats(ajv);
 const compiled = new Map<z.ZodType, ReturnType<Ajv['compile']>>();
 const ajvOf = (s: z.ZodType) => {
   let v = compiled.get(s);

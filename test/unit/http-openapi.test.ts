@@ -51,6 +51,9 @@ t.test('OpenAPI document and schemas', async (t) => {
       const op = doc.paths[url]![r.method.toLowerCase()]!;
       t.ok(r.schema?.summary, `${r.method} ${r.url} has a schema with a summary`);
       t.ok(Object.keys(op.responses).some((c) => c.startsWith('2')), `${r.method} ${url} documents its success reply`);
+      for (const [code, reply] of Object.entries(op.responses)) {
+        t.not((reply as { description: string }).description, 'Default Response', `${r.method} ${url} ${code} says what it is`);
+      }
       for (const name of url.match(/\{(\w+)\}/g) ?? []) {
         t.ok(op.parameters?.some((p) => p.in === 'path' && `{${p.name}}` === name), `${r.method} ${url} documents ${name}`);
       }

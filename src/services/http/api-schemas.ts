@@ -20,7 +20,7 @@ export const errorSchema = z.object({
   error: z.string(),
   message: z.string(),
   field: z.string().optional().meta({ description: 'the request field at fault, like ip or macs[0]' }),
-});
+}).meta({ id: 'Error', description: 'an error; `field` names the request field at fault' });
 
 /** An error reply, described. */
 export const err = (description: string) => errorSchema.meta({ description });
@@ -71,15 +71,18 @@ export const sessionInput = z.preprocess((v) => (typeof v === 'object' && v !== 
 
 // ---- replies ----
 
+export const leaseView = leaseSchema.meta({ id: 'Lease', description: 'a DHCP lease' });
+export const bootView = bootTimelineSchema.meta({ id: 'BootTimeline', description: 'a node\'s last boot, stage by stage' });
+
 const nodeRecord = nodeRecordSchema.pick({ name: true, ip: true, profile: true, source: true })
   .extend({ macs: z.array(mac).meta({ description: 'canonical lowercase, colon-separated' }) });
 
 export const nodeView = nodeRecord.extend({
   lease: leaseSchema.pick({ state: true, mac: true, expiresAt: true, updatedAt: true }).nullable()
     .meta({ description: 'the DHCP lease on the node\'s reserved address, if it has had one' }),
-  boot: bootTimelineSchema.nullable().meta({ description: 'the node\'s last boot, stage by stage' }),
-}).meta({ description: 'a node, with its lease and last boot' });
-export const removedNode = z.object({ removed: nodeRecordSchema });
+  boot: bootView.nullable().meta({ description: 'the node\'s last boot, stage by stage' }),
+}).meta({ id: 'Node', description: 'a node, with its lease and last boot' });
+export const removedNode = z.object({ removed: nodeRecordSchema }).meta({ description: 'the node removed' });
 
 export const profileView = z.object({
   name: z.string(),
@@ -88,12 +91,10 @@ export const profileView = z.object({
   cmdline: z.string(),
   loaders: z.partialRecord(z.enum(FIRMWARES as [string, ...string[]]), z.string()),
   root: rootSection.optional(),
-});
+}).meta({ id: 'Profile', description: 'a boot profile (from the cluster file)' });
 
-export const hostView = hostRecordSchema;
-export const srvView = srvRecordSchema;
-export const leaseView = leaseSchema;
-export const bootView = bootTimelineSchema;
+export const hostView = hostRecordSchema.meta({ id: 'Host', description: 'a host mapping, served by DNS' });
+export const srvView = srvRecordSchema.meta({ id: 'Srv', description: 'an SRV record' });
 
 export const statusView = z.object({
   name: z.string(),
@@ -104,7 +105,7 @@ export const statusView = z.object({
   uptimeSeconds: z.number().int(),
   counts: z.record(z.string(), z.number().int()),
   services: z.record(z.string(), z.looseObject({})).meta({ description: 'each service\'s own status, by name' }),
-});
+}).meta({ id: 'Status', description: 'the server\'s status' });
 
 // ---- boot files and telemetry ----
 

@@ -9,7 +9,7 @@ import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import type { FastifySchema, RouteOptions } from 'fastify';
 import { AUTH_ERRORS, BODY_ERRORS, err } from './api-schemas.ts';
 import type { Access } from './auth.ts';
-import { swaggerTransform } from './schema.ts';
+import { swaggerTransform, type Components } from './schema.ts';
 
 /** Where the interactive API page is (swagger-ui, its files from node_modules: no network needed). */
 export const DOCS_PREFIX = '/api/docs';
@@ -31,7 +31,7 @@ const ACCESS_ERRORS: Record<Access, object> = {
 };
 
 /** A route's schema with what its access rule and its body add: security, 401/403, 400/413/415. */
-function documentRoute({ schema: given, url, route }: { schema: FastifySchema | undefined; url: string; route: RouteOptions }): { schema: FastifySchema; url: string } {
+function documentRoute({ schema: given, url, route, openapiObject }: { schema: FastifySchema | undefined; url: string; route: RouteOptions; openapiObject: { components?: { schemas?: Components } } }): { schema: FastifySchema; url: string } {
   const schema = given ?? {};
   const access: Access = route.config?.access ?? 'open';
   const kind = route.config?.kind;
@@ -43,7 +43,9 @@ function documentRoute({ schema: given, url, route }: { schema: FastifySchema | 
   const withPath = documented !== url
     ? { params: { type: 'object', required: ['path'], properties: { path: { type: 'string', description: 'path below the root; may contain slashes' } } } }
     : { params };
-  return swaggerTransform({ schema: { ...schema, ...withPath, security: SECURITY[access], response, ...(kind ? { tags: [kind] } : {}) } as FastifySchema, url: documented });
+  openapiObject.components ??= {};
+  const components = (openapiObject.components.schemas ??= {});
+  return swaggerTransform({ schema: { ...schema, ...withPath, security: SECURITY[access], response, ...(kind ? { tags: [kind] } : {}) } as FastifySchema, url: documented, components });
 }
 
 export const SWAGGER_OPTIONS: FastifyDynamicSwaggerOptions = {

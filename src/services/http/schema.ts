@@ -69,36 +69,70 @@ function normalisedString(ctx: { zodSchema: { _zod: { def: unknown } }; jsonSche
   if (def.type === 'pipe' && def.in?._zod.def.type === 'string' && def.out?._zod.def.type === 'transform' && ctx.jsonSchema.type === undefined) ctx.jsonSchema.type = 'string';
 }
 
-/** A zod schema as an OpenAPI 3.0 schema object; requests as they are sent, replies as they are given. */
-export function jsonSchemaOf(s: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const { $schema: _, ...json } = z.toJSONSchema(s, { ...JSON_SCHEMA, io, ...(io === 'output' ? { override: normalisedString } : {}) }) as Record<string, unknown>;
-  return json;
+/** Named schemas (`.meta({ id })`) of the document: components.schemas, referred to from the routes. */
+export type Components = Record<string, unknown>;
+
+const DEFS = '#/definitions/';
+
+/** `#/definitions/X` (what zod writes) as `#/components/schemas/X` (where OpenAPI keeps them). */
+function toComponentRefs(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(toComponentRefs);
+  if (!v || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) =>
+    [k, k === '$ref' && typeof x === 'string' && x.startsWith(DEFS) ? `#/components/schemas/${x.slice(DEFS.length)}` : toComponentRefs(x)]));
+}
+
+/**
+ * A zod schema as an OpenAPI 3.0 schema object; requests as they are sent,
+ * replies as they are given. Named schemas go to `components` (one name, one
+ * shape: a second shape under a name already taken is an error).
+ */
+export function jsonSchemaOf(s: z.ZodType, io: 'input' | 'output', components: Components = {}): Record<string, unknown> {
+  const { $schema: _, definitions, ...json } = z.toJSONSchema(s, { ...JSON_SCHEMA, io, ...(io === 'output' ? { override: normalisedString } : {}) }) as Record<string, unknown>;
+  for (const [name, def] of Object.entries((definitions ?? {}) as Record<string, unknown>)) {
+    const converted = toComponentRefs(def);
+    if (name in components && JSON.stringify(components[name]) !== JSON.stringify(converted)) throw new Error(`two shapes of the schema named ${name} (${io})`);
+    components[name] = converted;
+  }
+  return toComponentRefs(json) as Record<string, unknown>;
 }
 
 type Converted = Record<string, unknown>;
 
-function convertResponses(response: unknown): unknown {
+/**
+ * A reply that is only a reference to a named schema takes that schema's
+ * description, which @fastify/swagger shows as the reply's (it drops the
+ * siblings of a bare `$ref`, so the reference goes into an allOf, as zod
+ * writes a described reference).
+ */
+function described(json: Record<string, unknown>, components: Components): Record<string, unknown> {
+  if (json['description'] || typeof json['$ref'] !== 'string') return json;
+  const named = components[json['$ref'].split('/').pop()!] as { description?: string } | undefined;
+  return { description: named?.description ?? 'the reply', allOf: [json] };
+}
+
+function convertResponses(response: unknown, components: Components): unknown {
   if (!response || typeof response !== 'object') return response;
   const out: Record<string, unknown> = {};
   for (const [code, r] of Object.entries(response)) {
-    if (isZod(r)) out[code] = jsonSchemaOf(r, 'output');
+    if (isZod(r)) out[code] = described(jsonSchemaOf(r, 'output', components), components);
     else if (r && typeof r === 'object' && 'content' in r) {
       // { description, content: { 'text/plain': { schema } } }: non-JSON replies.
       const { content, ...rest } = r as { content: Record<string, { schema: unknown }> };
-      out[code] = { ...rest, content: Object.fromEntries(Object.entries(content).map(([type, c]) => [type, { ...c, schema: isZod(c.schema) ? jsonSchemaOf(c.schema, 'output') : c.schema }])) };
+      out[code] = { ...rest, content: Object.fromEntries(Object.entries(content).map(([type, c]) => [type, { ...c, schema: isZod(c.schema) ? jsonSchemaOf(c.schema, 'output', components) : c.schema }])) };
     } else out[code] = r;
   }
   return out;
 }
 
-/** @fastify/swagger's `transform`: the zod parts of a route schema as JSON Schema. */
-export function swaggerTransform({ schema, url }: { schema: FastifySchema; url: string }): { schema: FastifySchema; url: string } {
+/** @fastify/swagger's `transform`: the zod parts of a route schema as JSON Schema, named ones into `components`. */
+export function swaggerTransform({ schema, url, components }: { schema: FastifySchema; url: string; components: Components }): { schema: FastifySchema; url: string } {
   if (!schema) return { schema, url };
   const out: Converted = { ...(schema as Converted) };
   for (const part of ['body', 'querystring', 'params', 'headers'] as const) {
     const s = out[part];
-    if (isZod(s)) out[part] = jsonSchemaOf(s, 'input');
+    if (isZod(s)) out[part] = jsonSchemaOf(s, 'input', components);
   }
-  if (out['response']) out['response'] = convertResponses(out['response']);
+  if (out['response']) out['response'] = convertResponses(out['response'], components);
   return { schema: out as FastifySchema, url };
 }

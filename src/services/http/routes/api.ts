@@ -66,7 +66,7 @@ export function apiRoutes(app: HttpApp, deps: HttpServiceDeps, startedAt: number
   });
 
   // ---- profiles (from the cluster file, read-only) ----
-  app.get(`${api}/profiles`, { config: READ, schema: { summary: 'boot profiles (from the cluster file)', response: { 200: z.array(profileView) } } }, async () => Object.values(model.config.profiles));
+  app.get(`${api}/profiles`, { config: READ, schema: { summary: 'boot profiles (from the cluster file)', response: { 200: z.array(profileView).meta({ description: 'the profiles' }) } } }, async () => Object.values(model.config.profiles));
   app.get(`${api}/profiles/:name`, { config: READ, schema: { summary: 'one boot profile', params: profileName, response: { 200: profileView, 404: err('no such profile') } } }, async (req) => {
     const p = model.profile(req.params.name);
     if (!p) throw new HttpError(404, 'name', `no profile named ${req.params.name}; known: ${Object.keys(model.config.profiles).join(', ')}`);
@@ -74,19 +74,19 @@ export function apiRoutes(app: HttpApp, deps: HttpServiceDeps, startedAt: number
   });
 
   // ---- host mappings and SRV records ----
-  app.get(`${api}/hosts`, { config: READ, schema: { summary: 'host mappings (name to address, served by DNS)', response: { 200: z.array(hostView) } } }, async () => model.hosts());
+  app.get(`${api}/hosts`, { config: READ, schema: { summary: 'host mappings (name to address, served by DNS)', response: { 200: z.array(hostView).meta({ description: 'the host mappings' }) } } }, async () => model.hosts());
   app.post(`${api}/hosts`, { config: WRITE, schema: { summary: 'add or replace a host mapping', body: hostInput, response: { 201: hostView, 409: err('declared in the cluster file') } } },
     async (req, reply) => reply.code(201).send(await change(() => model.addHost(req.body))));
-  app.delete(`${api}/hosts/:name`, { config: WRITE, schema: { summary: 'remove a host mapping', params: hostName, response: { 200: z.object({ removed: z.string() }), 404: err('no such mapping') } } }, async (req) => {
+  app.delete(`${api}/hosts/:name`, { config: WRITE, schema: { summary: 'remove a host mapping', params: hostName, response: { 200: z.object({ removed: z.string() }).meta({ description: 'the name removed' }), 404: err('no such mapping') } } }, async (req) => {
     await change(() => model.removeHost(req.params.name));
     return { removed: req.params.name };
   });
-  app.get(`${api}/srv`, { config: READ, schema: { summary: 'SRV records', response: { 200: z.array(srvView) } } }, async () => model.srvRecords());
+  app.get(`${api}/srv`, { config: READ, schema: { summary: 'SRV records', response: { 200: z.array(srvView).meta({ description: 'the SRV records' }) } } }, async () => model.srvRecords());
   app.post(`${api}/srv`, { config: WRITE, schema: { summary: 'add an SRV record', body: srvInput, response: { 201: srvView } } },
     async (req, reply) => reply.code(201).send(await change(() => model.addSrv(req.body))));
   app.delete(`${api}/srv/:name/:target/:port`, {
     config: WRITE,
-    schema: { summary: 'remove an SRV record', params: srvKey, response: { 200: z.object({ removed: z.object({ name: z.string(), target: z.string(), port: z.number().int() }) }), 400: err('bad port'), 404: err('no such record') } },
+    schema: { summary: 'remove an SRV record', params: srvKey, response: { 200: z.object({ removed: z.object({ name: z.string(), target: z.string(), port: z.number().int() }) }).meta({ description: 'the record removed' }), 400: err('bad port'), 404: err('no such record') } },
   }, async (req) => {
     const port = Number(req.params.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new HttpError(400, 'port', 'expected a port number 0-65535');
@@ -102,7 +102,7 @@ export function apiRoutes(app: HttpApp, deps: HttpServiceDeps, startedAt: number
     return lease;
   };
   const leaseErrors = { 400: err('not an address'), 404: err('no lease') };
-  app.get(`${api}/leases`, { config: READ, schema: { summary: 'DHCP leases, by address', response: { 200: z.array(leaseView) } } },
+  app.get(`${api}/leases`, { config: READ, schema: { summary: 'DHCP leases, by address', response: { 200: z.array(leaseView).meta({ description: 'the leases, by address' }) } } },
     async () => [...store.values('leases')].sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip)));
   app.get(`${api}/leases/:ip`, { config: READ, schema: { summary: 'one lease', params: leaseIp, response: { 200: leaseView, ...leaseErrors } } }, async (req) => leaseAt(req.params.ip));
   app.post(`${api}/leases/:ip/release`, {
@@ -133,7 +133,7 @@ export function apiRoutes(app: HttpApp, deps: HttpServiceDeps, startedAt: number
   // The heads compare their clocks with this (NTP-style: the probe's send and receive times around it); a clock is no secret.
   app.get(`${api}/clock`, {
     config: { access: 'open', kind: 'api' },
-    schema: { summary: 'this head\'s clock: the heads compare clocks with it', response: { 200: z.object({ now: z.number().int().meta({ description: 'milliseconds since the epoch' }) }) } },
+    schema: { summary: 'this head\'s clock: the heads compare clocks with it', response: { 200: z.object({ now: z.number().int().meta({ description: 'milliseconds since the epoch' }) }).meta({ description: 'the clock' }) } },
   }, async () => ({ now: Date.now() }));
   app.get(`${api}/status`, { config: READ, schema: { summary: 'server status: counts and each service\'s status', response: { 200: statusView } } }, async () => ({
     name: model.config.cluster.name,
