@@ -38,10 +38,16 @@ export class ModelError extends Error {
   }
 }
 
-function fromZod(error: z.ZodError): ModelError {
+/** The field at fault and what is wrong with it, from a failed parse of API input (its first issue). */
+export function zodProblem(error: z.ZodError): { field: string; message: string } {
   const first = error.issues[0]!;
-  const msg = first.code === 'unrecognized_keys' ? `unknown field ${first.keys.join(', ')}` : first.message;
-  return new ModelError(400, fieldPath(first.path), msg);
+  const message = first.code === 'unrecognized_keys' ? `unknown field ${first.keys.join(', ')}` : first.message;
+  return { field: fieldPath(first.path), message };
+}
+
+function fromZod(error: z.ZodError): ModelError {
+  const { field, message } = zodProblem(error);
+  return new ModelError(400, field, message);
 }
 
 export class ClusterModel {

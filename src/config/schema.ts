@@ -1,6 +1,6 @@
 /**
  * The cluster file: one YAML document describing the head, its networks and
- * its nodes. This schema is the reference; README's "Cluster file" section is
+ * its nodes. This schema is the reference; docs/config.md is
  * written from it.
  */
 import path from 'node:path';

@@ -11,7 +11,7 @@ import { cidr, ipv4 } from '../config/fields.ts';
 import { hostSchema, nodeSchema, srvSchema } from '../config/schema.ts';
 import type { CollectionName, Collections } from './store.ts';
 
-const source = z.enum(['config', 'api'], { error: 'expected source config or api' });
+export const recordSource = z.enum(['config', 'api'], { error: 'expected source config or api' });
 const millis = z.number({ error: 'expected milliseconds since the epoch' }).int().nonnegative();
 
 export const leaseSchema = z.strictObject({
@@ -42,10 +42,14 @@ export const bootTimelineSchema = z.strictObject({
   })),
 });
 
+export const nodeRecordSchema = nodeSchema.extend({ source: recordSource });
+export const hostRecordSchema = hostSchema.extend({ source: recordSource });
+export const srvRecordSchema = srvSchema.extend({ source: recordSource });
+
 export const recordSchemas: { readonly [C in CollectionName]: z.ZodType<Collections[C], unknown> } = {
-  nodes: nodeSchema.extend({ source }),
-  hosts: hostSchema.extend({ source }),
-  srv: srvSchema.extend({ source }),
+  nodes: nodeRecordSchema,
+  hosts: hostRecordSchema,
+  srv: srvRecordSchema,
   leases: leaseSchema,
   boots: bootTimelineSchema,
 };

@@ -75,5 +75,16 @@ nodes:
   await s.authed('/api/v1/nodes/n002', { method: 'DELETE' });
   await page.locator('tr[data-node="n002"]').waitFor({ state: 'detached', ...WAIT });
   t.pass('a removed node disappears');
-  t.same(cspViolations, [], 'the page runs under its Content-Security-Policy without a violation');
+
+  // The interactive API page: its files from this server only, the document read with the UI's cookie.
+  const outside: string[] = [];
+  page.on('request', (r) => { if (!r.url().startsWith(s.base)) outside.push(r.url()); });
+  await page.setViewportSize({ width: 1000, height: 640 });
+  await page.goto(s.base + '/api/docs/');
+  await page.locator('.opblock-summary-path[data-path="/api/v1/nodes/{name}"]').first().waitFor(WAIT);
+  t.pass('the API page shows the routes of the generated document');
+  t.match(await page.locator('.info .title').innerText(), /bootherd/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'ui-api-docs.png') });
+  t.same(outside, [], 'the API page loads nothing from outside the head');
+  t.same(cspViolations, [], 'the pages run under their Content-Security-Policy without a violation');
 });

@@ -57,7 +57,7 @@ for (const [name, text, expected] of cases) {
 
 const minimal = 'head: { address: 198.18.0.1 }\nsubnets: [{ network: 198.18.0.0/24 }]\n';
 
-/** The defaults as the docs state them: README's config reference, docs/dns.md, docs/ntp.md, docs/iscsi.md, docs/http.md. */
+/** The defaults as the docs state them: docs/config.md, docs/dns.md, docs/ntp.md, docs/iscsi.md, docs/http.md. */
 const documented = {
   cluster: { name: 'cluster', domain: 'cluster.local' },
   log: { level: 'info' },

@@ -8,11 +8,14 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify';
 import { AccessPolicy, bearerOf, clientIpv4, cookieOf, ensureToken, TOKEN_COOKIE } from './auth.ts';
 import type { HttpServiceDeps, RouteKind } from './context.ts';
 import { HttpError, type ErrorBody } from './errors.ts';
 import { HttpLogs } from './logs.ts';
+import { DOCS_PREFIX, SWAGGER_OPTIONS } from './openapi.ts';
 import { apiRoutes } from './routes/api.ts';
 import { bootRoutes } from './routes/boot.ts';
 import { clusterRoutes } from './routes/cluster.ts';
@@ -21,6 +24,8 @@ import { EventHub, eventRoutes } from './routes/events.ts';
 import { fileRoutes } from './routes/files.ts';
 import { telemetryRoutes } from './routes/telemetry.ts';
 import { uiRoutes } from './routes/ui.ts';
+import { textReply } from './api-schemas.ts';
+import { serializerCompiler, validatorCompiler, type HttpApp } from './schema.ts';
 import { configPath } from '../../config/load.ts';
 import type { Logger } from '../../log.ts';
 import { SendfilePump } from '../../net/sendfile-pump.ts';
@@ -72,6 +77,13 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 } as const;
 
+/**
+ * The API page (swagger-ui) draws its icons as data: images and sets one inline
+ * style; its scripts still come only from this server.
+ */
+const DOCS_CSP = SECURITY_HEADERS['content-security-policy']
+  .replace("img-src 'self'", "img-src 'self' data:").replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
+
 /** Descriptors kept for everything but HTTP connections: DNS over TCP (512), TFTP transfers, files, the store. */
 const FD_RESERVE = 2048;
 
@@ -91,8 +103,8 @@ const CONNECTION_TIMEOUT_MS = 120_000;
 
 export class HttpService implements Service {
   readonly app: FastifyInstance;
-  /** Method and URL of every route, as registered (the OpenAPI test compares them with the document). */
-  readonly routes: Array<{ method: string; url: string }> = [];
+  /** Every route, as registered, with its schema; `hidden`: left out of the OpenAPI document (the API page's own files). */
+  readonly routes: Array<{ method: string; url: string; hidden: boolean; schema: FastifySchema | undefined }> = [];
   private readonly log: Logger;
   private readonly pump: SendfilePump;
   private readonly events: EventHub;
@@ -150,7 +162,7 @@ export class HttpService implements Service {
     app.decorateRequest('authUser', '');
     app.decorateRequest('failure', '');
     app.addHook('onRoute', (r) => {
-      for (const m of [r.method].flat()) if (m !== 'HEAD') this.routes.push({ method: m, url: r.url });
+      for (const m of [r.method].flat()) if (m !== 'HEAD') this.routes.push({ method: m, url: r.url, hidden: Boolean(r.schema?.hide), schema: r.schema });
     });
     app.addHook('onRequest', async (req, reply) => { reply.headers(SECURITY_HEADERS); return this.checkAccess(req, reply); });
     app.addHook('onResponse', async (req, reply) => this.finished(req, reply));
@@ -159,19 +171,31 @@ export class HttpService implements Service {
       req.failure = `no route ${req.method} ${req.url}`;
       return reply.code(404).send(errorBody(404, `no route ${req.method} ${req.url.split('?')[0]}; the API is described at /api/v1/openapi.json`));
     });
-
-    bootRoutes(app, deps);
-    fileRoutes(app, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) }, (reason) => this.drop(reason));
-    apiRoutes(app, deps, this.startedAt);
-    eventRoutes(app, this.events);
-    clusterRoutes(app, deps, new ClusterViews({ model: deps.model, store: deps.store, leases: deps.leases, telemetry: deps.telemetry && config.telemetry, rates: this.rates }));
-    uiRoutes(app, (token) => this.policy!.tokenMatches(token), Boolean(config.http.tls));
-    if (deps.telemetry) {
-      const refused = metrics.counter('bootherd_telemetry_refused_writes_total', 'Telemetry writes refused, by reason (token, bad-line, bad-gzip, too-large...)');
-      telemetryRoutes(app, deps.telemetry, (token) => this.policy!.tokenMatches(token), config.telemetry.bodyLimit, (reason) => refused.with({ reason }));
-    }
-    app.get('/metrics', { config: { access: 'read', kind: 'metrics' } }, async (_req, reply) =>
-      reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+    // The route schemas (zod) validate the requests and make the OpenAPI document (schema.ts).
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
+    // @fastify/swagger collects the routes declared after it, so they are declared in a plugin loaded after it.
+    void app.register(fastifySwagger, SWAGGER_OPTIONS);
+    void app.register(async (docs) => {
+      // The page and its files are open, like the UI's; the document it shows is a read, like /api/v1/openapi.json.
+      docs.addHook('onRoute', (r) => { r.config = { ...r.config, access: /\/(json|yaml)$/.test(r.url) ? 'read' : 'open', kind: 'ui' }; });
+      await docs.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX, staticCSP: DOCS_CSP, uiConfig: { deepLinking: false }, validatorUrl: false });
+    });
+    void app.register(async (scope) => {
+      const typed = scope.withTypeProvider() as unknown as HttpApp;
+      bootRoutes(scope, deps);
+      fileRoutes(scope, deps, this.pump, (req, reply, sent) => this.finished(req, reply, sent), { files: sent.with({ kind: 'files' }), loaders: sent.with({ kind: 'loaders' }) }, (reason) => this.drop(reason));
+      apiRoutes(typed, deps, this.startedAt, () => app.swagger());
+      eventRoutes(scope, this.events);
+      clusterRoutes(typed, deps, new ClusterViews({ model: deps.model, store: deps.store, leases: deps.leases, telemetry: deps.telemetry && config.telemetry, rates: this.rates }));
+      uiRoutes(typed, (token) => this.policy!.tokenMatches(token), Boolean(config.http.tls));
+      if (deps.telemetry) {
+        const refused = metrics.counter('bootherd_telemetry_refused_writes_total', 'Telemetry writes refused, by reason (token, bad-line, bad-gzip, too-large...)');
+        telemetryRoutes(scope, deps.telemetry, (token) => this.policy!.tokenMatches(token), config.telemetry.bodyLimit, (reason) => refused.with({ reason }));
+      }
+      scope.get('/metrics', { config: { access: 'read', kind: 'metrics' }, schema: { summary: 'counters and gauges, Prometheus text format', response: { 200: textReply('metrics') } } }, async (_req, reply) =>
+        reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+    });
   }
 
   async start(): Promise<void> {

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { renderNodeScript, TemplateError } from '../../../boot/ipxe-script.ts';
 import { isMac, normalizeMac } from '../../../net/mac.ts';
 import { clientIpv4 } from '../auth.ts';
+import { err, macParam, scriptFile, textReply } from '../api-schemas.ts';
 import type { HttpServiceDeps } from '../context.ts';
 import { HttpError } from '../errors.ts';
 
@@ -18,7 +19,13 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
   const { model, timelines, httpBase, rootDisk } = deps;
   const telemetry = deps.telemetry && { url: httpBase, token: deps.telemetry.ingestToken };
 
-  app.get<{ Params: { file: string } }>('/boot/:file', { config: { access: 'open', kind: 'boot' } }, async (req, reply) => {
+  app.get<{ Params: { file: string } }>('/boot/:file', {
+    config: { access: 'open', kind: 'boot' },
+    schema: {
+      summary: 'a machine\'s iPXE script (also HEAD); unknown MACs get http.unknownTemplate',
+      params: scriptFile, response: { 200: textReply('iPXE script'), 400: err('not <mac>.ipxe'), 500: err('template error') },
+    },
+  }, async (req, reply) => {
     const m = SCRIPT.exec(req.params.file);
     if (!m) throw new HttpError(400, 'mac', 'expected /boot/<MAC with dashes>.ipxe, like /boot/52-54-00-12-34-56.ipxe', 'bad-path');
     const mac = normalizeMac(m[1]!);
@@ -52,8 +59,11 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
       timelines.record(node.name, 'booted', Date.now());
       return reply.type('text/plain; charset=utf-8').send(`ok ${node.name}\n`);
     };
-    const settings = { config: { access: 'cluster' as const, kind: 'boot' as const } };
-    ctx.get('/boot/:mac/booted', settings, booted);
-    ctx.post('/boot/:mac/booted', settings, booted);
+    const settings = (summary: string) => ({
+      config: { access: 'cluster' as const, kind: 'boot' as const },
+      schema: { summary, params: macParam, response: { 200: textReply('ok <node>'), 400: err('not a MAC'), 403: err('not from the node\'s own address'), 404: err('no node has this MAC') } },
+    });
+    ctx.get('/boot/:mac/booted', settings('call-back from a node\'s init when it is up (only from the node\'s own address, or with the token)'), booted);
+    ctx.post('/boot/:mac/booted', settings('the same call-back as POST (any body, ignored)'), booted);
   });
 }

@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { StoreChange } from '../../../store/store.ts';
 import { ipToInt } from '../../../net/ipv4.ts';
+import { textReply } from '../api-schemas.ts';
 import type { HttpServiceDeps } from '../context.ts';
 import { nodeView } from '../views.ts';
 
@@ -91,7 +92,10 @@ export class EventHub {
 }
 
 export function eventRoutes(app: FastifyInstance, hub: EventHub): void {
-  app.get('/api/v1/events', { config: { access: 'read', kind: 'events' } }, (req, reply) => {
+  app.get('/api/v1/events', {
+    config: { access: 'read', kind: 'events' },
+    schema: { summary: 'live updates (server-sent events): `node` with a Node, `node-removed` with {name}', response: { 200: textReply('event stream', 'text/event-stream') } },
+  }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {

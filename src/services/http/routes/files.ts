@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BootStage } from '../../../cluster/types.ts';
 import { ipToInt } from '../../../net/ipv4.ts';
 import { clientIpv4 } from '../auth.ts';
+import { filePath, fileReplies } from '../api-schemas.ts';
 import type { HttpServiceDeps } from '../context.ts';
 import { HttpError } from '../errors.ts';
 import type { SendfilePump } from '../../../net/sendfile-pump.ts';
@@ -150,6 +151,14 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
   // HEAD is a route of its own, not fastify's automatic one: that one would set the length of the
   // (empty) body it discards instead of the file's.
   const methods = ['GET', 'HEAD'];
-  app.route({ method: methods, url: '/files/*', exposeHeadRoute: false, config: { access: 'open', kind: 'files' }, handler: serve(() => deps.config.filesDir, bootFileStage, sentBytes.files) });
-  app.route({ method: methods, url: '/loaders/*', exposeHeadRoute: false, config: { access: 'open', kind: 'loaders' }, handler: serve(() => LOADERS_DIR, loaderStage, sentBytes.loaders) });
+  app.route({
+    method: methods, url: '/files/*', exposeHeadRoute: false, config: { access: 'open', kind: 'files' },
+    schema: { summary: 'a boot file (kernel, initrd, image) from the files: directory; single Range requests, ETag', params: filePath, response: fileReplies('the file') },
+    handler: serve(() => deps.config.filesDir, bootFileStage, sentBytes.files),
+  });
+  app.route({
+    method: methods, url: '/loaders/*', exposeHeadRoute: false, config: { access: 'open', kind: 'loaders' },
+    schema: { summary: 'an iPXE loader from boot-assets/ipxe (UEFI HTTP boot); like /files', params: filePath, response: fileReplies('the loader') },
+    handler: serve(() => LOADERS_DIR, loaderStage, sentBytes.loaders),
+  });
 }

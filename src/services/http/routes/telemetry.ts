@@ -13,6 +13,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkBatch, NS_PER, parsePrecision, stampUntimed, type Precision } from '../../../../protocols/influx/line-protocol.ts';
 import type { Series } from '../../../metrics.ts';
 import { RELAYED_HEADER, type TelemetryService } from '../../telemetry/service.ts';
+import type { z } from 'zod';
+import { influxV1Error, influxV1Query, influxV2Error, influxV2Query, lineProtocol, noBody } from '../api-schemas.ts';
 import { clientIpv4 } from '../auth.ts';
 
 type Api = 'v1' | 'v2';
@@ -102,9 +104,15 @@ export function telemetryRoutes(app: FastifyInstance, telemetry: TelemetryServic
       req.failure = `${req.method} ${req.url}: ${message}`;
       return reply.code(413).type('application/json; charset=utf-8').send(api === 'v1' ? { error: message } : { code: 'request too large', message });
     });
-    const settings = { config: { access: 'open' as const, kind: 'telemetry' as const }, bodyLimit: limit };
-    scope.post('/write', settings, (req, reply) => write('v1', req, reply));
-    scope.post('/api/v2/write', settings, (req, reply) => write('v2', req, reply));
+    const settings = (summary: string, querystring: z.ZodType, error: z.ZodType) => ({
+      config: { access: 'open' as const, kind: 'telemetry' as const }, bodyLimit: limit,
+      schema: {
+        summary, querystring, body: lineProtocol, consumes: ['text/plain'],
+        response: { 204: noBody('accepted and on disk'), 400: error.meta({ description: 'bad line protocol (names the first bad line), bad precision, not gzip' }), 401: error.meta({ description: 'no or wrong token' }), 413: error.meta({ description: 'over telemetry.bodyLimit' }), 415: error.meta({ description: 'a Content-Encoding other than gzip' }) },
+      },
+    });
+    scope.post('/write', settings('InfluxDB 1.x write (telegraf outputs.influxdb); queued for every InfluxDB (docs/telemetry.md)', influxV1Query, influxV1Error), (req, reply) => write('v1', req, reply));
+    scope.post('/api/v2/write', settings('InfluxDB 2 write (telegraf outputs.influxdb_v2), Authorization: Token <ingest token>', influxV2Query, influxV2Error), (req, reply) => write('v2', req, reply));
   });
 }
 
