@@ -114,6 +114,8 @@ export class Server {
         maxClockSkewMs: this.config.dhcp.maxClockSkew * 1000,
       });
       this.services.set('heads', this.heads);
+      const registry = this.heads;
+      store.offersOn(() => registry.sessionLease());
       if (this.config.ntp.enabled && this.config.heads.length > 1) {
         this.ntpLeader = new EtcdLeadership(client, `/bootherd-elections/${plan.cluster}/ntp`, self.name, this.log);
         this.services.set('ntpLeader', this.ntpLeader);

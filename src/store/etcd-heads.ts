@@ -139,6 +139,11 @@ export class HeadRegistry {
     return `this head's clock differs by more than ${maxSkewMs / 1000} s (dhcp.maxClockSkew) from ${off.map((h) => `${h.name} (${Math.round(this.clocks.get(h.name)!.offsetMs)} ms)`).join(', ')}; synchronise the heads' clocks (NTP)`;
   }
 
+  /** The etcd lease of this head's session while it is alive (what its DHCP offers hang off). */
+  sessionLease(): string | undefined {
+    return this.session?.alive ? this.session.lease : undefined;
+  }
+
   /** Names of the heads alive now (DHCP's answering head is chosen among them). */
   liveNames(): string[] {
     return this.opts.heads.filter((h) => this.isAlive(h.name)).map((h) => h.name);

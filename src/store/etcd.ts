@@ -125,11 +125,26 @@ export class EtcdStore implements Store {
   private closed = false;
   private reloading: Promise<void> | undefined;
 
+  /** The etcd lease this head's offers hang off (its session's), once `offersOn` is called. */
+  private offerLease: (() => string | undefined) | undefined;
+
   constructor(options: EtcdStoreOptions) {
     if (!/^[A-Za-z0-9._-]+$/.test(options.cluster)) throw new Error(`etcd store: cluster name "${options.cluster}" must be letters, digits, ".", "_" or "-" (it is part of every key)`);
     this.client = options.client;
     this.root = `${(options.prefix ?? '/bootherd').replace(/\/+$/, '')}/${options.cluster}/`;
     for (const c of COLLECTIONS) this.dirOf.set(ETCD_DIRS[c], c);
+  }
+
+  /**
+   * Offers (lease records in state `offered`) hang off this head's session
+   * from now on: their keys, and the client index entries they write, are
+   * put with the session's etcd lease, so a head that dies or is cut off
+   * takes its offers with it within the session's TTL. Without a live
+   * session (undefined) an offer is not claimed at all: a head that lost its
+   * session makes no new claims.
+   */
+  offersOn(lease: () => string | undefined): void {
+    this.offerLease = lease;
   }
 
   /** The etcd key of a record. */
@@ -211,6 +226,11 @@ export class EtcdStore implements Store {
     const raw = JSON.stringify(lease);
     const oldKey = oldFull ? Buffer.from(oldFull) : undefined;
     const oldRaw = supersede?.lease ? JSON.stringify(supersede.lease) : undefined;
+    let etcdLease: string | undefined;
+    if (lease.state === 'offered' && this.offerLease) {
+      etcdLease = this.offerLease();
+      if (etcdLease === undefined) throw new StoreUnavailableError('this head has no etcd session (its lease expired or etcd is unreachable): it makes no offers until it registers again');
+    }
     const r = await this.claimTxn({
       compare: [
         { key: leaseKey, target: 'MOD', modRevision: expect.address },
@@ -218,7 +238,7 @@ export class EtcdStore implements Store {
         ...(oldKey ? [{ key: oldKey, target: 'MOD' as const, modRevision: supersede!.revision }] : []),
       ],
       success: [
-        { put: { key: leaseKey, value: Buffer.from(raw) } }, { put: { key: indexKey, value: Buffer.from(lease.ip) } },
+        { put: { key: leaseKey, value: Buffer.from(raw), lease: etcdLease } }, { put: { key: indexKey, value: Buffer.from(lease.ip), lease: etcdLease } },
         ...(oldKey && oldRaw ? [{ put: { key: oldKey, value: Buffer.from(oldRaw) } }] : []),
       ],
       failure: [{ range: { key: leaseKey } }, { range: { key: indexKey } }, ...(oldKey ? [{ range: { key: oldKey } }] : [])],
