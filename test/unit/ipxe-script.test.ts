@@ -110,6 +110,7 @@ const booted = (mac: string) => `bootherd_booted=${BASE}/boot/${mac}/booted`;
 const failedPath = (name: string, mac: string) => [
   `echo bootherd: booting ${name} failed; retrying in 10 seconds (Ctrl-B for the iPXE shell)`,
   'prompt --key 0x02 --timeout 10000 && shell ||',
+  'dhcp && chain --replace ${filename} ||',
   `chain --replace ${BASE}/boot/${mac}.ipxe`,
 ];
 
