@@ -146,8 +146,11 @@ t.test('telemetry ingest into a real influxd', async (t) => {
 
   t.test('influxd stopped mid-stream and started again: every point once', async (t) => {
     let sent = 0;
+    const queued = () => (JSON.parse(s.lab.run(node.ns, 'curl', ['-sS', '-H', `Authorization: Bearer ${apiToken}`, `${HEAD}/api/v1/status`]).stdout) as { services: { telemetry: { targets: Array<{ name: string; queuedPoints: number }> } } })
+      .services.telemetry.targets.find((x) => x.name === 'influxdb')!.queuedPoints;
     for (let i = 0; i < 30; i++) {
-      if (i === 10) await db.stop();
+      // The first 10 batches delivered before influxd stops, so exactly the 20 sent after it wait.
+      if (i === 10) { await until('the first batches delivered', queued, (n) => n === 0); await db.stop(); }
       const lines = Array.from({ length: 20 }, (_, k) => `outage,host=n${String(k).padStart(3, '0')} usage_user=${i},usage_idle=${k} ${stamp('s', i)}`).join('\n');
       t.equal(post(`${HEAD}/write?db=telegraf&precision=s`, lines, [`Authorization: Token ${ingest}`]).status, '204', `batch ${i} accepted${i >= 10 ? ' with influxd down' : ''}`);
       sent += 20;
