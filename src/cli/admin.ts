@@ -66,14 +66,14 @@ export function registerAdminCommands(program: Command): void {
     .action(run(async (api, ...args: unknown[]) => {
       const list = await api.get<NodeView[]>('/api/v1/nodes');
       if (optsOf(args).json) return asJson(list);
-      out(table(['NAME', 'IP', 'MACS', 'PROFILE', 'LEASE', 'BOOT'], list.map((n) => [n.name, n.ip, n.macs.join(','), n.profile, leaseText(n), lastStageText(n.boot)])));
+      out(table(['NAME', 'IP', 'MACS', 'PROFILE', 'LEASE', 'BOOT'], list.map((n) => [n.name, n.ip ?? '-', n.macs.join(','), n.profile, leaseText(n), lastStageText(n.boot)])));
     }));
   withApi(nodes.command('show').description('one node and its last boot, stage by stage').argument('<name>'))
     .action(run(async (api, name: string, ...args: unknown[]) => {
       const n = await api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(name)}`);
       if (optsOf(args).json) return asJson(n);
       const facts = [
-        `name:     ${n.name}`, `ip:       ${n.ip}`, `macs:     ${n.macs.join(', ')}`, `profile:  ${n.profile}`,
+        `name:     ${n.name}`, `ip:       ${n.ip ?? '-'}${n.ipFrom && n.ipFrom !== 'reservation' ? ` (learned: ${n.ipFrom})` : ''}`, `macs:     ${n.macs.join(', ')}`, `profile:  ${n.profile}`,
         `source:   ${n.source === 'config' ? 'cluster file' : 'API'}`,
         `lease:    ${n.lease ? `${leaseText(n)} until ${new Date(n.lease.expiresAt).toISOString()}` : '-'}`,
       ];

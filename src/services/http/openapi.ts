@@ -46,12 +46,12 @@ export const OPENAPI = {
         properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string', description: 'the field at fault, like ip or macs[0]' } },
       },
       NodeInput: {
-        type: 'object', required: ['name', 'ip'], additionalProperties: false,
+        type: 'object', required: ['name'], additionalProperties: false,
         properties: {
           name: { type: 'string', example: 'n001' },
           macs: { oneOf: [mac, { type: 'array', items: mac, minItems: 1 }] },
           mac: { ...mac, description: 'shorthand for a single MAC' },
-          ip: { type: 'string', format: 'ipv4' },
+          ip: { type: 'string', format: 'ipv4', description: 'its reserved address; left out for a node on a mode: proxy subnet' },
           profile: { type: 'string', default: 'default' },
         },
       },
@@ -60,8 +60,13 @@ export const OPENAPI = {
         properties: { macs: { oneOf: [mac, { type: 'array', items: mac, minItems: 1 }] }, ip: { type: 'string', format: 'ipv4' }, profile: { type: 'string' } },
       },
       NodeRecord: {
-        type: 'object', required: ['name', 'macs', 'ip', 'profile', 'source'],
-        properties: { name: { type: 'string' }, macs: { type: 'array', items: { type: 'string' } }, ip: { type: 'string' }, profile: { type: 'string' }, source: { type: 'string', enum: ['config', 'api'] } },
+        type: 'object', required: ['name', 'macs', 'profile', 'source'],
+        properties: {
+          name: { type: 'string' }, macs: { type: 'array', items: { type: 'string' } },
+          ip: { type: 'string', nullable: true, description: 'the reservation, or on a mode: proxy subnet the address bootherd last saw the node use (null before)' },
+          ipFrom: { type: 'string', nullable: true, enum: ['reservation', 'pxe-request', 'ipxe-script', 'booted', null] },
+          profile: { type: 'string' }, source: { type: 'string', enum: ['config', 'api'] },
+        },
       },
       Node: {
         allOf: [ref('NodeRecord'), {
