@@ -81,7 +81,7 @@ program.command('explain')
     const x = explainDiscover(load(opts.config), { ...opts, down: opts.down?.split(',').map((d) => d.trim()).filter(Boolean) });
     if (opts.json) { process.stdout.write(JSON.stringify(x, null, 2) + '\n'); return; }
     const step = (s: Omit<typeof x, 'answering' | 'bootServer'>) => [
-      `reply:   ${s.reply}${s.yiaddr ? ` ${s.yiaddr}` : ''}`,
+      `reply:   ${s.reply}${s.yiaddr && s.yiaddr !== '0.0.0.0' ? ` ${s.yiaddr}` : s.yiaddr ? ' (no address)' : ''}`,
       ...(s.file ? [`file:    ${s.file}${s.siaddr && s.siaddr !== '0.0.0.0' ? ` (next-server ${s.siaddr})` : ''}`] : []),
       ...(s.options.length ? ['options:', ...s.options.map((o) => `  ${String(o.code).padStart(3)} ${o.name.padEnd(18)} ${o.value}`)] : []),
       'why:',

@@ -58,10 +58,14 @@ export interface NodeRecord {
 }
 
 /** How bootherd learned a node's address on a proxy subnet (docs/dhcp.md#proxy-mode). */
-export const ADDRESS_SOURCES = ['pxe-request', 'ipxe-script', 'booted'] as const;
+export const ADDRESS_SOURCES = ['dhcp-request', 'pxe-request', 'ipxe-script', 'booted'] as const;
 
 export interface LearnedAddress {
-  /** pxe-request: the firmware's or iPXE's REQUEST on port 4011; ipxe-script: the script request's source; booted: the call-back's. */
+  /**
+   * dhcp-request: the booting client's REQUEST to the site's server for it (option 50, broadcast);
+   * pxe-request: its REQUEST to the PXE boot server (4011); ipxe-script: the script request's source;
+   * booted: the call-back's.
+   */
   readonly from: typeof ADDRESS_SOURCES[number];
   readonly at: number;
 }

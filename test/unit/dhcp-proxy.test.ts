@@ -162,6 +162,7 @@ t.test('bad and foreign input on a proxy subnet: dropped and counted, nothing th
     ['foreign vendor class', reshape(pxe, {}, [[Opt.VENDOR_CLASS, text('MSFT 5.0')]]), 'proxy-foreign-vendor-class'],
     ['truncated option 43', reshape(pxe, {}, [[Opt.VENDOR_SPECIFIC, Buffer.from([71, 4, 0x80, 0])]]), 'proxy-bad-vendor-options'],
     ['REQUEST to the site\'s server', reshape(pxe, {}, [[Opt.MESSAGE_TYPE, u8(MessageType.REQUEST)], [Opt.SERVER_ID, ipList([ipToInt('198.18.2.254')])], [Opt.REQUESTED_IP, ipList([ipToInt('198.18.2.58')])]]), 'other-server'],
+    ['REQUEST naming us on port 67 (the proxy OFFER taken for an address)', reshape(pxe, {}, [[Opt.MESSAGE_TYPE, u8(MessageType.REQUEST)], [Opt.SERVER_ID, ipList([HEAD])], [Opt.REQUESTED_IP, ipList([0])]]), 'proxy-not-booting'],
     ['RELEASE', reshape(pxe, { ciaddr: ipToInt('198.18.2.58') }, [[Opt.MESSAGE_TYPE, u8(MessageType.RELEASE)]]), 'proxy-not-booting'],
     ['DISCOVER to port 4011', reshape(pxe, { ciaddr: ipToInt('198.18.2.58') }), 'proxy-not-booting', { address: ipToInt('198.18.2.58'), port: 4011 }],
     ['4011 REQUEST from a server-mode subnet', reshape(pxe, { ciaddr: ipToInt('198.18.0.50') }, [[Opt.MESSAGE_TYPE, u8(MessageType.REQUEST)]]), 'proxy-not-proxy-subnet', { address: ipToInt('198.18.0.50'), port: 4011 }],
@@ -179,6 +180,17 @@ t.test('bad and foreign input on a proxy subnet: dropped and counted, nothing th
     dhcp.handle(request.subarray(0, n), undefined, now, false, { address: ipToInt('198.18.2.99'), port: 4011 });
   }
   t.equal(model.nodeByName('p002')!.ip, undefined, 'no address learned from a dry run (after() was not run)');
+});
+
+t.test('the firmware\'s REQUEST to the site\'s server teaches its address before anything else', async (t) => {
+  const { dhcp, model } = setup();
+  const site = ipToInt('198.18.2.254');
+  const request = reshape(vector('uefi-pxe-discover'), {}, [[Opt.MESSAGE_TYPE, u8(MessageType.REQUEST)], [Opt.SERVER_ID, ipList([site])], [Opt.REQUESTED_IP, ipList([ipToInt('198.18.2.61')])]]);
+  const ctx = dhcp.handle(request, 'eth1', now, true);
+  t.equal(ctx?.replyType, undefined, 'not answered: the site\'s server ACKs it');
+  for (const f of ctx!.after) f();
+  t.equal(model.nodeByName('p002')!.ip, '198.18.2.61');
+  t.equal(model.nodeByName('p002')!.learned?.from, 'dhcp-request');
 });
 
 t.test('learned addresses: a node seen at a new address moves; another node seen there loses it; reservations stay', async (t) => {

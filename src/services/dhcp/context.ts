@@ -47,7 +47,7 @@ export interface DhcpContext {
    * becomes it), undefined for no OFFER.
    */
   claim?: () => Promise<number | undefined>;
-  /** Side effects after the reply is sent (boot timeline). */
+  /** Side effects after the reply is sent (boot timeline), or once the request is decided when it gets none (an address learned on a proxy subnet). */
   readonly after: Array<() => void>;
   /** When set (debug logging, `bootherd explain`), handlers record why they decided. */
   readonly trace: string[] | undefined;

@@ -83,7 +83,7 @@ export class DhcpService implements Service {
       selectSubnet(model, (s) => this.serverIdOf(s)),
       matchNode(model),
       ...(deps.heads ? [answerOnlyAsChosen(deps.heads)] : []),
-      proxyDecision((node, ip, now) => model.learnAddress(node, intToIp(ip), 'pxe-request', now)),
+      proxyDecision((node, ip, from, now) => model.learnAddress(node, intToIp(ip), from, now)),
       serverOnly(leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError, limits: config.dhcp.limits, refused: (limit) => { refused(limit).value++; } })),
       serverOnly(networkOptions(model.domain)),
       bootOptions(model, deps.httpBase, config.dhcp.bootUnknown, deps.timelines),
@@ -168,7 +168,7 @@ export class DhcpService implements Service {
     const ctx = this.handle(datagram, iface, Date.now(), this.log.isLevelEnabled('debug'), bootServer);
     if (!ctx) return;
     if (ctx.trace) this.log.debug({ xid: ctx.req.xid, mac: ctx.mac, type: MESSAGE_TYPE_NAMES[ctx.type], why: ctx.trace }, 'DHCP decision');
-    if (ctx.replyType === undefined) return;
+    if (ctx.replyType === undefined) { for (const f of ctx.after) f(); return; }
     const { bytes, dropped } = buildReply(ctx);
     if (dropped.length) this.log.warn({ mac: ctx.mac, dropped }, 'reply options did not fit the client\'s size limit');
     const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);

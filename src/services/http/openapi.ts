@@ -64,7 +64,7 @@ export const OPENAPI = {
         properties: {
           name: { type: 'string' }, macs: { type: 'array', items: { type: 'string' } },
           ip: { type: 'string', nullable: true, description: 'the reservation, or on a mode: proxy subnet the address bootherd last saw the node use (null before)' },
-          ipFrom: { type: 'string', nullable: true, enum: ['reservation', 'pxe-request', 'ipxe-script', 'booted', null] },
+          ipFrom: { type: 'string', nullable: true, enum: ['reservation', 'dhcp-request', 'pxe-request', 'ipxe-script', 'booted', null] },
           profile: { type: 'string' }, source: { type: 'string', enum: ['config', 'api'] },
         },
       },

@@ -1,10 +1,10 @@
 import { MessageType, Opt, readIp, readSubOptions, readText } from '../../../../protocols/dhcp/options.ts';
-import type { NodeRecord } from '../../../cluster/types.ts';
+import type { LearnedAddress, NodeRecord } from '../../../cluster/types.ts';
 import { intToIp } from '../../../net/ipv4.ts';
 import { dropped, type Handler } from '../context.ts';
 
-/** What the proxy learns: a node was seen at an address (its request to the PXE boot server). */
-export type LearnAddress = (node: NodeRecord, ip: number, now: number) => void;
+/** What the proxy learns: a node was seen at an address (its REQUEST to the site's server, or to the PXE boot server). */
+export type LearnAddress = (node: NodeRecord, ip: number, from: LearnedAddress['from'], now: number) => void;
 
 /**
  * proxyDHCP (PXE 2.1, 2.2.5 and 2.2.6) on a `mode: proxy` subnet: the site's
@@ -36,7 +36,7 @@ export function proxyDecision(learn: LearnAddress): Handler {
       ctx.replyType = MessageType.ACK;
       ctx.trace?.push(`PXE boot server (port 4011): ACK with the boot file, to ${intToIp(from.address)}:${from.port}; the client is at ${intToIp(ip)} (${ctx.req.ciaddr ? 'ciaddr' : 'source address'})`);
       const node = ctx.node;
-      if (node) ctx.after.push(() => learn(node, ip, ctx.now));
+      if (node) ctx.after.push(() => learn(node, ip, 'pxe-request', ctx.now));
       return true;
     }
     switch (ctx.type) {
@@ -45,12 +45,19 @@ export function proxyDecision(learn: LearnAddress): Handler {
         ctx.trace?.push('proxy OFFER: no address (the site\'s DHCP server gives it), only the boot file');
         return true;
       case MessageType.REQUEST: {
-        // The REQUEST that follows the OFFERs names the site's server: its ACK carries the address.
+        // The REQUEST that follows the OFFERs is for an address, which is the site's server's to ACK; the boot
+        // file, once the client has its address, is asked of port 4011. (A client that took the proxy OFFER
+        // for an address offer and asks us for 0.0.0.0 must not be ACKed.)
         const serverId = readIp(ctx.req.options.get(Opt.SERVER_ID));
-        if (serverId !== ctx.serverId) return dropped(ctx, 'other-server', `proxy subnet: REQUEST for ${serverId === undefined ? 'no server' : `server ${intToIp(serverId)}`}; the site's DHCP server answers it`);
-        ctx.replyType = MessageType.ACK;
-        ctx.trace?.push('proxy subnet: REQUEST naming us on port 67: ACK with the boot file, no address');
-        return true;
+        if (serverId === ctx.serverId) return dropped(ctx, 'proxy-not-booting', 'proxy subnet: REQUEST naming us on port 67: we give no address; the boot file is asked of port 4011');
+        // It names the address the site's server offered: TFTP and HTTP know the node by it before iPXE runs.
+        const requested = readIp(ctx.req.options.get(Opt.REQUESTED_IP));
+        const node = ctx.node;
+        if (node && requested !== undefined && serverId !== undefined) {
+          ctx.after.push(() => learn(node, requested, 'dhcp-request', ctx.now));
+          ctx.trace?.push(`node ${node.name} asks the site's server for ${intToIp(requested)}: learned`);
+        }
+        return dropped(ctx, 'other-server', `proxy subnet: REQUEST for ${serverId === undefined ? 'no server' : `server ${intToIp(serverId)}`}; the site's DHCP server answers it`);
       }
       default:
         return dropped(ctx, 'proxy-not-booting', `proxy subnet: message type ${ctx.type} is the site's DHCP server's to answer`);

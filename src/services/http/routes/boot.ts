@@ -35,7 +35,8 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
       throw e;
     }
     const node = model.nodeByMac(mac);
-    if (node && req.method === 'GET') timelines.record(node.name, 'ipxe-script', Date.now(), mac);
+    // Beside a site DHCP server the timeline says where the node was (the site's address for it).
+    if (node && req.method === 'GET') timelines.record(node.name, 'ipxe-script', Date.now(), node.learned ? `${mac} at ${client}` : mac);
     return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(script);
   });
 
