@@ -15,7 +15,7 @@ import { ClusterModel } from '../../src/cluster/model.ts';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { ipToInt } from '../../src/net/ipv4.ts';
+import { intToIp, ipToInt } from '../../src/net/ipv4.ts';
 import { explainDiscover } from '../../src/services/dhcp/explain.ts';
 import { buildReply, replyDestination } from '../../src/services/dhcp/reply.ts';
 import { DhcpService } from '../../src/services/dhcp/service.ts';
@@ -244,4 +244,52 @@ t.test('explain: a proxy subnet shows the proxy OFFER and the 4011 ACK; --proxy 
   t.equal(what.reply, 'OFFER');
   t.equal(what.yiaddr, '0.0.0.0', '--proxy: no address even for the reserved node');
   t.equal(explainDiscover(config, { mac: '52:54:00:00:00:01', iface: 'eth1' }).reply, 'none', 'no vendor class: no reply on a proxy subnet');
+});
+
+t.test('recorded proxy exchanges (test/vectors/dhcp/proxy.json): the OFFERs are well formed and the chain makes them again byte for byte', async (t) => {
+  const recorded = (JSON.parse(readFileSync(new URL('../vectors/dhcp/proxy.json', import.meta.url), 'utf8')) as { vectors: Vector[] }).vectors;
+  const hex = (name: string) => Buffer.from(recorded.find((v) => v.name === name)!.hex, 'hex');
+  // The lab's cluster file of `lab up --proxy` (src/lab/cluster.ts): what answered when they were recorded.
+  const lab = parseConfig(`
+head: { address: 198.18.0.1 }
+cluster: { domain: lab.test }
+subnets:
+  - { network: 198.18.0.0/24, interface: eth0, mode: proxy }
+nodes:
+  - { name: n001, macs: [52:54:00:b0:00:01] }
+  - { name: n002, macs: [52:54:00:b0:00:02] }
+`, '<test>');
+  const store = new MemoryStore();
+  const model = new ClusterModel(lab, store);
+  const dhcp = new DhcpService({ config: lab, model, store, log: silentLogger, metrics: new Metrics(), httpBase: 'http://198.18.0.1' });
+  for (const [request, reply, file] of [
+    ['proxy-bios-ipxe-discover', 'proxy-bios-bootherd-offer', 'http://198.18.0.1/boot/52-54-00-b0-00-01.ipxe'],
+    ['proxy-uefi-firmware-discover', 'proxy-uefi-bootherd-offer', 'ipxe.efi'],
+  ] as const) {
+    const offer = decode(hex(reply));
+    t.equal(type(offer), MessageType.OFFER, `${reply}: an OFFER`);
+    proxyReplyShape(t, offer, reply);
+    t.equal(offer.file, file, `${reply}: boot file`);
+    t.equal(offer.siaddr, HEAD, `${reply}: next-server`);
+    const again = exchange(dhcp, hex(request), 'eth0');
+    t.same(again.bytes, hex(reply), `${request} through the chain gives the recorded OFFER, byte for byte`);
+  }
+  // The REQUESTs to the site's server name the address it offered: dropped by bootherd, and learned.
+  for (const [request, node] of [['proxy-bios-ipxe-request', 'n001'], ['proxy-uefi-firmware-request', 'n002']] as const) {
+    const ctx = dhcp.handle(hex(request), 'eth0', now, false);
+    t.equal(ctx?.replyType, undefined, `${request}: not answered`);
+    for (const f of ctx!.after) f();
+    const asked = readIp(decode(hex(request)).options.get(Opt.REQUESTED_IP));
+    t.equal(model.nodeByName(node)!.ip, intToIp(asked!), `${node}: learned the address it asked the site's server for`);
+  }
+  t.equal(recorded.filter((v) => v.name.endsWith('-4011')).length, 0, 'neither firmware asked port 4011 (both boot from the proxy OFFER)');
+});
+
+t.test('UEFI HTTP boot on a proxy subnet: HTTPClient echoed, the loader URL, no address', async (t) => {
+  const { dhcp } = setup();
+  const r = exchange(dhcp, reshape(vector('uefi-pxe-discover'), {}, [[Opt.VENDOR_CLASS, text('HTTPClient:Arch:00016:UNDI:003001')], [Opt.CLIENT_ARCH, u16(16)]]), 'eth1');
+  t.equal(type(r.reply), MessageType.OFFER);
+  t.equal(r.reply!.yiaddr, 0);
+  t.equal(readText(r.reply!.options.get(Opt.VENDOR_CLASS)), 'HTTPClient');
+  t.equal(r.reply!.file, 'http://198.18.0.1/loaders/ipxe.efi');
 });
