@@ -18,6 +18,7 @@
  *   answers after.
  * - Relayed: the proxy OFFER goes to the relay (giaddr, port 67), the site's
  *   server gives the address through the same relay.
+ * - Beside Kea instead of dnsmasq: the same for an OS and a PXE client.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -74,6 +75,34 @@ s.on('message', (m, r) => console.log(r.address + ' ' + r.port + ' ' + m.toStrin
 s.bind(Number(port), () => { for (const h of hex) s.send(Buffer.from(h, 'hex'), Number(toPort), to); setTimeout(() => s.close(), Number(wait)); });
 `;
 
+type Server = Awaited<ReturnType<typeof startLabServer>>;
+
+/** ISC dhclient once in `ns` (speaking as `send` says); its lease file. An offer without a mask (a proxy OFFER) is not an address offer. */
+function dhclient(t: Test, s: Server, ns: string, name: string, send: string[]): string {
+  const conf = path.join(s.dir, `${name}.conf`);
+  const leases = path.join(s.dir, `${name}.leases`);
+  writeFileSync(conf, [...send, 'require subnet-mask;', 'request subnet-mask, routers, domain-name-servers, domain-name, vendor-class-identifier;'].join('\n') + '\n');
+  rmSync(leases, { force: true });
+  const r = s.lab.run(ns, 'dhclient', ['-1', '-cf', conf, '-lf', leases, '-pf', path.join(s.dir, `${name}.pid`), '-sf', '/bin/true', 'eth0'], 30_000);
+  t.equal(r.code, 0, `${name}: dhclient got a lease`, { stderr: r.stderr });
+  s.lab.run(ns, 'dhclient', ['-x', '-pf', path.join(s.dir, `${name}.pid`)], 10_000);
+  return readFileSync(leases, 'utf8');
+}
+
+/** tcpdump in `ns` from now; the returned function stops it and gives the datagrams. */
+function capture(s: Server, ns: string, iface: string, name: string, filter: string): () => Promise<ReturnType<typeof readPcapUdp>> {
+  const pcap = path.join(s.dir, `${name}.pcap`);
+  const dump = s.lab.spawn(ns, 'tcpdump', ['-i', iface, '-n', '--immediate-mode', '-U', '-s', '0', '-w', pcap, filter]);
+  return async () => {
+    await sleep(300);
+    dump.kill('SIGINT');
+    await new Promise((r) => dump.once('exit', r));
+    return readPcapUdp(pcap);
+  };
+}
+
+const PXE_SEND = ['option pxe-arch code 93 = unsigned integer 16;', 'send pxe-arch 7;', 'send vendor-class-identifier "PXEClient:Arch:00007:UNDI:003016";'];
+
 t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a relay', async (t) => {
   const s = await startLabServer(t, { tag: 'hp', clients: 2, clientMac: (i) => [OS_MAC, PXE_MAC][i]!, config });
   const { lab } = s;
@@ -83,34 +112,12 @@ t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a r
   await startLabSiteDhcp(siteHost.ns, SITE, [...siteArgs, '--dhcp-range=198.18.1.100,198.18.1.199,255.255.255.0,1h'], siteLog, path.join(s.dir, 'site.leases'));
   const metrics = () => lab.run(siteHost.ns, 'curl', ['-s', `http://${HEAD}/metrics`]).stdout;
 
-  const dhclient = (t: Test, ns: string, name: string, send: string[]) => {
-    const conf = path.join(s.dir, `${name}.conf`);
-    const leases = path.join(s.dir, `${name}.leases`);
-    // require subnet-mask: an offer without one (bootherd's proxy OFFER) is not an address offer.
-    writeFileSync(conf, [...send, 'require subnet-mask;', 'request subnet-mask, routers, domain-name-servers, domain-name, vendor-class-identifier;'].join('\n') + '\n');
-    rmSync(leases, { force: true });
-    const r = lab.run(ns, 'dhclient', ['-1', '-cf', conf, '-lf', leases, '-pf', path.join(s.dir, `${name}.pid`), '-sf', '/bin/true', 'eth0'], 30_000);
-    t.equal(r.code, 0, `${name}: dhclient got a lease`, { stderr: r.stderr });
-    lab.run(ns, 'dhclient', ['-x', '-pf', path.join(s.dir, `${name}.pid`)], 10_000);
-    return readFileSync(leases, 'utf8');
-  };
-  const capture = (ns: string, iface: string, name: string, filter: string) => {
-    const pcap = path.join(s.dir, `${name}.pcap`);
-    const dump = lab.spawn(ns, 'tcpdump', ['-i', iface, '-n', '--immediate-mode', '-U', '-s', '0', '-w', pcap, filter]);
-    return async () => {
-      await sleep(300);
-      dump.kill('SIGINT');
-      await new Promise((r) => dump.once('exit', r));
-      return readPcapUdp(pcap);
-    };
-  };
-  const pxeSend = ['option pxe-arch code 93 = unsigned integer 16;', 'send pxe-arch 7;', 'send vendor-class-identifier "PXEClient:Arch:00007:UNDI:003016";'];
   await sleep(800);
 
   await t.test('an installed OS: the site\'s address, not one packet from bootherd', async (t) => {
-    const stop = capture(lab.clients[0]!.ns, 'eth0', 'os', `udp and src host ${HEAD}`);
+    const stop = capture(s, lab.clients[0]!.ns, 'eth0', 'os', `udp and src host ${HEAD}`);
     await sleep(800);
-    const lease = dhclient(t, lab.clients[0]!.ns, 'os', []);
+    const lease = dhclient(t, s, lab.clients[0]!.ns, 'os', []);
     t.match(lease, /fixed-address 198\.18\.0\.1\d\d;/, 'an address from the site server\'s range');
     t.match(lease, `option dhcp-server-identifier ${SITE};`, 'from the site server');
     t.same((await stop()).length, 0, 'bootherd sent the OS nothing');
@@ -120,9 +127,9 @@ t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a r
 
   let pxeAddress = '';
   await t.test('a PXE client: the site\'s address, and a proxy OFFER with no address', async (t) => {
-    const stop = capture(lab.clients[1]!.ns, 'eth0', 'pxe', `udp and src host ${HEAD}`);
+    const stop = capture(s, lab.clients[1]!.ns, 'eth0', 'pxe', `udp and src host ${HEAD}`);
     await sleep(800);
-    const lease = dhclient(t, lab.clients[1]!.ns, 'pxe', pxeSend);
+    const lease = dhclient(t, s, lab.clients[1]!.ns, 'pxe', PXE_SEND);
     pxeAddress = /fixed-address ([\d.]+);/.exec(lease)?.[1] ?? '';
     t.match(lease, `option dhcp-server-identifier ${SITE};`, 'the address is the site server\'s');
     const offers = (await stop()).map((d) => ({ d, m: decode(d.payload) })).filter((x) => x.m.options.get(Opt.MESSAGE_TYPE)?.[0] === MessageType.OFFER);
@@ -191,14 +198,14 @@ t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a r
     const rOs = lab.addHost('rc0', { bridge: 'br1', mac: RELAYED_OS });
     const rPxe = lab.addHost('rc1', { bridge: 'br1', mac: RELAYED_PXE });
     for (const ns of [lab.head.ns, siteHost.ns]) lab.exec(ns, 'ip', ['route', 'add', '198.18.1.0/24', 'via', '198.18.0.2']);
-    const stop = capture(relay.ns, 'eth0', 'relay', `udp and src host ${HEAD}`);
+    const stop = capture(s, relay.ns, 'eth0', 'relay', `udp and src host ${HEAD}`);
     lab.spawn(relay.ns, 'dhcrelay', ['-d', '-4', '-id', 'eth1', '-iu', 'eth0', SITE, HEAD]);
     await sleep(1000);
     const sentBefore = metricOf(metrics(), 'bootherd_dhcp_sent_total');
-    const os = dhclient(t, rOs.ns, 'relayed-os', []);
+    const os = dhclient(t, s, rOs.ns, 'relayed-os', []);
     t.match(os, /fixed-address 198\.18\.1\.1\d\d;/, 'the OS behind the relay gets the site\'s relayed-range address');
     t.equal(metricOf(metrics(), 'bootherd_dhcp_sent_total'), sentBefore, 'bootherd answered the relayed OS nothing');
-    const pxe = dhclient(t, rPxe.ns, 'relayed-pxe', pxeSend);
+    const pxe = dhclient(t, s, rPxe.ns, 'relayed-pxe', PXE_SEND);
     t.match(pxe, `option dhcp-server-identifier ${SITE};`, 'the relayed PXE client\'s address is the site\'s');
     const replies = (await stop()).map((d) => ({ d, m: decode(d.payload) }));
     const offers = replies.filter((x) => x.m.options.get(Opt.MESSAGE_TYPE)?.[0] === MessageType.OFFER);
@@ -211,3 +218,45 @@ t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a r
     }
   });
 });
+
+t.test('proxy mode beside Kea: the OS gets Kea\'s address and nothing from bootherd; PXE gets Kea\'s address and the proxy OFFER', async (t) => {
+  const s = await startLabServer(t, { tag: 'hk', clients: 2, clientMac: (i) => [OS_MAC, PXE_MAC][i]!, config });
+  const { lab } = s;
+  const siteHost = lab.addHost('site', { mac: '52:54:00:a0:00:fe', cidr: `${SITE}/24` });
+  const conf = path.join(s.dir, 'kea.json');
+  writeFileSync(conf, JSON.stringify({
+    Dhcp4: {
+      'interfaces-config': { interfaces: ['eth0'], 'dhcp-socket-type': 'raw' },
+      'lease-database': { type: 'memfile', persist: false },
+      'valid-lifetime': 3600,
+      subnet4: [{ id: 1, subnet: '198.18.0.0/24', pools: [{ pool: '198.18.0.100 - 198.18.0.199' }],
+        'option-data': [{ name: 'domain-name-servers', data: HEAD }, { name: 'domain-name', data: 'lab.test' }] }],
+      loggers: [{ name: 'kea-dhcp4', severity: 'INFO', output_options: [{ output: path.join(s.dir, 'kea.log') }] }],
+    },
+  }));
+  lab.spawn(siteHost.ns, 'kea-dhcp4', ['-c', conf], { env: { ...process.env, KEA_PIDFILE_DIR: s.dir, KEA_LOCKFILE_DIR: s.dir } });
+  for (let i = 0; i < 100 && !/DHCP4_STARTED|DHCPSRV_CFGMGR_ADD_SUBNET4/.test(readFileOr(path.join(s.dir, 'kea.log'))); i++) await sleep(100);
+  await sleep(500);
+
+  const stopOs = capture(s, lab.clients[0]!.ns, 'eth0', 'kea-os', `udp and src host ${HEAD}`);
+  await sleep(800);
+  const os = dhclient(t, s, lab.clients[0]!.ns, 'kea-os', []);
+  t.match(os, `option dhcp-server-identifier ${SITE};`, 'the OS\'s address is Kea\'s');
+  t.match(os, /fixed-address 198\.18\.0\.1\d\d;/);
+  t.same((await stopOs()).length, 0, 'bootherd sent the OS nothing');
+
+  const stopPxe = capture(s, lab.clients[1]!.ns, 'eth0', 'kea-pxe', `udp and src host ${HEAD}`);
+  await sleep(800);
+  const pxe = dhclient(t, s, lab.clients[1]!.ns, 'kea-pxe', PXE_SEND);
+  t.match(pxe, `option dhcp-server-identifier ${SITE};`, 'the PXE client\'s address is Kea\'s');
+  const offers = (await stopPxe()).map((d) => decode(d.payload)).filter((m) => m.options.get(Opt.MESSAGE_TYPE)?.[0] === MessageType.OFFER);
+  t.ok(offers.length >= 1, 'bootherd made a proxy OFFER');
+  t.ok(offers.every((m) => m.yiaddr === 0 && m.file === 'ipxe.efi' && readText(m.options.get(Opt.VENDOR_CLASS)) === 'PXEClient'), 'with no address, PXEClient and ipxe.efi');
+  const address = /fixed-address ([\d.]+);/.exec(pxe)?.[1];
+  const node = JSON.parse(lab.exec(siteHost.ns, 'curl', ['-s', `http://${HEAD}/api/v1/nodes/pxe1`])) as { ip: string; ipFrom: string };
+  t.same({ ip: node.ip, ipFrom: node.ipFrom }, { ip: address, ipFrom: 'dhcp-request' }, 'bootherd learned the address Kea gave');
+});
+
+function readFileOr(file: string): string {
+  try { return readFileSync(file, 'utf8'); } catch { return ''; }
+}
