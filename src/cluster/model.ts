@@ -16,7 +16,7 @@ import { broadcastOf, cidrContains, ipToInt, parseCidr, type Cidr } from '../net
 import type { Store } from '../store/store.ts';
 import { checkRootDiskPaths, confinedDevice, confinedImage, devicePath, RootDiskPathError, rootDiskPlacesOf } from '../config/root-disk.ts';
 import { nodeAddressProblem } from './node-address.ts';
-import type { BootProfile, HostRecord, LearnedAddress, NodeRecord, RootDisk, SrvRecord } from './types.ts';
+import type { AddressRecord, BootProfile, HostRecord, LearnedAddress, NodeRecord, RootDisk, SrvRecord } from './types.ts';
 
 export interface Subnet {
   readonly cidr: Cidr;
@@ -61,7 +61,8 @@ export class ClusterModel {
   private listeners = new Set<() => void>();
   /**
    * Addresses of nodes on proxy subnets, learned from the boot exchange, by
-   * node name. In memory: a restarted head learns them again at the next boot.
+   * node name: at once here, and kept in the store (`addresses`) for a
+   * restart and for the other heads.
    */
   private learned = new Map<string, { readonly ip: string } & LearnedAddress>();
 
@@ -87,10 +88,18 @@ export class ClusterModel {
     this.configNodes = config.nodes.map((n) => ({ ...n, source: 'config' as const }));
     this.configHosts = config.hosts.map((h) => ({ ...h, source: 'config' as const }));
     this.configSrv = config.srv.map((s) => ({ ...s, source: 'config' as const }));
+    for (const a of store.values('addresses')) this.learned.set(a.node, a);
     this.reindex();
     store.onChange((c) => {
-      if (c.collection === 'nodes') this.reindex();
-      if (c.collection === 'nodes' || c.collection === 'hosts' || c.collection === 'srv') for (const l of this.listeners) l();
+      if (c.collection === 'addresses') {
+        // Another head's observation (or our own, written back): the newest one wins.
+        const a = c.value as AddressRecord | undefined;
+        const mine = this.learned.get(c.key);
+        if (a ? mine?.ip === a.ip || (mine !== undefined && mine.at > a.at) : mine === undefined) return;
+        if (a) this.learned.set(c.key, a); else this.learned.delete(c.key);
+      }
+      if (c.collection === 'nodes' || c.collection === 'addresses') this.reindex();
+      if (c.collection === 'nodes' || c.collection === 'hosts' || c.collection === 'srv' || c.collection === 'addresses') for (const l of this.listeners) l();
     });
   }
 
@@ -128,8 +137,15 @@ export class ClusterModel {
     if (!current || current.ip === ip || (current.ip !== undefined && !current.learned)) return;
     // Only a proxy subnet's addresses are the site's to give; anything else is not where the node lives.
     if (this.subnetForIp(ipToInt(ip))?.mode !== 'proxy') return;
-    for (const [name, l] of this.learned) if (l.ip === ip) this.learned.delete(name);
-    this.learned.set(node.name, { ip, from, at });
+    for (const [name, l] of this.learned) {
+      if (l.ip !== ip) continue;
+      this.learned.delete(name);
+      this.store.delete('addresses', name).catch(() => undefined);
+    }
+    const record: AddressRecord = { node: node.name, ip, from, at };
+    this.learned.set(node.name, record);
+    // Kept for a restart and the other heads; if the store cannot take it now, this head still knows it.
+    this.store.put('addresses', node.name, record).catch(() => undefined);
     this.reindex();
     for (const listener of this.listeners) listener();
   }

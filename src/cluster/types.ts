@@ -70,6 +70,12 @@ export interface LearnedAddress {
   readonly at: number;
 }
 
+/** A learned address as the store keeps it (collection `addresses`, keyed by node name). */
+export interface AddressRecord extends LearnedAddress {
+  readonly node: string;
+  readonly ip: string;
+}
+
 export interface HostRecord {
   /** Fully qualified or relative (to the cluster domain) name. */
   readonly name: string;

@@ -6,7 +6,7 @@
  * only bootherd writes, get theirs here.
  */
 import { z } from 'zod';
-import { BOOT_STAGES, LEASE_STATES } from '../cluster/types.ts';
+import { ADDRESS_SOURCES, BOOT_STAGES, LEASE_STATES } from '../cluster/types.ts';
 import { cidr, ipv4 } from '../config/fields.ts';
 import { hostSchema, nodeSchema, srvSchema } from '../config/schema.ts';
 import type { CollectionName, Collections } from './store.ts';
@@ -42,10 +42,18 @@ export const bootTimelineSchema = z.strictObject({
   })),
 });
 
+export const addressSchema = z.strictObject({
+  node: z.string().min(1),
+  ip: ipv4,
+  from: z.enum(ADDRESS_SOURCES, { error: `expected how the address was seen: ${ADDRESS_SOURCES.join(', ')}` }),
+  at: millis,
+});
+
 export const recordSchemas: { readonly [C in CollectionName]: z.ZodType<Collections[C], unknown> } = {
   nodes: nodeSchema.extend({ source }),
   hosts: hostSchema.extend({ source }),
   srv: srvSchema.extend({ source }),
   leases: leaseSchema,
   boots: bootTimelineSchema,
+  addresses: addressSchema,
 };

@@ -165,6 +165,10 @@ t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a r
     t.same({ ip: node.ip, ipFrom: node.ipFrom }, { ip: pxeAddress, ipFrom: 'dhcp-request' }, 'bootherd knows the node at the site\'s address');
     t.equal(lab.exec(ns, 'dig', ['+short', `@${HEAD}`, 'pxe1.lab.test']).trim(), pxeAddress, 'and serves it by DNS');
     t.equal(lab.exec(ns, 'dig', ['+short', `@${HEAD}`, '-x', pxeAddress]).trim(), 'pxe1.lab.test.', 'with its PTR');
+    // The embedded store keeps it: a restarted bootherd still names the node, before it boots again.
+    await s.stop();
+    await s.start();
+    t.equal(lab.exec(ns, 'dig', ['+short', `@${HEAD}`, 'pxe1.lab.test']).trim(), pxeAddress, 'after a restart too');
   });
 
   await t.test('bad input: dropped and counted, nothing crashes', async (t) => {

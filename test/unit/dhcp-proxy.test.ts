@@ -293,3 +293,21 @@ t.test('UEFI HTTP boot on a proxy subnet: HTTPClient echoed, the loader URL, no 
   t.equal(readText(r.reply!.options.get(Opt.VENDOR_CLASS)), 'HTTPClient');
   t.equal(r.reply!.file, 'http://198.18.0.1/loaders/ipxe.efi');
 });
+
+t.test('learned addresses are kept in the store: a restarted head, and another head on the same store, know them', async (t) => {
+  const store = new MemoryStore({ shared: true });
+  const a = new ClusterModel(config, store);
+  const b = new ClusterModel(config, store);
+  a.learnAddress(a.nodeByName('p001')!, '198.18.2.21', 'pxe-request', now);
+  await new Promise((r) => setImmediate(r));
+  t.same(store.get('addresses', 'p001'), { node: 'p001', ip: '198.18.2.21', from: 'pxe-request', at: now }, 'written to the store');
+  t.equal(b.nodeByName('p001')!.ip, '198.18.2.21', 'the other head sees it');
+  t.equal(b.nodeByIp(ipToInt('198.18.2.21'))?.name, 'p001');
+  t.equal(new ClusterModel(config, store).nodeByName('p001')!.learned?.from, 'pxe-request', 'a restarted head starts with it');
+  // p002 gets the same address from the site's server: p001's record goes.
+  b.learnAddress(b.nodeByName('p002')!, '198.18.2.21', 'dhcp-request', now + 1);
+  await new Promise((r) => setImmediate(r));
+  t.equal(store.get('addresses', 'p001'), undefined, 'the old holder\'s record is deleted');
+  t.equal(a.nodeByName('p001')!.ip, undefined, 'and the first head forgets it');
+  t.equal(a.nodeByName('p002')!.ip, '198.18.2.21');
+});
