@@ -18,6 +18,9 @@
  *   answers after.
  * - Relayed: the proxy OFFER goes to the relay (giaddr, port 67), the site's
  *   server gives the address through the same relay.
+ * - The same head is the DHCP server of a second segment (198.18.4.0/24 on
+ *   its eth1, mode: server) at the same time: dhclient there gets bootherd's
+ *   reservation, lease and boot file.
  * - Beside Kea instead of dnsmasq: the same for an OS and a PXE client.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +41,7 @@ const OS_MAC = '52:54:00:c0:00:01';
 const PXE_MAC = '52:54:00:12:34:03';
 const RELAYED_OS = '52:54:00:c1:00:01';
 const RELAYED_PXE = '52:54:00:c1:00:02';
+const SERVED = '52:54:00:c4:00:01';
 
 const config = (state: string) => `
 cluster: { domain: lab.test }
@@ -46,7 +50,10 @@ state: ${state}
 subnets:
   - { network: 198.18.0.0/24, interface: eth0, mode: proxy }
   - { network: 198.18.1.0/24, mode: proxy }
+  # bootherd's own addresses on a second segment, at the same time.
+  - { network: 198.18.4.0/24, interface: eth1, pool: 198.18.4.100-198.18.4.150 }
 nodes:
+  - { name: s001, macs: [${SERVED}], ip: 198.18.4.11 }
   - { name: pxe1, macs: [${PXE_MAC}] }
   - { name: rpxe1, macs: [${RELAYED_PXE}] }
 `;
@@ -101,10 +108,16 @@ function capture(s: Server, ns: string, iface: string, name: string, filter: str
   };
 }
 
+/** The head's second interface, on a segment (br2) where bootherd is the DHCP server. */
+const SERVER_SEGMENT = { before: (lab: Server['lab']) => {
+  lab.addBridge('br2');
+  lab.addInterface(lab.head, { bridge: 'br2', iface: 'eth1', mac: '52:54:00:a0:01:01', cidr: '198.18.4.1/24' });
+} };
+
 const PXE_SEND = ['option pxe-arch code 93 = unsigned integer 16;', 'send pxe-arch 7;', 'send vendor-class-identifier "PXEClient:Arch:00007:UNDI:003016";'];
 
 t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a relay', async (t) => {
-  const s = await startLabServer(t, { tag: 'hp', clients: 2, clientMac: (i) => [OS_MAC, PXE_MAC][i]!, config });
+  const s = await startLabServer(t, { tag: 'hp', clients: 2, clientMac: (i) => [OS_MAC, PXE_MAC][i]!, config, ...SERVER_SEGMENT });
   const { lab } = s;
   const siteHost = lab.addHost('site', { mac: '52:54:00:a0:00:fe', cidr: `${SITE}/24` });
   const siteLog = path.join(s.dir, 'site-dhcp.log');
@@ -195,6 +208,15 @@ t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a r
     t.match(lab.exec(ns, process.execPath, ['-e', UDP_PEER, HEAD, '4011', '4011', '1500', request.toString('hex')]), /^198\.18\.0\.1 4011 /, 'still answering after');
   });
 
+  await t.test('one head, one server-mode subnet beside the proxy one: bootherd gives its own addresses there', async (t) => {
+    const served = lab.addHost('sv0', { bridge: 'br2', mac: SERVED });
+    const lease = dhclient(t, s, served.ns, 'served', PXE_SEND);
+    t.match(lease, 'fixed-address 198.18.4.11;', 'the reservation on the server-mode subnet');
+    t.match(lease, 'option dhcp-server-identifier 198.18.4.1;', 'from bootherd');
+    t.match(lease, 'filename "ipxe.efi";', 'with its boot file in the ACK, as in server mode');
+    t.match(lease, /option dhcp-lease-time \d+;/, 'and a lease');
+  });
+
   await t.test('relayed: dhcrelay forwards to both servers; the proxy OFFER goes back through it', async (t) => {
     lab.addBridge('br1');
     const relay = lab.addHost('relay', { mac: '52:54:00:0e:00:01', cidr: '198.18.0.2/24' });
@@ -224,7 +246,7 @@ t.test('proxy mode beside dnsmasq: OS and PXE clients, port 4011, bad input, a r
 });
 
 t.test('proxy mode beside Kea: the OS gets Kea\'s address and nothing from bootherd; PXE gets Kea\'s address and the proxy OFFER', async (t) => {
-  const s = await startLabServer(t, { tag: 'hk', clients: 2, clientMac: (i) => [OS_MAC, PXE_MAC][i]!, config });
+  const s = await startLabServer(t, { tag: 'hk', clients: 2, clientMac: (i) => [OS_MAC, PXE_MAC][i]!, config, ...SERVER_SEGMENT });
   const { lab } = s;
   const siteHost = lab.addHost('site', { mac: '52:54:00:a0:00:fe', cidr: `${SITE}/24` });
   const conf = path.join(s.dir, 'kea.json');
