@@ -237,7 +237,7 @@ export function renderNodeScript(model: ClusterModel, mac: string, httpBase: str
     ...root.vars,
     name: node.name,
     fqdn: `${node.name}.${model.domain}`,
-    ip: node.ip,
+    ip: node.ip ?? '',
     booted_url: bootedUrl(httpBase, canonical),
     boot_method: root.method,
     ...(telemetry ? { telemetry_url: telemetry.url } : {}),

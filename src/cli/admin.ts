@@ -66,14 +66,14 @@ export function registerAdminCommands(program: Command): void {
     .action(run(async (api, ...args: unknown[]) => {
       const list = await api.get<NodeView[]>('/api/v1/nodes');
       if (optsOf(args).json) return asJson(list);
-      out(table(['NAME', 'IP', 'MACS', 'PROFILE', 'LEASE', 'BOOT'], list.map((n) => [n.name, n.ip, n.macs.join(','), n.profile, leaseText(n), lastStageText(n.boot)])));
+      out(table(['NAME', 'IP', 'MACS', 'PROFILE', 'LEASE', 'BOOT'], list.map((n) => [n.name, n.ip ?? '-', n.macs.join(','), n.profile, leaseText(n), lastStageText(n.boot)])));
     }));
   withApi(nodes.command('show').description('one node and its last boot, stage by stage').argument('<name>'))
     .action(run(async (api, name: string, ...args: unknown[]) => {
       const n = await api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(name)}`);
       if (optsOf(args).json) return asJson(n);
       const facts = [
-        `name:     ${n.name}`, `ip:       ${n.ip}`, `macs:     ${n.macs.join(', ')}`, `profile:  ${n.profile}`,
+        `name:     ${n.name}`, `ip:       ${n.ip ?? '-'}${n.ipFrom && n.ipFrom !== 'reservation' ? ` (learned: ${n.ipFrom})` : ''}`, `macs:     ${n.macs.join(', ')}`, `profile:  ${n.profile}`,
         `source:   ${n.source === 'config' ? 'cluster file' : 'API'}`,
         `lease:    ${n.lease ? `${leaseText(n)} until ${new Date(n.lease.expiresAt).toISOString()}` : '-'}`,
       ];
@@ -84,13 +84,13 @@ export function registerAdminCommands(program: Command): void {
     }));
   withApi(nodes.command('add').description('add a node; DHCP, DNS and its iPXE script know it at once').argument('<name>')
     .requiredOption('--mac <mac>', 'MAC address (repeat for several NICs)', collect)
-    .requiredOption('--ip <address>', 'reserved IPv4 address')
+    .option('--ip <address>', 'reserved IPv4 address (leave out on a mode: proxy subnet, where the site\'s DHCP server gives it)')
     .option('--profile <profile>', 'boot profile', 'default'))
     .action(run(async (api, name: string, ...args: unknown[]) => {
-      const o = optsOf(args) as Common & { mac: string[]; ip: string; profile: string };
-      const n = await api.request<NodeView>('POST', '/api/v1/nodes', { name, macs: o.mac, ip: o.ip, profile: o.profile });
+      const o = optsOf(args) as Common & { mac: string[]; ip?: string; profile: string };
+      const n = await api.request<NodeView>('POST', '/api/v1/nodes', { name, macs: o.mac, ...(o.ip ? { ip: o.ip } : {}), profile: o.profile });
       if (o.json) return asJson(n);
-      out(`added ${n.name}: ${n.ip} ${n.macs.join(',')} profile ${n.profile}\n`);
+      out(`added ${n.name}: ${n.ip ?? '(address from the site\'s DHCP server)'} ${n.macs.join(',')} profile ${n.profile}\n`);
     }));
   withApi(nodes.command('set').description('change a node\'s MACs, address or profile').argument('<name>')
     .option('--mac <mac>', 'MAC address (repeat for several; replaces the list)', collect)
@@ -101,7 +101,7 @@ export function registerAdminCommands(program: Command): void {
       const change = { ...(o.mac ? { macs: o.mac } : {}), ...(o.ip ? { ip: o.ip } : {}), ...(o.profile ? { profile: o.profile } : {}) };
       const n = await api.request<NodeView>('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, change);
       if (o.json) return asJson(n);
-      out(`changed ${n.name}: ${n.ip} ${n.macs.join(',')} profile ${n.profile}\n`);
+      out(`changed ${n.name}: ${n.ip ?? '-'} ${n.macs.join(',')} profile ${n.profile}\n`);
     }));
   withApi(nodes.command('rm').description('remove a node').argument('<name>'))
     .action(run(async (api, name: string, ...args: unknown[]) => {

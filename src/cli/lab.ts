@@ -7,7 +7,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { spawn } from 'node:child_process';
 import { labBoot, formatBootReport } from '../lab/boot.ts';
-import { LAB_MAX_HEADS, LAB_MAX_NODES } from '../lab/cluster.ts';
+import { LAB_MAX_HEADS, LAB_MAX_NODES, LAB_SITE_ADDRESS } from '../lab/cluster.ts';
 import { describeLab, headCli, killHead, labDown, labHealth, labUp, partitionHead, readLab, requireLab, serverRunning } from '../lab/running.ts';
 import { ACCELS, FIRMWARE_KINDS, NIC_KINDS, type VmAccel, type VmFirmware, type VmNic } from '../lab/vm.ts';
 
@@ -47,7 +47,7 @@ function headNumber(v: string): number {
   return n;
 }
 
-interface UpOpts { name: string; nodes: number; heads: number; clients: number; logLevel: 'info' | 'debug' | 'trace'; iscsi?: boolean }
+interface UpOpts { name: string; nodes: number; heads: number; clients: number; logLevel: 'info' | 'debug' | 'trace'; iscsi?: boolean; proxy?: boolean }
 
 export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('a cluster in network namespaces of its own, and QEMU VMs that PXE-boot from it (needs root)');
@@ -60,8 +60,9 @@ export function registerLabCommands(program: Command): void {
     .option('--clients <n>', 'client namespaces on the bridge, for trying DHCP clients by hand', count(16), 0)
     .addOption(new Option('--log-level <level>', 'bootherd log level').choices(['info', 'debug', 'trace']).default('info'))
     .option('--iscsi', 'every node\'s root over iSCSI: a tgtd in the head namespace, bootherd\'s tgt backend exporting a copy of the golden disk per node')
+    .option('--proxy', `beside a site DHCP server: dnsmasq at ${LAB_SITE_ADDRESS} gives the addresses, bootherd's subnet is mode: proxy (proxyDHCP and port 4011)`)
     .action(run(async (o: UpOpts) => {
-      const state = await labUp({ name: o.name, nodes: o.nodes, heads: o.heads, clients: o.clients, logLevel: o.logLevel, iscsi: o.iscsi, say });
+      const state = await labUp({ name: o.name, nodes: o.nodes, heads: o.heads, clients: o.clients, logLevel: o.logLevel, iscsi: o.iscsi, proxy: o.proxy, say });
       out(describeLab(state).join('\n') + '\n');
     }));
 

@@ -74,19 +74,25 @@ program.command('explain')
   .option('--giaddr <ip>', 'relay agent address (a relayed request)')
   .option('--iface <name>', 'interface the request arrives on')
   .option('--down <heads>', 'several heads: comma-separated heads to take as down when saying which head answers')
+  .option('--proxy', 'take the subnets as mode: proxy (beside a site DHCP server); a proxy subnet also shows the port 4011 exchange')
+  .option('--ciaddr <ip>', 'proxy: the address the site\'s server gave the client, for its port 4011 REQUEST')
   .option('--json', 'print JSON')
-  .action((opts: { config: string; mac: string; arch?: number; userClass?: string; vendorClass?: string; giaddr?: string; iface?: string; down?: string; json?: boolean }) => {
+  .action((opts: { config: string; mac: string; arch?: number; userClass?: string; vendorClass?: string; giaddr?: string; iface?: string; down?: string; proxy?: boolean; ciaddr?: string; json?: boolean }) => {
     const x = explainDiscover(load(opts.config), { ...opts, down: opts.down?.split(',').map((d) => d.trim()).filter(Boolean) });
     if (opts.json) { process.stdout.write(JSON.stringify(x, null, 2) + '\n'); return; }
+    const step = (s: Omit<typeof x, 'answering' | 'bootServer'>) => [
+      `reply:   ${s.reply}${s.yiaddr && s.yiaddr !== '0.0.0.0' ? ` ${s.yiaddr}` : s.yiaddr ? ' (no address)' : ''}`,
+      ...(s.file ? [`file:    ${s.file}${s.siaddr && s.siaddr !== '0.0.0.0' ? ` (next-server ${s.siaddr})` : ''}`] : []),
+      ...(s.options.length ? ['options:', ...s.options.map((o) => `  ${String(o.code).padStart(3)} ${o.name.padEnd(18)} ${o.value}`)] : []),
+      'why:',
+      ...s.why.map((w) => `  - ${w}`),
+    ];
     const lines = [
       `node:    ${x.node ?? '(unknown MAC)'}`,
       `profile: ${x.profile ?? '-'}`,
       `subnet:  ${x.subnet ?? '-'}`,
-      `reply:   ${x.reply}${x.yiaddr ? ` ${x.yiaddr}` : ''}`,
-      ...(x.file ? [`file:    ${x.file}${x.siaddr && x.siaddr !== '0.0.0.0' ? ` (next-server ${x.siaddr})` : ''}`] : []),
-      ...(x.options.length ? ['options:', ...x.options.map((o) => `  ${String(o.code).padStart(3)} ${o.name.padEnd(18)} ${o.value}`)] : []),
-      'why:',
-      ...x.why.map((w) => `  - ${w}`),
+      ...step(x),
+      ...(x.bootServer ? ['', 'then, once the site\'s DHCP server ACKed, the REQUEST to the PXE boot server (port 4011):', ...step(x.bootServer)] : []),
       ...(x.answering ? [`answering head: ${x.answering.head ?? '(none)'} (order: ${x.answering.order.join(', ')})`, `  - ${x.answering.why}`] : []),
     ];
     process.stdout.write(lines.join('\n') + '\n');

@@ -16,10 +16,12 @@ import { broadcastOf, cidrContains, ipToInt, parseCidr, type Cidr } from '../net
 import type { Store } from '../store/store.ts';
 import { checkRootDiskPaths, confinedDevice, confinedImage, devicePath, RootDiskPathError, rootDiskPlacesOf } from '../config/root-disk.ts';
 import { nodeAddressProblem } from './node-address.ts';
-import type { BootProfile, HostRecord, NodeRecord, RootDisk, SrvRecord } from './types.ts';
+import type { AddressRecord, BootProfile, HostRecord, LearnedAddress, NodeRecord, RootDisk, SrvRecord } from './types.ts';
 
 export interface Subnet {
   readonly cidr: Cidr;
+  /** server: bootherd gives addresses; proxy: the site's DHCP server does, bootherd only the boot file. */
+  readonly mode: 'server' | 'proxy';
   readonly interface?: string;
   readonly router?: number;
   readonly broadcast: number;
@@ -63,6 +65,12 @@ export class ClusterModel {
   private configHosts: HostRecord[];
   private configSrv: SrvRecord[];
   private listeners = new Set<() => void>();
+  /**
+   * Addresses of nodes on proxy subnets, learned from the boot exchange, by
+   * node name: at once here, and kept in the store (`addresses`) for a
+   * restart and for the other heads.
+   */
+  private learned = new Map<string, { readonly ip: string } & LearnedAddress>();
 
   constructor(readonly config: Config, readonly store: Store) {
     this.domain = config.cluster.domain;
@@ -73,6 +81,7 @@ export class ClusterModel {
       const cidr = parseCidr(s.network);
       return {
         cidr,
+        mode: s.mode,
         interface: s.interface,
         router: s.router ? ipToInt(s.router) : undefined,
         broadcast: broadcastOf(cidr),
@@ -85,10 +94,18 @@ export class ClusterModel {
     this.configNodes = config.nodes.map((n) => ({ ...n, source: 'config' as const }));
     this.configHosts = config.hosts.map((h) => ({ ...h, source: 'config' as const }));
     this.configSrv = config.srv.map((s) => ({ ...s, source: 'config' as const }));
+    for (const a of store.values('addresses')) this.learned.set(a.node, a);
     this.reindex();
     store.onChange((c) => {
-      if (c.collection === 'nodes') this.reindex();
-      if (c.collection === 'nodes' || c.collection === 'hosts' || c.collection === 'srv') for (const l of this.listeners) l();
+      if (c.collection === 'addresses') {
+        // Another head's observation (or our own, written back): the newest one wins.
+        const a = c.value as AddressRecord | undefined;
+        const mine = this.learned.get(c.key);
+        if (a ? mine?.ip === a.ip || (mine !== undefined && mine.at > a.at) : mine === undefined) return;
+        if (a) this.learned.set(c.key, a); else this.learned.delete(c.key);
+      }
+      if (c.collection === 'nodes' || c.collection === 'addresses') this.reindex();
+      if (c.collection === 'nodes' || c.collection === 'hosts' || c.collection === 'srv' || c.collection === 'addresses') for (const l of this.listeners) l();
     });
   }
 
@@ -103,13 +120,40 @@ export class ClusterModel {
     this.byIp.clear();
     this.byName.clear();
     // Config nodes win over store nodes of the same name: the file is the administrator's declaration.
-    for (const n of [...this.store.values('nodes'), ...this.configNodes]) {
-      const old = this.byName.get(n.name);
-      if (old) { for (const m of old.macs) this.byMac.delete(m); this.byIp.delete(ipToInt(old.ip)); }
+    for (const declared of [...this.store.values('nodes'), ...this.configNodes]) {
+      const old = this.byName.get(declared.name);
+      if (old) { for (const m of old.macs) this.byMac.delete(m); if (old.ip !== undefined) this.byIp.delete(ipToInt(old.ip)); }
+      // A node without a reservation shows the address it was seen with, and how it was seen.
+      const l = declared.ip === undefined ? this.learned.get(declared.name) : undefined;
+      const n: NodeRecord = l ? { ...declared, ip: l.ip, learned: { from: l.from, at: l.at } } : declared;
       this.byName.set(n.name, n);
       for (const m of n.macs) this.byMac.set(m, n);
-      this.byIp.set(ipToInt(n.ip), n);
+      if (n.ip !== undefined) this.byIp.set(ipToInt(n.ip), n);
     }
+  }
+
+  /**
+   * A node without a reservation was seen at `ip` (its firmware's request to
+   * the PXE boot server, its iPXE script request, its "booted" call-back):
+   * DNS, its script and the API show it from now on. Another node that was
+   * seen at the same address loses it (the site's server moved it).
+   */
+  learnAddress(node: NodeRecord, ip: string, from: LearnedAddress['from'], at: number): void {
+    const current = this.byName.get(node.name);
+    if (!current || current.ip === ip || (current.ip !== undefined && !current.learned)) return;
+    // Only a proxy subnet's addresses are the site's to give; anything else is not where the node lives.
+    if (this.subnetForIp(ipToInt(ip))?.mode !== 'proxy') return;
+    for (const [name, l] of this.learned) {
+      if (l.ip !== ip) continue;
+      this.learned.delete(name);
+      this.store.delete('addresses', name).catch(() => undefined);
+    }
+    const record: AddressRecord = { node: node.name, ip, from, at };
+    this.learned.set(node.name, record);
+    // Kept for a restart and the other heads; if the store cannot take it now, this head still knows it.
+    this.store.put('addresses', node.name, record).catch(() => undefined);
+    this.reindex();
+    for (const listener of this.listeners) listener();
   }
 
   // ---- reads (synchronous, per packet) ----
@@ -150,7 +194,9 @@ export class ClusterModel {
 
   async updateNode(name: string, input: unknown): Promise<NodeRecord> {
     const current = this.mutableNode(name);
-    const { source: _source, ...fields } = current;
+    // A learned address is the model's observation, not part of the record.
+    const { source: _source, learned, ...fields } = current;
+    if (learned) delete (fields as { ip?: string }).ip;
     const parsed = nodeSchema.safeParse({ ...fields, ...(input as object) });
     if (!parsed.success) throw fromZod(parsed.error);
     if (parsed.data.name !== current.name) throw new ModelError(400, 'name', 'a node cannot be renamed; remove it and add it under the new name');
@@ -178,15 +224,22 @@ export class ClusterModel {
       const owner = this.byMac.get(mac);
       if (owner && owner !== replacing) throw new ModelError(409, `macs[${i}]`, `MAC ${mac} already belongs to node ${owner.name}`);
     }
-    const ip = ipToInt(n.ip);
-    const owner = this.byIp.get(ip);
-    if (owner && owner !== replacing) throw new ModelError(409, 'ip', `address ${n.ip} is already reserved for node ${owner.name}`);
-    const subnet = this.subnetForIp(ip);
-    if (!subnet) throw new ModelError(400, 'ip', `${n.ip} is in none of the cluster's subnets (${this.subnets.map((s) => s.cidr.text).join(', ')})`);
-    const reserved = nodeAddressProblem(ip, subnet.cidr, { heads: this.headAddresses, router: subnet.router });
-    if (reserved) throw new ModelError(400, 'ip', reserved);
+    if (n.ip === undefined) {
+      if (!this.subnets.some((s) => s.mode === 'proxy')) throw new ModelError(400, 'ip', 'missing: every subnet is mode: server, where each node needs its reserved address');
+    } else this.checkReservation(n.ip, replacing);
     if (!this.config.profiles[n.profile]) throw new ModelError(400, 'profile', `no profile named ${n.profile}; known: ${Object.keys(this.config.profiles).join(', ')}`);
     if (n.root) this.checkRoot(n.root, n.name);
+  }
+
+  private checkReservation(address: string, replacing: NodeRecord | undefined): void {
+    const ip = ipToInt(address);
+    const owner = this.byIp.get(ip);
+    if (owner && owner !== replacing && !owner.learned) throw new ModelError(409, 'ip', `address ${address} is already reserved for node ${owner.name}`);
+    const subnet = this.subnetForIp(ip);
+    if (!subnet) throw new ModelError(400, 'ip', `${address} is in none of the cluster's subnets (${this.subnets.map((s) => s.cidr.text).join(', ')})`);
+    if (subnet.mode === 'proxy') throw new ModelError(400, 'ip', `${address} is on ${subnet.cidr.text}, a mode: proxy subnet: the site's DHCP server gives its addresses; leave ip out (bootherd learns it)`);
+    const reserved = nodeAddressProblem(ip, subnet.cidr, { heads: this.headAddresses, router: subnet.router });
+    if (reserved) throw new ModelError(400, 'ip', reserved);
   }
 
   /** A node's own root may name only images and devices the cluster file allows (src/cluster/root-disk.ts). */

@@ -41,13 +41,39 @@ export interface NodeRecord {
   readonly name: string;
   /** Canonical lowercase colon-separated MACs; a node may have several NICs. */
   readonly macs: readonly string[];
-  readonly ip: string;
+  /**
+   * Its IPv4 address: the reservation of the cluster file or API, or, on a
+   * proxy subnet (the site's DHCP server gives the address), the address
+   * bootherd learned (see `learned`); undefined until then.
+   */
+  readonly ip?: string;
+  /** Set when `ip` was learned rather than reserved: how and when. */
+  readonly learned?: LearnedAddress;
   /** IPv6 address for DNS (AAAA); DHCP is IPv4 only. */
   readonly ip6?: string;
   readonly profile: string;
   /** The node's own root disk, overriding its profile's. */
   readonly root?: RootDisk;
   readonly source: RecordSource;
+}
+
+/** How bootherd learned a node's address on a proxy subnet (docs/dhcp.md#proxy-mode). */
+export const ADDRESS_SOURCES = ['dhcp-request', 'pxe-request', 'ipxe-script', 'booted'] as const;
+
+export interface LearnedAddress {
+  /**
+   * dhcp-request: the booting client's REQUEST to the site's server for it (option 50, broadcast);
+   * pxe-request: its REQUEST to the PXE boot server (4011); ipxe-script: the script request's source;
+   * booted: the call-back's.
+   */
+  readonly from: typeof ADDRESS_SOURCES[number];
+  readonly at: number;
+}
+
+/** A learned address as the store keeps it (collection `addresses`, keyed by node name). */
+export interface AddressRecord extends LearnedAddress {
+  readonly node: string;
+  readonly ip: string;
 }
 
 export interface HostRecord {

@@ -152,6 +152,11 @@ function crossCheck(file: ClusterFile, places: RootDiskPlaces): CrossProblem[] {
       ifaces.set(s.interface, i);
     }
     if (s.router && !cidrContains(net, ipToInt(s.router))) add(['subnets', i, 'router'], `${s.router} is outside ${net.text}; the router must be on the subnet`);
+    if (s.mode === 'proxy') {
+      // The site's DHCP server owns a proxy subnet's addresses: a pool here would never be given out.
+      if (s.pool) add(['subnets', i, 'pool'], `subnets[${i}] is mode: proxy: the site's DHCP server gives its addresses, so bootherd would never hand out this pool; remove pool (or set mode: server)`);
+      if (s.leaseTime !== undefined) add(['subnets', i, 'leaseTime'], `subnets[${i}] is mode: proxy: the site's DHCP server sets the lease time; remove leaseTime`);
+    }
     if (s.pool) {
       const [a, b] = s.pool.map(ipToInt) as [number, number];
       if (!cidrContains(net, a) || !cidrContains(net, b)) add(['subnets', i, 'pool'], `the pool ${s.pool.join('-')} must lie inside ${net.text}`);
@@ -168,14 +173,19 @@ function crossCheck(file: ClusterFile, places: RootDiskPlaces): CrossProblem[] {
       if (macs.has(m)) add(['nodes', i, 'macs', k], `MAC ${m} already belongs to nodes[${macs.get(m)}]; a MAC identifies one node`);
       macs.set(m, i);
     });
-    if (ips.has(n.ip)) add(['nodes', i, 'ip'], `address ${n.ip} is already reserved for nodes[${ips.get(n.ip)}]`);
-    ips.set(n.ip, i);
-    const at = nets.findIndex((net) => cidrContains(net, ipToInt(n.ip)));
-    if (at < 0) add(['nodes', i, 'ip'], `${n.ip} is in none of the subnets (${nets.map((x) => x.text).join(', ')}); add its subnet or fix the address`);
-    else {
-      const router = file.subnets[at]!.router;
-      const reserved = nodeAddressProblem(ipToInt(n.ip), nets[at]!, { heads: [file.head.address, ...file.heads.map((h) => h.address)].map(ipToInt), router: router ? ipToInt(router) : undefined });
-      if (reserved) add(['nodes', i, 'ip'], reserved);
+    if (n.ip === undefined) {
+      if (!file.subnets.some((s) => s.mode === 'proxy')) add(['nodes', i, 'ip'], 'missing: every subnet is mode: server, where bootherd gives each node its reserved address; add ip (only nodes on a mode: proxy subnet go without)');
+    } else {
+      if (ips.has(n.ip)) add(['nodes', i, 'ip'], `address ${n.ip} is already reserved for nodes[${ips.get(n.ip)}]`);
+      ips.set(n.ip, i);
+      const at = nets.findIndex((net) => cidrContains(net, ipToInt(n.ip!)));
+      if (at < 0) add(['nodes', i, 'ip'], `${n.ip} is in none of the subnets (${nets.map((x) => x.text).join(', ')}); add its subnet or fix the address`);
+      else if (file.subnets[at]!.mode === 'proxy') add(['nodes', i, 'ip'], `${n.ip} is on subnets[${at}] (${nets[at]!.text}), which is mode: proxy: the site's DHCP server gives its addresses, so bootherd would never hand out this reservation; remove ip (bootherd learns the address the node gets) or reserve it on the site's server`);
+      else {
+        const router = file.subnets[at]!.router;
+        const reserved = nodeAddressProblem(ipToInt(n.ip), nets[at]!, { heads: [file.head.address, ...file.heads.map((h) => h.address)].map(ipToInt), router: router ? ipToInt(router) : undefined });
+        if (reserved) add(['nodes', i, 'ip'], reserved);
+      }
     }
     if (n.profile !== 'default' && !(n.profile in file.profiles)) add(['nodes', i, 'profile'], `no profile named ${JSON.stringify(n.profile)}; define it under profiles: or use one of: default${Object.keys(file.profiles).map((p) => ', ' + p).join('')}`);
   });

@@ -41,6 +41,12 @@ const poolRange = z.union([
 const subnet = z.strictObject({
   network: cidr,
   /**
+   * server: bootherd gives the addresses. proxy: the site's own DHCP server
+   * does, and bootherd answers only booting clients with their boot file
+   * (proxyDHCP, and the PXE boot server on port 4011); no pool, no reservations.
+   */
+  mode: z.enum(['server', 'proxy'], { error: 'expected server (bootherd gives the addresses) or proxy (the site\'s DHCP server does)' }).default('server'),
+  /**
    * Interface to serve DHCP on for this subnet (directly attached). Omit for a
    * subnet reached through a DHCP relay: its requests arrive with giaddr set.
    */
@@ -68,7 +74,8 @@ const profile = z.strictObject({
 export const nodeSchema = z.strictObject({
   name: hostname,
   macs: z.union([mac.transform((v) => [v]), z.array(mac).min(1, { error: 'a node needs at least one MAC' })]),
-  ip: ipv4,
+  /** Its reserved address; left out for a node on a proxy subnet, whose address the site's DHCP server gives. */
+  ip: ipv4.optional(),
   /** Optional IPv6 address, published as the node's AAAA record. */
   ip6: ipv6.optional(),
   profile: z.string().min(1).default('default'),

@@ -27,7 +27,7 @@ import { ipToInt } from '../net/ipv4.ts';
 import { normalizeMac } from '../net/mac.ts';
 import type { IscsiExportStatus } from '../services/iscsi/service.ts';
 import type { NodeView } from '../services/http/views.ts';
-import { LAB_DOMAIN, LAB_GOLDEN_MARKER, LAB_HEAD_NAME, LAB_INITRD, LAB_ISCSI_INITRD, LAB_KERNEL, LAB_POOL, LAB_SRV } from './cluster.ts';
+import { LAB_DOMAIN, LAB_GOLDEN_MARKER, LAB_HEAD_NAME, LAB_INITRD, LAB_ISCSI_INITRD, LAB_KERNEL, LAB_POOL, LAB_SRV, labNodeNamed } from './cluster.ts';
 import type { VmEvent, VmStage } from './console.ts';
 import { Lab } from './netns.ts';
 import { headJson, type LabState } from './running.ts';
@@ -48,6 +48,8 @@ export interface LabBootOptions {
   readonly consoleFile?: string;
   /** Each VM-side stage as it happens (for live progress). */
   readonly onStage?: (e: VmEvent) => void;
+  /** The address the node must come up with; default its reservation. On a proxy lab, the one the site's DHCP server gives it. */
+  readonly expectIp?: string;
 }
 
 export interface TimelineEntry {
@@ -178,15 +180,17 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
     return Math.abs(Number(m[1])) < 300 ? undefined : `the NTP time is ${m[1]} s off the VM's clock`;
   };
 
-  let ip = node?.ip;
+  // Beside a site DHCP server the node's address is the site's reservation (src/lab/site-dhcp.ts), which bootherd learns.
+  const expected = opts.expectIp ?? (state.site && node ? labNodeNamed(node.name)?.ip : node?.ip ?? undefined);
+  let ip = expected;
   let seconds: number | undefined;
   if (firmwarePxe) {
-    expectVm('pxe-dhcp', node ? equal(node.ip) : undefined);
+    expectVm('pxe-dhcp', expected ? equal(expected) : undefined);
     expectVm('pxe-loader');
     if (!services.has('tftp') && !c.has('pxe-loader')) problems.push('the firmware loads iPXE by TFTP, and this bootherd runs no TFTP service');
   }
   expectVm('ipxe');
-  expectVm('ipxe-dhcp', node ? equal(node.ip) : undefined);
+  expectVm('ipxe-dhcp', expected ? equal(expected) : undefined);
   expectVm('ipxe-script');
 
   if (node) {
@@ -195,7 +199,7 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
     expectVm('linux');
     expectVm('init');
     expectVm('nic', contains(target.mac));
-    expectVm('dhcp', contains(`ip=${node.ip} `));
+    expectVm('dhcp', expected ? contains(`ip=${expected} `) : undefined);
     if (iscsi) {
       if (iscsi.state !== 'exported') problems.push(`head: ${node.name}'s iSCSI export is ${iscsi.state}, not exported`);
       expectVm('iscsi', all(contains(`${iscsi.target} lun `), contains(` as ${iscsi.initiator}`)));
@@ -206,7 +210,7 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
     // With several heads, `head` is a round-robin name over all of them (src/lab/cluster.ts).
     const headNames = state.heads.map((h) => `${LAB_HEAD_NAME}.${LAB_DOMAIN}=${h.address}`);
     expectVm('dns', (e) => (headNames.includes(e.detail) ? undefined : `expected one of ${headNames.join(', ')}, got ${e.detail}`));
-    expectVm('dns-self', equal(`${node.name}.${LAB_DOMAIN}=${node.ip}`));
+    expectVm('dns-self', expected ? equal(`${node.name}.${LAB_DOMAIN}=${expected}`) : undefined);
     expectVm('srv', contains(`${LAB_SRV.port} ${LAB_SRV.target}`));
     expectVm('ntp', ntpOffset);
     expectVm('booted', contains(`ok ${node.name}`));
@@ -216,7 +220,7 @@ export async function labBoot(state: LabState, opts: LabBootOptions): Promise<La
     const view = await headJson<NodeView>(state, ['nodes', 'show', node.name]).catch((e: Error) => { problems.push(e.message); return undefined; });
     const stages = (view?.boot as BootTimeline | null | undefined)?.stages.filter((s) => s.at >= t0) ?? [];
     for (const s of stages) timeline.push({ at: (s.at - t0) / 1000, where: 'head', stage: s.stage, ok: true, detail: s.detail ?? '' });
-    problems.push(...checkHeadTimeline(stages, t0, c.events, firmwarePxe));
+    problems.push(...checkHeadTimeline(stages, t0, c.events, firmwarePxe, state.site !== undefined));
   } else {
     expectVm('discovery', equal(target.mac));
     seconds = c.get('discovery')?.at;
@@ -257,9 +261,12 @@ export function HEAD_BEFORE_VM(firmwarePxe: boolean): Array<[BootStage['stage'],
  * must be there, in boot order, and must have happened before the VM
  * reported a step that needs it.
  */
-export function checkHeadTimeline(stages: readonly BootStage[], t0: number, vm: readonly VmEvent[], firmwarePxe: boolean): string[] {
+export function checkHeadTimeline(stages: readonly BootStage[], t0: number, vm: readonly VmEvent[], firmwarePxe: boolean, proxy = false): string[] {
   const problems: string[] = [];
-  const expected: Array<BootStage['stage']> = ['dhcp-offer', 'dhcp-ack', ...(firmwarePxe ? ['tftp-loader' as const] : []), 'ipxe-script', 'kernel', 'initrd', 'booted'];
+  // Beside a site DHCP server the ACK is the site's; bootherd's dhcp-ack is its PXE boot server's (4011), which
+  // only firmware that finds no boot file in the proxy OFFER asks (neither SeaBIOS's iPXE nor OVMF does).
+  const ack = !proxy;
+  const expected: Array<BootStage['stage']> = ['dhcp-offer', ...(ack ? ['dhcp-ack' as const] : []), ...(firmwarePxe ? ['tftp-loader' as const] : []), 'ipxe-script', 'kernel', 'initrd', 'booted'];
   const firstAt = new Map<string, number>();
   for (const s of stages) if (!firstAt.has(s.stage)) firstAt.set(s.stage, s.at);
   let previous: { stage: string; at: number } | undefined;

@@ -13,6 +13,11 @@
  * booted with the profile's kernel (`boot: kernel`): the kernel line gets the
  * root's dracut-style arguments and the second initrd holds iscsistart.
  *
+ * With a site DHCP server (`lab up --proxy`), dnsmasq at LAB_SITE_ADDRESS
+ * gives the addresses (each node's as a reservation of its own, the same
+ * 198.18.0.(10+N)) and bootherd's subnet is `mode: proxy`: its nodes are
+ * known by MAC only, and bootherd learns their addresses as they boot.
+ *
  * With several heads (`lab up --heads 3`), head i is head<i> at 198.18.0.<i>,
  * every head runs its own etcd member (`store: { kind: etcd }`), and `head`
  * is a round-robin host name over all of them, so the name the nodes' init
@@ -40,6 +45,8 @@ export const LAB_ISCSI_PROFILE = 'iscsi-root';
 export const LAB_MAX_NODES = 89;
 /** Most heads a lab runs: their addresses 198.18.0.1-5 stop below the nodes'. */
 export const LAB_MAX_HEADS = 5;
+/** The site DHCP server of `lab up --proxy` (dnsmasq), above the pool and the heads. */
+export const LAB_SITE_ADDRESS = '198.18.0.250';
 /** A MAC no lab node has: `lab boot --mac` default for the discovery path. */
 export const LAB_UNKNOWN_MAC = '52:54:00:ff:00:01';
 
@@ -56,6 +63,12 @@ export function labNode(i: number): LabNode {
     mac: macFromBytes(Buffer.from([0x52, 0x54, 0x00, 0xb0, (n >> 8) & 255, n & 255])),
     ip: intToIp(ipToInt('198.18.0.10') + n),
   };
+}
+
+/** The lab node of that name (n001 is labNode(0)), if the name is one. */
+export function labNodeNamed(name: string): LabNode | undefined {
+  const m = /^n(\d{3})$/.exec(name);
+  return m && Number(m[1]) >= 1 ? labNode(Number(m[1]) - 1) : undefined;
 }
 
 /** MAC of client namespace i: not a node, so it gets a pool address. */
@@ -78,6 +91,8 @@ export interface LabClusterOptions {
   readonly logLevel?: string;
   /** Nodes' roots over iSCSI from the tgtd with this control port (the lab's, in the head namespace). */
   readonly iscsi?: { readonly tgtControlPort: number };
+  /** Beside a site DHCP server (`lab up --proxy`): the subnet is mode: proxy and the nodes have no ip. */
+  readonly proxy?: boolean;
 }
 
 /**
@@ -115,9 +130,11 @@ log:
 subnets:
   - network: 198.18.0.0/24
     interface: eth0
-    pool: ${LAB_POOL[0]}-${LAB_POOL[1]}
+${opts.proxy ? `    # The site's DHCP server (dnsmasq at ${LAB_SITE_ADDRESS}) gives the addresses; bootherd only the boot files.
+    mode: proxy
+` : `    pool: ${LAB_POOL[0]}-${LAB_POOL[1]}
     leaseTime: 1h
-# The lab reaches no time server: the head serves its own clock (the host's).
+`}# The lab reaches no time server: the head serves its own clock (the host's).
 ntp:
   localStratum: 10
 profiles:
@@ -126,7 +143,7 @@ profiles:
     initrd: ${LAB_INITRD}
     cmdline: ${LAB_CMDLINE}
 ${opts.iscsi ? iscsiSections(opts.filesDir, opts.iscsi.tgtControlPort) : ''}nodes:${nodes.length ? '' : ' []'}
-${nodes.map((n) => `  - { name: ${n.name}, macs: [${n.mac}], ip: ${n.ip}${opts.iscsi ? `, profile: ${LAB_ISCSI_PROFILE}` : ''} }`).join('\n')}
+${nodes.map((n) => `  - { name: ${n.name}, macs: [${n.mac}]${opts.proxy ? '' : `, ip: ${n.ip}`}${opts.iscsi ? `, profile: ${LAB_ISCSI_PROFILE}` : ''} }`).join('\n')}
 srv:
   - { name: ${LAB_SRV.name}, target: ${LAB_SRV.target}, port: ${LAB_SRV.port} }
 `;

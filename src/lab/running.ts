@@ -14,9 +14,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT } from '../store/etcd-member.ts';
-import { labClientMac, labClusterFile, labHead, LAB_MAX_HEADS } from './cluster.ts';
+import { labClientMac, labClusterFile, labHead, labNode, LAB_MAX_HEADS, LAB_SITE_ADDRESS } from './cluster.ts';
 import { labImage } from './image.ts';
 import { Lab, namespaceExists, type LabDescription, type LabHost } from './netns.ts';
+import { labSiteDhcpRunning, siteDhcpArgs, startLabSiteDhcp, type LabSiteDhcp } from './site-dhcp.ts';
 import { labTgtdRunning, startLabTgtd, stopLabTgtd, type LabTgtd } from './tgtd.ts';
 
 export const LAB_RUN_DIR = '/run/bootherd-lab';
@@ -51,6 +52,8 @@ export interface LabState {
   readonly createdAt: string;
   /** The lab's tgtd (`up --iscsi`): the nodes' roots are exported from it. */
   readonly tgtd?: LabTgtd;
+  /** `up --proxy`: the site's DHCP server, which gives the addresses; bootherd's subnet is mode: proxy. */
+  readonly site?: LabSiteDhcp;
 }
 
 export interface LabUpOptions {
@@ -65,6 +68,8 @@ export interface LabUpOptions {
   readonly logLevel?: 'info' | 'debug' | 'trace';
   /** Every node's root over iSCSI: a tgtd in the head namespace, bootherd's tgt backend exporting copies of the golden disk. */
   readonly iscsi?: boolean;
+  /** A site DHCP server (dnsmasq) gives the addresses and bootherd runs in proxy mode beside it. */
+  readonly proxy?: boolean;
   /** Progress lines for people. */
   readonly say?: (line: string) => void;
 }
@@ -125,10 +130,12 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const count = opts.heads ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > LAB_MAX_HEADS) throw new Error(`--heads: a lab runs 1 to ${LAB_MAX_HEADS} heads, not ${count}`);
   if (count > 1 && opts.iscsi) throw new Error('--iscsi exports from one head; use it without --heads');
+  if (count > 1 && opts.proxy) throw new Error('--proxy runs one head beside the site DHCP server; use it without --heads');
   const dir = labDirOf(opts.name);
   const existing = readLab(opts.name);
   if (existing) {
-    if (existing.heads.length === count && existing.heads.every(serverRunning) && existing.lab.namespaces.every(namespaceExists) && (!existing.tgtd || labTgtdRunning(existing.tgtd))) {
+    if (existing.heads.length === count && existing.heads.every(serverRunning) && existing.lab.namespaces.every(namespaceExists) && (!existing.tgtd || labTgtdRunning(existing.tgtd))
+      && !existing.site === !opts.proxy && (!existing.site || labSiteDhcpRunning(existing.site))) {
       say(`lab ${opts.name} is already up`);
       return existing;
     }
@@ -149,6 +156,15 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     }
     // Before bootherd: it probes its backend once, at start, and stays off without it.
     if (opts.iscsi) tgtd = await startLabTgtd(lab.head.ns, `${first.address}:3260`, path.join(dir, 'tgtd.log'));
+    let site: LabSiteDhcp | undefined;
+    if (opts.proxy) {
+      const host = lab.addHost('site', { mac: '52:54:00:a0:00:fe', cidr: `${LAB_SITE_ADDRESS}/24` });
+      const log = path.join(dir, 'site-dhcp.log');
+      const leases = path.join(dir, 'site-dhcp.leases');
+      const nodes = Array.from({ length: opts.nodes }, (_, i) => labNode(i));
+      site = await startLabSiteDhcp(host.ns, LAB_SITE_ADDRESS, siteDhcpArgs({ head: first.address, nodes, log, leases }), log, leases);
+      say(`site DHCP server (dnsmasq) at ${LAB_SITE_ADDRESS} gives the addresses; bootherd is its proxy`);
+    }
     const heads = hosts.map((host, i) => {
       const h = labHead(i, count);
       // One head keeps the lab's directory as it always had; several get a directory each.
@@ -160,6 +176,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
         stateDir, filesDir: image.dir, nodes: opts.nodes, logLevel: opts.logLevel,
         ...(count > 1 ? { heads: { self: i, count } } : {}),
         ...(tgtd ? { iscsi: { tgtControlPort: tgtd.controlPort } } : {}),
+        ...(site ? { proxy: true } : {}),
       }));
       return { index: i + 1, name: h.name, address: h.address, ns: host.ns, configFile, stateDir, serverLog: path.join(headDir, 'bootherd.log') };
     });
@@ -168,7 +185,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     const pids = await Promise.all(heads.map((h) => startServer(h.ns, h.configFile, h.serverLog, (pid) => started.push(pid))));
     const state: LabState = {
       name: opts.name, dir, imageDir: image.dir, nodes: opts.nodes, lab: lab.describe(),
-      heads: heads.map((h, i) => ({ ...h, serverPid: pids[i]! })), createdAt: new Date().toISOString(), ...(tgtd ? { tgtd } : {}),
+      heads: heads.map((h, i) => ({ ...h, serverPid: pids[i]! })), createdAt: new Date().toISOString(), ...(tgtd ? { tgtd } : {}), ...(site ? { site } : {}),
     };
     writeLab(state);
     return state;

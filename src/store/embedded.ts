@@ -151,7 +151,7 @@ const heldDirs = new Set<string>();
 type Tables = { [C in CollectionName]: Map<string, Collections[C]> };
 
 function emptyTables(): Tables {
-  return { nodes: new Map(), hosts: new Map(), srv: new Map(), leases: new Map(), boots: new Map() };
+  return { nodes: new Map(), hosts: new Map(), srv: new Map(), leases: new Map(), boots: new Map(), addresses: new Map() };
 }
 
 export class EmbeddedStore implements Store {

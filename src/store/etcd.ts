@@ -29,7 +29,7 @@ import {
 
 /** The directory of each collection under the cluster's prefix. */
 export const ETCD_DIRS: { readonly [C in CollectionName]: string } = {
-  nodes: 'nodes', hosts: 'hosts', srv: 'srv', leases: 'leases', boots: 'timelines',
+  nodes: 'nodes', hosts: 'hosts', srv: 'srv', leases: 'leases', boots: 'timelines', addresses: 'addresses',
 };
 /** Which address a client holds: the second key a claim is guarded on. */
 export const CLIENT_INDEX_DIR = 'leases-by-client';
@@ -87,9 +87,9 @@ interface QueuedClaim {
 }
 
 type Tables = { [C in CollectionName]: Map<string, Collections[C]> };
-const emptyTables = (): Tables => ({ nodes: new Map(), hosts: new Map(), srv: new Map(), leases: new Map(), boots: new Map() });
+const emptyTables = (): Tables => ({ nodes: new Map(), hosts: new Map(), srv: new Map(), leases: new Map(), boots: new Map(), addresses: new Map() });
 const emptyCommitted = (): Record<CollectionName, Map<string, Committed>> =>
-  ({ nodes: new Map(), hosts: new Map(), srv: new Map(), leases: new Map(), boots: new Map() });
+  ({ nodes: new Map(), hosts: new Map(), srv: new Map(), leases: new Map(), boots: new Map(), addresses: new Map() });
 
 export class EtcdStore implements Store {
   /** Every head writes the same records. */

@@ -22,7 +22,7 @@ export class MigrationRefused extends Error {
 }
 
 export async function migrateStore(from: StoreSource, to: Store, opts: { overwrite?: boolean } = {}): Promise<MigrationCounts> {
-  const counts = { nodes: 0, hosts: 0, srv: 0, leases: 0, boots: 0 };
+  const counts = { nodes: 0, hosts: 0, srv: 0, leases: 0, boots: 0, addresses: 0 };
   if (!opts.overwrite) {
     const held = COLLECTIONS.filter((c) => to.size(c) > 0).map((c) => `${to.size(c)} ${c}`);
     if (held.length) throw new MigrationRefused(`the target store already holds records (${held.join(', ')}); migrate into an empty one, or pass --overwrite to put the state directory's records over them`);

@@ -6,7 +6,7 @@
  * only bootherd writes, get theirs here.
  */
 import { z } from 'zod';
-import { BOOT_STAGES, LEASE_STATES } from '../cluster/types.ts';
+import { ADDRESS_SOURCES, BOOT_STAGES, LEASE_STATES } from '../cluster/types.ts';
 import { cidr, ipv4 } from '../config/fields.ts';
 import { hostSchema, nodeSchema, srvSchema } from '../config/schema.ts';
 import type { CollectionName, Collections } from './store.ts';
@@ -45,6 +45,12 @@ export const bootTimelineSchema = z.strictObject({
 export const nodeRecordSchema = nodeSchema.extend({ source: recordSource });
 export const hostRecordSchema = hostSchema.extend({ source: recordSource });
 export const srvRecordSchema = srvSchema.extend({ source: recordSource });
+export const addressSchema = z.strictObject({
+  node: z.string().min(1),
+  ip: ipv4,
+  from: z.enum(ADDRESS_SOURCES, { error: `expected how the address was seen: ${ADDRESS_SOURCES.join(', ')}` }),
+  at: millis,
+});
 
 export const recordSchemas: { readonly [C in CollectionName]: z.ZodType<Collections[C], unknown> } = {
   nodes: nodeRecordSchema,
@@ -52,4 +58,5 @@ export const recordSchemas: { readonly [C in CollectionName]: z.ZodType<Collecti
   srv: srvRecordSchema,
   leases: leaseSchema,
   boots: bootTimelineSchema,
+  addresses: addressSchema,
 };

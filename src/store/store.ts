@@ -8,7 +8,7 @@
  * and must not wait. Writes resolve only once the record is durable, so a
  * service can hold its reply (a DHCP ACK) until then.
  */
-import type { BootTimeline, HostRecord, LeaseRecord, NodeRecord, SrvRecord } from '../cluster/types.ts';
+import type { AddressRecord, BootTimeline, HostRecord, LeaseRecord, NodeRecord, SrvRecord } from '../cluster/types.ts';
 
 export interface Collections {
   nodes: NodeRecord;
@@ -16,11 +16,13 @@ export interface Collections {
   srv: SrvRecord;
   leases: LeaseRecord;
   boots: BootTimeline;
+  /** Addresses of nodes on proxy subnets, as bootherd saw them (by node name). */
+  addresses: AddressRecord;
 }
 
 export type CollectionName = keyof Collections;
 
-export const COLLECTIONS: readonly CollectionName[] = ['nodes', 'hosts', 'srv', 'leases', 'boots'];
+export const COLLECTIONS: readonly CollectionName[] = ['nodes', 'hosts', 'srv', 'leases', 'boots', 'addresses'];
 
 export interface StoreChange<C extends CollectionName = CollectionName> {
   readonly collection: C;

@@ -61,7 +61,7 @@ const minimal = 'head: { address: 198.18.0.1 }\nsubnets: [{ network: 198.18.0.0/
 const documented = {
   cluster: { name: 'cluster', domain: 'cluster.local' },
   log: { level: 'info' },
-  dhcp: { enabled: true, port: 67, clientPort: 68, leaseTime: 12 * 3600, offerTime: 60, declineTime: 10 * 60, maxClockSkew: 2, authoritative: true, bootUnknown: true, limits: {} },
+  dhcp: { enabled: true, port: 67, clientPort: 68, bootServerPort: 4011, leaseTime: 12 * 3600, offerTime: 60, declineTime: 10 * 60, maxClockSkew: 2, authoritative: true, bootUnknown: true, limits: {} },
   dns: {
     enabled: true, address: '0.0.0.0', port: 53, ttl: 60, negativeTtl: 60, upstreams: [], upstreamTimeout: 2,
     cache: { size: 10000, maxTtl: 86400, maxNegativeTtl: 3600 }, allowRecursion: [], workers: 1, ednsUdpSize: 1232,

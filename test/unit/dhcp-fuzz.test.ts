@@ -78,3 +78,55 @@ t.test('1,000,000 junk datagrams', async (t) => {
   }
   t.ok(answered > 1000, 'well-formed requests are answered');
 });
+
+t.test('200,000 junk datagrams on a proxy subnet and to its PXE boot server (4011)', async (t) => {
+  const proxy = parseConfig(`
+head: { address: 198.18.0.1 }
+subnets:
+  - { network: 198.18.0.0/24, interface: eth0, pool: 198.18.0.100-198.18.0.200 }
+  - { network: 198.18.2.0/24, interface: eth1, mode: proxy }
+nodes:
+  - { name: p001, macs: [52:54:00:12:34:02] }
+  - { name: p002, macs: [52:54:00:12:34:03] }
+`, '<fuzz>');
+  const store = new MemoryStore();
+  const metrics = new Metrics();
+  const model = new ClusterModel(proxy, store);
+  const dhcp = new DhcpService({ config: proxy, model, store, log: silentLogger, metrics, httpBase: 'http://198.18.0.1' });
+  const firmware = (JSON.parse(readFileSync(new URL('../vectors/dhcp/proxy.json', import.meta.url), 'utf8')) as { vectors: Array<{ hex: string }> })
+    .vectors.map((v) => decode(Buffer.from(v.hex, 'hex'))).filter((m) => m.op === 1);
+  const proxyBases = [...bases, ...firmware.flatMap((m) => [1, 3, 4, 7, 8].map((type) => encode({ ...m, options: new Map([...m.options, [Opt.MESSAGE_TYPE, u8(type)]]) }).bytes))];
+  // A mutated firmware REQUEST that is still a valid one from a node's MAC teaches that node's address: the only write allowed.
+  const writes = new Map<string, number>();
+  store.onChange((c) => { writes.set(c.collection, (writes.get(c.collection) ?? 0) + 1); });
+  const rand = prng(20261207);
+  let threw = 0;
+  let unanswered = 0;
+  let answeredWithAddress = 0;
+  const reasons = new Map<string, number>();
+  for (let i = 0; i < 200_000; i++) {
+    const junk = i % 4 ? mutate(rand, proxyBases[rand() % proxyBases.length]!) : randomBytes(rand, rand() % 700);
+    // Half to port 67 on the proxy subnet's interface, half to 4011 from an address on it.
+    const bootServer = i % 2 ? { address: 0xc6120200 + (rand() % 256), port: 68 } : undefined;
+    try {
+      const ctx = dhcp.handle(junk, bootServer ? undefined : 'eth1', 1_700_000_000_000 + i, false, bootServer);
+      for (const f of ctx?.after ?? []) f();
+      if (ctx?.replyType !== undefined) {
+        if (ctx.subnet?.mode === 'proxy' && ctx.yiaddr !== 0) answeredWithAddress++;
+        continue;
+      }
+      unanswered++;
+      if (ctx?.drop) reasons.set(ctx.drop, (reasons.get(ctx.drop) ?? 0) + 1);
+    } catch {
+      threw++;
+    }
+  }
+  t.equal(threw, 0, 'the handler chain never throws');
+  t.same([...writes.keys()].filter((c) => c !== 'addresses'), [], `nothing but learned addresses is written to the store (${writes.get('addresses') ?? 0} of those)`);
+  t.equal(answeredWithAddress, 0, 'no reply on the proxy subnet carries an address');
+  t.equal(total(metrics, 'bootherd_dhcp_dropped_total'), unanswered, `every unanswered datagram is counted once (${unanswered})`);
+  for (const reason of ['proxy-no-vendor-class', 'proxy-foreign-vendor-class', 'proxy-bad-vendor-options', 'proxy-not-booting', 'other-server']) {
+    t.ok((reasons.get(reason) ?? 0) > 0, `${reason} reached (${reasons.get(reason) ?? 0})`);
+  }
+  for (const n of model.nodes()) if (n.ip !== undefined) t.ok(n.ip.startsWith('198.18.2.'), `${n.name} learned only an address of the proxy subnet (${n.ip})`);
+});

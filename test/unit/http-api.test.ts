@@ -48,7 +48,7 @@ t.test('REST API', async (t) => {
   t.test('nodes: create, read, update, delete', async (t) => {
     let res = await s.authed('/api/v1/nodes', { method: 'POST', json: { name: 'N002', mac: '52-54-00-00-00-02', ip: '198.18.0.12', profile: 'compute' } });
     t.equal(res.status, 201);
-    t.same(await body(res), { name: 'n002', macs: ['52:54:00:00:00:02'], ip: '198.18.0.12', profile: 'compute', source: 'api', lease: null, boot: null }, 'normalised name and MAC');
+    t.same(await body(res), { name: 'n002', macs: ['52:54:00:00:00:02'], ip: '198.18.0.12', ipFrom: 'reservation', profile: 'compute', source: 'api', lease: null, boot: null }, 'normalised name and MAC');
     res = await s.authed('/api/v1/nodes/n002');
     t.equal(res.status, 200);
     t.equal((await body(res)).ip, '198.18.0.12');

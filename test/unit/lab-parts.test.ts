@@ -193,6 +193,9 @@ t.test('the head\'s timeline against the VM\'s console', async (t) => {
   const good = [head('dhcp-offer', 2.7), head('dhcp-offer', 3.8), head('dhcp-ack', 5.8), head('ipxe-script', 19.2), head('kernel', 19.6), head('initrd', 19.8), head('booted', 44.1)];
   t.same(checkHeadTimeline(good, t0, vmEvents, false), [], 'a real BIOS boot agrees');
   t.match(checkHeadTimeline(good, t0, vmEvents, true), ['head: the API timeline has no tftp-loader stage for this boot'], 'UEFI PXE needs the TFTP loader');
+  const proxied = good.filter((s) => s.stage !== 'dhcp-ack');
+  t.same(checkHeadTimeline(proxied, t0, vmEvents, false, true), [], 'beside a site DHCP server the ACK is the site\'s: no dhcp-ack needed');
+  t.match(checkHeadTimeline(proxied, t0, vmEvents, false), ['head: the API timeline has no dhcp-ack stage for this boot'], 'in server mode it is');
   t.match(checkHeadTimeline(good.filter((s) => s.stage !== 'kernel'), t0, vmEvents, false), ['head: the API timeline has no kernel stage for this boot']);
   const late = good.map((s) => (s.stage === 'booted' ? head('booted', 45) : s));
   t.match(checkHeadTimeline(late, t0, vmEvents, false), [/booted at 45\.0 s is after the VM's booted at 44\.2 s/]);

@@ -12,6 +12,8 @@ export const dhcpSection = z.strictObject({
   port: port.default(67),
   /** Port replies go to (68), unless relayed. */
   clientPort: port.default(68),
+  /** The PXE boot server port (4011), opened when a subnet is `mode: proxy`: firmware asks it for the boot file once the site's server gave the address. */
+  bootServerPort: port.default(4011),
   /** Default lease time, for subnets that do not set their own. */
   leaseTime: duration.default(43200),
   /** How long an OFFERed address is held for the client that was offered it. */

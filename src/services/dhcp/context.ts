@@ -13,6 +13,11 @@ export interface DhcpContext {
   readonly clientKey: string;
   /** Interface the request arrived on (the socket's device), if known. */
   readonly iface: string | undefined;
+  /**
+   * Set for a request to the PXE boot server port (4011): where it came from,
+   * which is where the answer goes (the client has its address by then).
+   */
+  readonly bootServer?: { readonly address: number; readonly port: number };
   readonly now: number;
   subnet?: Subnet;
   /** The node reserved for this MAC on this subnet. */
@@ -42,7 +47,7 @@ export interface DhcpContext {
    * becomes it), undefined for no OFFER.
    */
   claim?: () => Promise<number | undefined>;
-  /** Side effects after the reply is sent (boot timeline). */
+  /** Side effects after the reply is sent (boot timeline), or once the request is decided when it gets none (an address learned on a proxy subnet). */
   readonly after: Array<() => void>;
   /** When set (debug logging, `bootherd explain`), handlers record why they decided. */
   readonly trace: string[] | undefined;
@@ -50,6 +55,11 @@ export interface DhcpContext {
 
 /** A handler reads the request and adds to the reply; returning false ends the chain. */
 export type Handler = (ctx: DhcpContext) => boolean;
+
+/** A handler that only a `mode: server` subnet runs (addresses and their options); a proxy subnet's replies carry none. */
+export function serverOnly(h: Handler): Handler {
+  return (ctx) => ctx.subnet!.mode === 'proxy' || h(ctx);
+}
 
 /** Ends the chain without a reply, with the reason it is counted under. */
 export function dropped(ctx: DhcpContext, reason: string, why: string): false {

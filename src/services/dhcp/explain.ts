@@ -5,7 +5,7 @@
  * matched node, profile, reply and the reasons.
  */
 import { encode, type DhcpMessage } from '../../../protocols/dhcp/codec.ts';
-import { MESSAGE_TYPE_NAMES, MessageType, Opt, text, u16, u8 } from '../../../protocols/dhcp/options.ts';
+import { ipList, MESSAGE_TYPE_NAMES, MessageType, Opt, text, u16, u8 } from '../../../protocols/dhcp/options.ts';
 import { ClusterModel } from '../../cluster/model.ts';
 import { httpBaseOf } from '../../cluster/urls.ts';
 import type { Config } from '../../config/load.ts';
@@ -14,6 +14,7 @@ import { Metrics } from '../../metrics.ts';
 import { intToIp, ipToInt } from '../../net/ipv4.ts';
 import { macToBytes, normalizeMac } from '../../net/mac.ts';
 import { MemoryStore } from '../../store/memory.ts';
+import type { DhcpContext } from './context.ts';
 import { ANSWER_ALL_AFTER_SECS, answerOrder } from './heads.ts';
 import { orderOptions } from './reply.ts';
 import { DhcpService } from './service.ts';
@@ -28,6 +29,10 @@ export interface ExplainInput {
   readonly iface?: string;
   /** Heads of `heads:` to take as down when saying which head answers. */
   readonly down?: readonly string[];
+  /** Take every subnet as `mode: proxy` (what bootherd would answer beside a site DHCP server). */
+  readonly proxy?: boolean;
+  /** Proxy: the address the site's server gave the client, for its REQUEST to port 4011 (default: the subnet's first host address). */
+  readonly ciaddr?: string;
 }
 
 /** Several heads: which one answers this client, and why. */
@@ -49,6 +54,8 @@ export interface Explanation {
   readonly options: Array<{ code: number; name: string; value: string }>;
   readonly why: string[];
   readonly answering?: AnsweringHead;
+  /** Proxy subnet: the firmware's REQUEST to the PXE boot server (port 4011) that follows the site's ACK, and its answer. */
+  readonly bootServer?: Omit<Explanation, 'answering' | 'bootServer'>;
 }
 
 const OPTION_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Opt).map(([k, v]) => [v, k.toLowerCase().replace(/_/g, '-')]));
@@ -63,7 +70,8 @@ function showOption(code: number, v: Buffer): string {
   return v.toString('hex');
 }
 
-export function explainDiscover(config: Config, input: ExplainInput): Explanation {
+export function explainDiscover(given: Config, input: ExplainInput): Explanation {
+  const config: Config = input.proxy ? { ...given, subnets: given.subnets.map((s) => ({ ...s, mode: 'proxy' as const, pool: undefined })) } : given;
   const names = config.heads.map((h) => h.name);
   for (const d of input.down ?? []) if (!names.includes(d)) throw new Error(`--down: no head named "${d}" in the cluster file's heads: (${names.join(', ') || 'none'}); give names from heads:`);
   const store = new MemoryStore();
@@ -83,6 +91,22 @@ export function explainDiscover(config: Config, input: ExplainInput): Explanatio
   const iface = input.iface ?? (input.giaddr ? undefined : model.subnets.find((s) => s.interface)?.interface);
   const ctx = dhcp.handle(encode(msg).bytes, iface, Date.now(), true);
   if (!ctx) return { node: undefined, profile: undefined, subnet: undefined, reply: 'dropped', options: [], why: ['the request could not be decoded'] };
+  let bootServer: Explanation['bootServer'];
+  if (ctx.subnet?.mode === 'proxy' && ctx.replyType !== undefined) {
+    // The firmware asks the boot server from the address the site's server gave it (EDK2 puts it in ciaddr too).
+    const client = input.ciaddr ? ipToInt(input.ciaddr) : ctx.subnet.cidr.network + 1;
+    options.set(Opt.MESSAGE_TYPE, u8(MessageType.REQUEST));
+    options.set(Opt.SERVER_ID, ipList([ctx.serverId]));
+    const follow = dhcp.handle(encode({ ...msg, hops: 0, giaddr: 0, ciaddr: client }).bytes, undefined, Date.now(), true, { address: client, port: 68 });
+    if (follow) { const { answering: _a, ...rest } = describe(follow); bootServer = rest; }
+  }
+  return {
+    ...describe(ctx), ...(bootServer ? { bootServer } : {}),
+    ...(config.heads.length > 1 ? { answering: answeringOf(ctx.clientKey, config.heads.map((h) => h.name), input.down ?? []) } : {}),
+  };
+}
+
+function describe(ctx: DhcpContext): Explanation {
   const reply = ctx.replyType === undefined ? 'none' : MESSAGE_TYPE_NAMES[ctx.replyType]!;
   return {
     node: ctx.node?.name,
@@ -96,7 +120,6 @@ export function explainDiscover(config: Config, input: ExplainInput): Explanatio
     } : {}),
     options: ctx.replyType === undefined ? [] : [...orderOptions(ctx)].map(([code, v]) => ({ code, name: OPTION_NAMES[code] ?? `option-${code}`, value: showOption(code, v) })),
     why: ctx.trace ?? [],
-    ...(config.heads.length > 1 ? { answering: answeringOf(ctx.clientKey, config.heads.map((h) => h.name), input.down ?? []) } : {}),
   };
 }
 

@@ -113,6 +113,8 @@ const BROADCAST = 0xffffffff;
  */
 export function replyDestination(ctx: DhcpContext, serverPort: number, clientPort: number): Destination {
   const req = ctx.req;
+  // The PXE boot server (4011) answers where the request came from: the client has its address by then.
+  if (ctx.bootServer) return ctx.bootServer;
   if (req.giaddr) return { address: req.giaddr, port: serverPort };
   if (ctx.replyType === MessageType.NAK) return { address: BROADCAST, port: clientPort };
   if (req.ciaddr) return { address: req.ciaddr, port: clientPort };

@@ -16,17 +16,18 @@ import { macFromBytes } from '../../net/mac.ts';
 import { UdpBatchSocket } from '../../net/udp-batch.ts';
 import { StoreUnavailableError } from '../../store/store.ts';
 import type { Service, ServiceDeps } from '../service.ts';
-import type { DhcpContext, Handler } from './context.ts';
+import { serverOnly, type DhcpContext, type Handler } from './context.ts';
 import { answerOnlyAsChosen } from './handlers/answer.ts';
 import { bootOptions } from './handlers/boot.ts';
 import { leaseHandler } from './handlers/lease.ts';
 import { networkOptions } from './handlers/network.ts';
 import { matchNode } from './handlers/node.ts';
+import { proxyDecision } from './handlers/proxy.ts';
 import { rootPathOption } from './handlers/root-path.ts';
 import { selectSubnet } from './handlers/subnet.ts';
 import { cursorStartOf, type DhcpHeads } from './heads.ts';
 import { ClaimLostError, LeaseTable } from './leases.ts';
-import { buildReply, nakInsteadOf, replyDestination, withLeaseTime } from './reply.ts';
+import { buildReply, nakInsteadOf, replyDestination, withLeaseTime, type Destination } from './reply.ts';
 
 export interface DhcpServiceDeps extends ServiceDeps {
   /** Base URL of the HTTP service, for iPXE script and UEFI HTTP boot URLs. */
@@ -82,8 +83,9 @@ export class DhcpService implements Service {
       selectSubnet(model, (s) => this.serverIdOf(s)),
       matchNode(model),
       ...(deps.heads ? [answerOnlyAsChosen(deps.heads)] : []),
-      leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError, limits: config.dhcp.limits, refused: (limit) => { refused(limit).value++; } }),
-      networkOptions(model.domain),
+      proxyDecision((node, ip, from, now) => model.learnAddress(node, intToIp(ip), from, now)),
+      serverOnly(leaseHandler(this.leases, { authoritative: config.dhcp.authoritative, onError, limits: config.dhcp.limits, refused: (limit) => { refused(limit).value++; } })),
+      serverOnly(networkOptions(model.domain)),
       bootOptions(model, deps.httpBase, config.dhcp.bootUnknown, deps.timelines),
       ...(deps.rootPath ? [rootPathOption(deps.rootPath)] : []),
     ];
@@ -133,7 +135,17 @@ export class DhcpService implements Service {
       // Only relayed subnets: listen for unicast from relays on the head's address; broadcasts never reach this socket.
       this.attach(UdpBatchSocket.open({ address: config.head.address, port: config.dhcp.port, recvBufferSize: RECEIVE_BUFFER, slotSize: 1536 }), undefined);
     }
-    this.log.info({ interfaces: ifaces, port: config.dhcp.port, subnets: model.subnets.map((s) => s.cidr.text) }, 'DHCP listening');
+    const proxy = model.subnets.some((s) => s.mode === 'proxy');
+    if (proxy) {
+      // The PXE boot server: clients that have their address unicast here, from their own network or through routers.
+      const socket = UdpBatchSocket.open({ address: '0.0.0.0', port: config.dhcp.bootServerPort, reuseAddr: true, slotSize: 1536 });
+      this.sockets.push({ socket, iface: undefined });
+      socket.start((datagram, address, port) => {
+        this.onDatagram(socket, undefined, datagram, { address, port });
+        return undefined;
+      }, () => this.drop('oversized'));
+    }
+    this.log.info({ interfaces: ifaces, port: config.dhcp.port, ...(proxy ? { bootServerPort: config.dhcp.bootServerPort } : {}), subnets: model.subnets.map((s) => `${s.cidr.text}${s.mode === 'proxy' ? ' (proxy)' : ''}`) }, 'DHCP listening');
   }
 
   private attach(socket: UdpBatchSocket, iface: string | undefined): void {
@@ -152,11 +164,11 @@ export class DhcpService implements Service {
    * waits for its lease to be on disk, and the ACKs of one group commit
    * leave together.
    */
-  private onDatagram(socket: UdpBatchSocket, iface: string | undefined, datagram: Buffer): void {
-    const ctx = this.handle(datagram, iface, Date.now(), this.log.isLevelEnabled('debug'));
+  private onDatagram(socket: UdpBatchSocket, iface: string | undefined, datagram: Buffer, bootServer?: Destination): void {
+    const ctx = this.handle(datagram, iface, Date.now(), this.log.isLevelEnabled('debug'), bootServer);
     if (!ctx) return;
     if (ctx.trace) this.log.debug({ xid: ctx.req.xid, mac: ctx.mac, type: MESSAGE_TYPE_NAMES[ctx.type], why: ctx.trace }, 'DHCP decision');
-    if (ctx.replyType === undefined) return;
+    if (ctx.replyType === undefined) { for (const f of ctx.after) f(); return; }
     const { bytes, dropped } = buildReply(ctx);
     if (dropped.length) this.log.warn({ mac: ctx.mac, dropped }, 'reply options did not fit the client\'s size limit');
     const to = replyDestination(ctx, this.deps.config.dhcp.port, this.deps.config.dhcp.clientPort);
@@ -233,7 +245,7 @@ export class DhcpService implements Service {
    * for anything dropped (and counts why). Pure but for the lease table's
    * offer bookkeeping; `explain` uses it as a dry run.
    */
-  handle(buf: Buffer, iface: string | undefined, now: number, trace: boolean): DhcpContext | undefined {
+  handle(buf: Buffer, iface: string | undefined, now: number, trace: boolean, bootServer?: Destination): DhcpContext | undefined {
     let req: DhcpMessage;
     try {
       req = decode(buf);
@@ -252,6 +264,7 @@ export class DhcpService implements Service {
       req, type, mac,
       clientKey: mac || `id:${clientId!.toString('hex')}`,
       iface, now,
+      ...(bootServer ? { bootServer } : {}),
       serverId: this.deps.model.headAddress,
       yiaddr: 0, leaseTime: 0, siaddr: 0, file: '',
       options: new Map(),

@@ -101,7 +101,8 @@ export function buildZoneData(input: ZoneInput): ZoneData {
   };
 
   addAddresses(headName, input.head.address, undefined, 'the head');
-  for (const n of input.nodes) addAddresses(owner(n.name), n.ip, n.ip6, `node ${n.name}`);
+  // A node on a proxy subnet has a name once bootherd has seen its address.
+  for (const n of input.nodes) if (n.ip !== undefined) addAddresses(owner(n.name), n.ip, n.ip6, `node ${n.name}`);
   // Hosts may repeat a name with several addresses (round robin): one holder per host name.
   for (const h of input.hosts) addAddresses(owner(h.name), h.ip, h.ip6, `host ${h.name}`);
   for (const l of input.leases) {

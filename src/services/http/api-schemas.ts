@@ -7,7 +7,7 @@
  * (schema.ts).
  */
 import { z } from 'zod';
-import { FIRMWARES } from '../../cluster/types.ts';
+import { ADDRESS_SOURCES, FIRMWARES } from '../../cluster/types.ts';
 import { mac } from '../../config/fields.ts';
 import { hostSchema, nodeSchema, srvSchema } from '../../config/schema.ts';
 import { rootSection } from '../../config/sections/iscsi.ts';
@@ -74,8 +74,11 @@ export const sessionInput = z.preprocess((v) => (typeof v === 'object' && v !== 
 export const leaseView = leaseSchema.meta({ id: 'Lease', description: 'a DHCP lease' });
 export const bootView = bootTimelineSchema.meta({ id: 'BootTimeline', description: 'a node\'s last boot, stage by stage' });
 
-const nodeRecord = nodeRecordSchema.pick({ name: true, ip: true, profile: true, source: true })
-  .extend({ macs: z.array(mac).meta({ description: 'canonical lowercase, colon-separated' }) });
+const nodeRecord = nodeRecordSchema.pick({ name: true, profile: true, source: true }).extend({
+  macs: z.array(mac).meta({ description: 'canonical lowercase, colon-separated' }),
+  ip: z.string().nullable().meta({ description: 'its reserved address, or on a mode: proxy subnet the address bootherd last saw it use (null before)' }),
+  ipFrom: z.enum(['reservation', ...ADDRESS_SOURCES]).nullable().meta({ description: 'where ip came from: the reservation, or how it was learned on a proxy subnet' }),
+});
 
 export const nodeView = nodeRecord.extend({
   lease: leaseSchema.pick({ state: true, mac: true, expiresAt: true, updatedAt: true }).nullable()

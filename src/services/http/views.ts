@@ -9,7 +9,10 @@ import type { Store } from '../../store/store.ts';
 export interface NodeView {
   readonly name: string;
   readonly macs: readonly string[];
-  readonly ip: string;
+  /** Its reserved address, or on a proxy subnet the one bootherd saw it use (null before). */
+  readonly ip: string | null;
+  /** Where `ip` came from: the reservation, or how it was learned on a proxy subnet. */
+  readonly ipFrom: 'reservation' | NonNullable<NodeRecord['learned']>['from'] | null;
   readonly profile: string;
   readonly source: NodeRecord['source'];
   /** The DHCP lease on the node's reserved address, if it has had one. */
@@ -19,11 +22,12 @@ export interface NodeView {
 }
 
 export function nodeView(store: Store, n: NodeRecord): NodeView {
-  const lease = store.get('leases', n.ip);
+  const lease = n.ip !== undefined && !n.learned ? store.get('leases', n.ip) : undefined;
   return {
     name: n.name,
     macs: n.macs,
-    ip: n.ip,
+    ip: n.ip ?? null,
+    ipFrom: n.learned ? n.learned.from : n.ip !== undefined ? 'reservation' : null,
     profile: n.profile,
     source: n.source,
     lease: lease ? { state: lease.state, mac: lease.mac, expiresAt: lease.expiresAt, updatedAt: lease.updatedAt } : null,

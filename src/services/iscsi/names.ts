@@ -81,7 +81,8 @@ export function iscsiNodes(model: ClusterModel): Array<{ readonly node: NodeReco
 
 /** Every export the cluster model asks for, read live from the model; `chapOf` gives each node's credentials. */
 export function desiredState(model: ClusterModel, naming: IscsiNaming, chapOf: (node: string) => ChapCredentials): DesiredState {
-  const exports = iscsiNodes(model).map(({ node, root }): DesiredExport => ({ ...exportOf(naming, node.name, root), address: node.ip, chap: chapOf(node.name) }));
+  // A node on a proxy subnet is exported once its address is known (the model's change reruns this).
+  const exports = iscsiNodes(model).flatMap(({ node, root }): DesiredExport[] => (node.ip === undefined ? [] : [{ ...exportOf(naming, node.name, root), address: node.ip, chap: chapOf(node.name) }]));
   return { exports, portal: naming.portal, targetPrefix: naming.targetPrefix, backstorePrefix: BACKSTORE_PREFIX, accountPrefix: ACCOUNT_PREFIX };
 }
 

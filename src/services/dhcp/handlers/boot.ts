@@ -3,7 +3,7 @@ import type { ClusterModel } from '../../../cluster/model.ts';
 import type { BootTimelines } from '../../../cluster/timeline.ts';
 import { intToIp } from '../../../net/ipv4.ts';
 import { decideBoot, type BootDecision, type BootRequest } from '../boot.ts';
-import type { DhcpContext, Handler } from '../context.ts';
+import { dropped, type DhcpContext, type Handler } from '../context.ts';
 import { OptionBytes } from '../option-bytes.ts';
 
 /** PXE vendor options (option 43): discovery control = 8, "boot from the file name, skip boot server discovery". */
@@ -39,9 +39,13 @@ export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: 
     ctx.trace?.push(`boot: ${decision.why}`);
     const o = ctx.options;
     const uuid = ctx.req.options.get(Opt.CLIENT_UUID);
+    const proxy = ctx.subnet!.mode === 'proxy';
     switch (decision.kind) {
       case 'none':
-        return true;
+        if (!proxy) return true;
+        // A proxy reply is only boot options: with none to give there is nothing to say.
+        ctx.replyType = undefined;
+        return dropped(ctx, 'proxy-not-booting', 'proxy subnet: no boot file for this client: no reply');
       case 'tftp':
         ctx.siaddr = ctx.serverId;
         ctx.file = decision.file;
@@ -59,13 +63,18 @@ export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: 
         ctx.siaddr = ctx.serverId;
         ctx.file = decision.url;
         o.set(Opt.BOOTFILE, text(decision.url));
+        // iPXE takes an OFFER without an address as a proxy offer only when it says PXEClient.
+        if (proxy) { o.set(Opt.VENDOR_CLASS, PXE_CLIENT); o.set(Opt.VENDOR_SPECIFIC, PXE_VENDOR_OPTIONS); }
         break;
     }
     if (uuid) o.set(Opt.CLIENT_UUID, uuid);
     const node = ctx.node;
     if (node && timelines) {
       const stage = ctx.replyType === MessageType.OFFER ? 'dhcp-offer' : 'dhcp-ack';
-      const detail = decision.kind === 'script' ? 'iPXE' : decision.firmware;
+      const firmware = decision.kind === 'script' ? 'iPXE' : decision.firmware;
+      // On a proxy subnet the ACK with the boot file is the boot server's (4011), and names where the client is.
+      const at = ctx.bootServer ? ctx.req.ciaddr || ctx.bootServer.address : 0;
+      const detail = proxy ? `${firmware} proxy${at ? ` ${intToIp(at)}` : ''}` : firmware;
       ctx.after.push(() => {
         // A firmware DISCOVER begins a new boot; so does iPXE's when it is the
         // firmware (an iPXE ROM) and the last boot already finished.

@@ -101,7 +101,7 @@ export function leaseHandler(leases: LeaseTable, opts: LeaseHandlerOptions): Han
 
   return (ctx) => {
     const subnet = ctx.subnet!;
-    const reserved = ctx.node ? ipToInt(ctx.node.ip) : undefined;
+    const reserved = ctx.node?.ip !== undefined ? ipToInt(ctx.node.ip) : undefined;
     const requested = readIp(ctx.req.options.get(Opt.REQUESTED_IP));
     switch (ctx.type) {
       case MessageType.DISCOVER: {

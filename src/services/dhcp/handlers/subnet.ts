@@ -16,9 +16,10 @@ export function selectSubnet(model: ClusterModel, serverIdOf: (s: Subnet) => num
     if (giaddr) {
       subnet = model.subnetForIp(giaddr);
       why = `relayed by ${intToIp(giaddr)}`;
-    } else if (ciaddr && !ctx.iface) {
-      subnet = model.subnetForIp(ciaddr);
-      why = `client address ${intToIp(ciaddr)}`;
+    } else if ((ciaddr || ctx.bootServer) && !ctx.iface) {
+      const client = ciaddr || ctx.bootServer!.address;
+      subnet = model.subnetForIp(client);
+      why = `client address ${intToIp(client)}${ciaddr ? '' : ' (source of its request to the PXE boot server)'}`;
     } else {
       subnet = ctx.iface ? model.subnetForInterface(ctx.iface) : undefined;
       why = `arrived on interface ${ctx.iface ?? '(unknown)'}`;

@@ -29,16 +29,21 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
     const m = SCRIPT.exec(req.params.file);
     if (!m) throw new HttpError(400, 'mac', 'expected /boot/<MAC with dashes>.ipxe, like /boot/52-54-00-12-34-56.ipxe', 'bad-path');
     const mac = normalizeMac(m[1]!);
+    const client = clientIpv4(req.socket.remoteAddress);
+    // A node on a proxy subnet whose address the boot exchange did not show is known by its script request.
+    const unplaced = model.nodeByMac(mac);
+    if (unplaced && unplaced.ip === undefined && client && req.method === 'GET') model.learnAddress(unplaced, client, 'ipxe-script', Date.now());
     let script: string;
     try {
       // The node's own address (its reservation) gets its iSCSI CHAP lines; any other gets the rest.
-      script = renderNodeScript(model, mac, httpBase, rootDisk, clientIpv4(req.socket.remoteAddress), telemetry);
+      script = renderNodeScript(model, mac, httpBase, rootDisk, client, telemetry);
     } catch (e) {
       if (e instanceof TemplateError) throw new HttpError(500, '', e.message);
       throw e;
     }
     const node = model.nodeByMac(mac);
-    if (node && req.method === 'GET') timelines.record(node.name, 'ipxe-script', Date.now(), mac);
+    // Beside a site DHCP server the timeline says where the node was (the site's address for it).
+    if (node && req.method === 'GET') timelines.record(node.name, 'ipxe-script', Date.now(), node.learned ? `${mac} at ${client}` : mac);
     return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(script);
   });
 
@@ -53,8 +58,11 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
       if (!node) throw new HttpError(404, 'mac', `no node has MAC ${mac}`);
       // Only the node itself reports that it booted (or an admin with the token): any other machine
       // on the cluster network could otherwise write every node's timeline.
-      if (clientIpv4(req.socket.remoteAddress) !== node.ip && req.authUser !== 'api') {
-        throw new HttpError(403, 'mac', `only ${node.name} itself (${node.ip}) may report that it booted`, 'booted-wrong-address');
+      const client = clientIpv4(req.socket.remoteAddress);
+      // A node on a proxy subnet not seen before: its call-back says where it is.
+      if (node.ip === undefined && client) model.learnAddress(node, client, 'booted', Date.now());
+      if (client !== model.nodeByMac(mac)?.ip && req.authUser !== 'api') {
+        throw new HttpError(403, 'mac', `only ${node.name} itself (${node.ip ?? 'an address on a proxy subnet'}) may report that it booted`, 'booted-wrong-address');
       }
       timelines.record(node.name, 'booted', Date.now());
       return reply.type('text/plain; charset=utf-8').send(`ok ${node.name}\n`);

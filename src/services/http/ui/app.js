@@ -39,6 +39,12 @@ function stageBadge(st) {
   return el('span', {}, el('span', { class: `stage ${st.stage}`, 'data-stage': st.stage }, STAGES[st.stage] || st.stage), ' ', el('span', { class: 'ago', 'data-at': st.at }, ago(st.at)));
 }
 
+// A node on a proxy subnet has the address the site's DHCP server gave it, once bootherd has seen it.
+function addressText(n) {
+  if (n.ip === null || n.ip === undefined) return '— (site DHCP)';
+  return n.ipFrom && n.ipFrom !== 'reservation' ? `${n.ip} (seen: ${n.ipFrom})` : n.ip;
+}
+
 function leaseText(n) {
   if (!n.lease) return '-';
   return n.lease.state === 'bound' && n.lease.expiresAt > Date.now() ? 'bound' : n.lease.state === 'bound' ? 'expired' : n.lease.state;
@@ -48,7 +54,7 @@ function row(n) {
   const link = el('a', { href: `#/node/${encodeURIComponent(n.name)}` }, n.name);
   const tr = el('tr', { 'data-node': n.name },
     el('td', { 'data-label': 'Name' }, link),
-    el('td', { 'data-label': 'Address', class: 'mono' }, n.ip),
+    el('td', { 'data-label': 'Address', class: 'mono' }, addressText(n)),
     el('td', { class: 'mac mono' }, n.macs.join(' ')),
     el('td', { 'data-label': 'Profile' }, n.profile),
     el('td', { 'data-label': 'Lease' }, leaseText(n)),
@@ -61,7 +67,7 @@ function renderList() {
   const filter = $('filter').value.trim().toLowerCase();
   const body = $('nodes').tBodies[0];
   const shown = [...nodes.values()]
-    .filter((n) => !filter || [n.name, n.ip, n.profile, ...n.macs].some((v) => v.toLowerCase().includes(filter)))
+    .filter((n) => !filter || [n.name, n.ip ?? '', n.profile, ...n.macs].some((v) => v.toLowerCase().includes(filter)))
     .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
   body.replaceChildren(...shown.map(row));
   $('count').textContent = `(${nodes.size})`;
@@ -74,7 +80,7 @@ function renderDetail(name) {
   const facts = $('d-facts');
   const tl = $('d-timeline');
   if (!n) { facts.replaceChildren(); tl.replaceChildren(); return; }
-  const pairs = [['Address', n.ip], ['MACs', n.macs.join(', ')], ['Profile', n.profile], ['Lease', leaseText(n) + (n.lease ? ` (until ${new Date(n.lease.expiresAt).toLocaleString()})` : '')], ['Declared in', n.source === 'config' ? 'cluster file' : 'API']];
+  const pairs = [['Address', addressText(n)], ['MACs', n.macs.join(', ')], ['Profile', n.profile], ['Lease', leaseText(n) + (n.lease ? ` (until ${new Date(n.lease.expiresAt).toLocaleString()})` : '')], ['Declared in', n.source === 'config' ? 'cluster file' : 'API']];
   facts.replaceChildren(...pairs.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   if (!n.boot) { tl.replaceChildren(el('li', {}, 'No boot recorded yet.')); return; }
   const t0 = n.boot.startedAt;
