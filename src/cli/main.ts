@@ -10,6 +10,7 @@ import { Server } from '../server.ts';
 import { checkEtcd } from '../store/etcd-check.ts';
 import { registerAdminCommands } from './admin.ts';
 import { registerLabCommands } from './lab.ts';
+import { superviseAs, supervisorRunner } from './privileges.ts';
 import { registerStoreCommands } from './store.ts';
 
 function load(file: string): Config {
@@ -36,8 +37,19 @@ program.command('serve')
   .description('run the head node services described by a cluster file')
   .requiredOption('-c, --config <file>', 'cluster file (YAML)')
   .option('--repair-store', 'if the state directory has damaged lines, move them to <file>.corrupt-<time> and start (docs/store.md)')
-  .action(async (opts: { config: string; repairStore?: boolean }) => {
-    const server = new Server(load(opts.config), { repairStore: opts.repairStore });
+  .option('--user <name>', 'started as root: run as this user with only the capabilities the services need (docs/install.md)')
+  .action(async (opts: { config: string; repairStore?: boolean; user?: string }) => {
+    const config = load(opts.config);
+    if (opts.user) {
+      try {
+        process.exitCode = await superviseAs(opts.user, config, ['--config', opts.config, ...(opts.repairStore ? ['--repair-store'] : [])]);
+      } catch (e) {
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+      }
+      return;
+    }
+    const server = new Server(config, { repairStore: opts.repairStore, iscsiRunner: supervisorRunner() });
     const shutdown = async (signal: string) => {
       server.log.info({ signal }, 'stopping');
       await server.stop();
@@ -45,6 +57,8 @@ program.command('serve')
     };
     process.once('SIGINT', () => void shutdown('SIGINT'));
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    // Under `serve --user`: the supervisor is gone (killed), so nobody would forward a stop.
+    process.once('disconnect', () => void shutdown('supervisor gone'));
     try {
       await server.start();
     } catch (e) {

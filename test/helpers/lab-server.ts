@@ -40,6 +40,8 @@ export interface LabServerOptions extends Omit<LabOptions, 'prefix'> {
   readonly config: (stateDir: string) => string;
   /** Runs once the lab and directory exist, before the server first starts (a daemon the server drives, like tgtd). */
   readonly before?: (lab: Lab, dir: string) => Promise<void> | void;
+  /** More `serve` options, like --user. */
+  readonly serveArgs?: readonly string[];
 }
 
 export async function startLabServer(t: Teardownable, opts: LabServerOptions): Promise<LabServer> {
@@ -53,7 +55,7 @@ export async function startLabServer(t: Teardownable, opts: LabServerOptions): P
     logs: () => log,
     proc: undefined as unknown as ChildProcess,
     async start() {
-      const proc = lab.spawn(lab.head.ns, process.execPath, [BIN, 'serve', '--config', configFile]);
+      const proc = lab.spawn(lab.head.ns, process.execPath, [BIN, 'serve', '--config', configFile, ...(opts.serveArgs ?? [])]);
       ls.proc = proc;
       // Only this run's output counts: the log keeps the earlier runs' "bootherd started" too.
       const from = log.length;
