@@ -4,7 +4,7 @@
 # `npm start` and `npm test` run it first.
 #   1. Debian packages listed in scripts/apt-packages.txt (apt-get, as root)
 #   2. npm packages (npm ci, when package-lock.json changed)
-#   3. the native helpers native/udp_socket.c, udp_batch.c and sendfile_pump.c
+#   3. the native helpers native/udp_socket.c, udp_batch.c, sendfile_pump.c and sd_notify.c
 #   4. iPXE binaries from Debian's ipxe package into boot-assets/ipxe
 # `setup.sh --no-apt` (npm run test:unit) skips 1 and, without the ipxe
 # package, 4: what a machine without root needs for the unit tests.
@@ -42,14 +42,17 @@ elif [ -n "$missing" ]; then
 fi
 
 # 2. npm packages
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A shared install (a worktree's link to another checkout's): npm ci would empty the other checkout's.
+  say "node_modules is a link to $(readlink node_modules): not installing npm packages into it"
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
   npm ci --no-audit --no-fund >/dev/null
 fi
 
 # 3. native helpers: udp_socket (binding options dgram lacks), udp_batch (batched I/O for DNS, DHCP, TFTP),
-#    sendfile_pump (HTTP boot file bodies by sendfile(2) off the event loop)
-for helper in udp_socket udp_batch sendfile_pump; do
+#    sendfile_pump (HTTP boot file bodies by sendfile(2) off the event loop), sd_notify (systemd readiness)
+for helper in udp_socket udp_batch sendfile_pump sd_notify; do
 out=native/build/$helper.node
 stale=0
 for src in native/$helper.c native/*.h; do [ "$src" -nt "$out" ] && stale=1; done

@@ -6,11 +6,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/load.ts';
 import { explainDiscover } from '../services/dhcp/explain.ts';
-import { Server } from '../server.ts';
 import { checkEtcd } from '../store/etcd-check.ts';
 import { registerAdminCommands } from './admin.ts';
 import { registerLabCommands } from './lab.ts';
 import { superviseAs, supervisorRunner } from './privileges.ts';
+import { serve } from './serve.ts';
 import { registerStoreCommands } from './store.ts';
 
 function load(file: string): Config {
@@ -49,22 +49,7 @@ program.command('serve')
       }
       return;
     }
-    const server = new Server(config, { repairStore: opts.repairStore, iscsiRunner: supervisorRunner() });
-    const shutdown = async (signal: string) => {
-      server.log.info({ signal }, 'stopping');
-      await server.stop();
-      process.exit(0);
-    };
-    process.once('SIGINT', () => void shutdown('SIGINT'));
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-    // Under `serve --user`: the supervisor is gone (killed), so nobody would forward a stop.
-    process.once('disconnect', () => void shutdown('supervisor gone'));
-    try {
-      await server.start();
-    } catch (e) {
-      server.log.fatal({ err: e }, (e as Error).message);
-      process.exit(1);
-    }
+    await serve(opts.config, config, { repairStore: opts.repairStore, iscsiRunner: supervisorRunner() });
   });
 
 program.command('check')
