@@ -55,9 +55,11 @@ program.command('serve')
 program.command('check')
   .description('validate a cluster file and, with store.kind etcd, what this head needs of etcd (0 = ready, 1 = something missing, 2 = invalid file)')
   .requiredOption('-c, --config <file>', 'cluster file (YAML)')
-  .action(async (opts: { config: string }) => {
+  .option('--file-only', 'validate the file only, asking etcd nothing (the unit\'s ExecStartPre: the other heads\' members may not run yet)')
+  .action(async (opts: { config: string; fileOnly?: boolean }) => {
     const c = load(opts.config);
     process.stdout.write(`${opts.config}: valid (${c.subnets.length} subnet(s), ${c.nodes.length} node(s), ${Object.keys(c.profiles).length} profile(s))\n`);
+    if (opts.fileOnly) return;
     const findings = await checkEtcd(c);
     for (const f of findings) process.stdout.write(`${f.ok ? 'ok     ' : 'MISSING'} ${f.message}\n`);
     if (findings.some((f) => !f.ok)) process.exitCode = 1;
