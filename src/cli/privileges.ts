@@ -93,9 +93,14 @@ export async function superviseAs(user: string, config: Config, serveArgs: reado
   });
 }
 
+/** Whether this process is the server a superviseAs started (its supervisor is the unit's main process then). */
+export function underSupervisor(): boolean {
+  return process.env[RELAY_ENV] === '1' && Boolean(process.send);
+}
+
 /** In a server started by superviseAs: the runner that has the supervisor run targetcli/tgtadm; undefined elsewhere. */
 export function supervisorRunner(): Runner | undefined {
-  if (process.env[RELAY_ENV] !== '1' || !process.send) return undefined;
+  if (!underSupervisor()) return undefined;
   let next = 0;
   const waiting = new Map<number, { resolve: (r: CommandResult) => void; reject: (e: Error) => void }>();
   process.on('message', (m: RelayReply) => {

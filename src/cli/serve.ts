@@ -14,6 +14,7 @@ import { ConfigError, loadConfig, type Config } from '../config/load.ts';
 import { sdNotify } from '../net/sd-notify.ts';
 import type { Runner } from '../services/iscsi/backend.ts';
 import { Server } from '../server.ts';
+import { underSupervisor } from './privileges.ts';
 
 export interface ServeOptions {
   readonly repairStore?: boolean;
@@ -96,5 +97,6 @@ export async function serve(file: string, config: Config, opts: ServeOptions): P
     server.log.fatal({ err: e }, (e as Error).message);
     process.exit(1);
   }
-  sdNotify(`READY=1\nMAINPID=${process.pid}`);
+  // Under `serve --user` the supervisor is the unit's main process (the drop-in in docs/install.md sets NotifyAccess=all).
+  sdNotify(underSupervisor() ? 'READY=1' : `READY=1\nMAINPID=${process.pid}`);
 }

@@ -4,8 +4,9 @@
  * -i` into a fresh root (an overlay of the host's / in a chroot, so the
  * dependencies are present and the host's dpkg database is untouched), the
  * installed `bootherd serve --user bootherd` serving a lab's cluster file
- * from /etc/bootherd/cluster.yaml, a QEMU VM PXE-booting from it, and `dpkg
- * -r`: the program goes, the state and the logs stay.
+ * from /etc/bootherd/cluster.yaml, a QEMU VM PXE-booting from it with its
+ * root disk over iSCSI (the lab's tgtd, driven by tgtadm through the root
+ * supervisor), and `dpkg -r`: the program goes, the state and the logs stay.
  */
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labNode } from '../../src/lab/cluster.ts';
 import { assertNodeBoot } from '../helpers/lab-boot-checks.ts';
+import { headJson } from '../../src/lab/running.ts';
 import { bootherd, labBootForTest, labUpForTest } from '../helpers/lab-vm.ts';
 import { missingTools } from '../helpers/tools.ts';
 
@@ -72,7 +74,8 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
   t.equal(verify.status, 0, `systemd-analyze verify of the installed unit (${verify.stderr.trim()})`);
 
   // 3. The installed program serving a lab: the lab's own server stopped, the installed one started in its namespace.
-  const lab = await labUpForTest(t, 'bhipkg', 1);
+  // With --iscsi: n001's root over iSCSI from the lab's tgtd, driven by the installed server through its root supervisor.
+  const lab = await labUpForTest(t, 'bhipkg', 1, ['--iscsi']);
   const head = lab.heads[0]!;
   const killed = await bootherd(['lab', 'kill-head', '--name', lab.name, '1'], 60_000);
   t.equal(killed.code, 0, 'the lab\'s own bootherd is stopped');
@@ -82,7 +85,12 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
   }
   // The admin edits the conffile: the lab's cluster, with the package's state and log directories.
   const labFile = readFileSync(head.configFile, 'utf8');
-  writeFileSync(path.join(root, 'etc/bootherd/cluster.yaml'), labFile.replace(/^state: .*$/m, 'state: /var/lib/bootherd\nhttp: { logDir: /var/log/bootherd }'));
+  // The disk copies stay where the lab's server made them: tgtd runs outside the fresh root and opens them by path.
+  const disks = path.join(head.stateDir, 'iscsi');
+  sh('chown', ['-R', `${uid}:${uid}`, disks]);
+  writeFileSync(path.join(root, 'etc/bootherd/cluster.yaml'), labFile
+    .replace(/^state: .*$/m, 'state: /var/lib/bootherd\nhttp: { logDir: /var/log/bootherd }')
+    .replace(/^iscsi:$/m, `iscsi:\n  disks: ${disks}`));
   // The lab's tools read the API token from the lab's state directory: the installed server gets the same one.
   const token = path.join(root, 'var/lib/bootherd/api-token');
   copyFileSync(path.join(head.stateDir, 'api-token'), token);
@@ -96,9 +104,12 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
     server.once('exit', (code) => reject(new Error(`the installed bootherd exited (${code}):\n${log}`)));
   });
   t.pass('the installed bootherd serves the lab from /etc/bootherd/cluster.yaml as the bootherd user');
+  const iscsi = (await headJson<{ services: { iscsi: { available: boolean; backend: string; exports: Array<{ node: string; state: string }> } } }>(lab, ['status'])).services.iscsi;
+  t.match(iscsi, { available: true, backend: 'tgt' }, 'its iSCSI backend works: tgtadm through the root supervisor');
+  t.same(iscsi.exports.map((e) => [e.node, e.state]), [['n001', 'exported']], 'n001\'s root disk is exported');
   const { run, report } = await labBootForTest(lab, ['--firmware', 'bios'], 'package');
   t.ok(report?.ok, 'a QEMU VM PXE-boots n001 from it', { code: run.code, problems: report?.problems, stderr: run.stderr.slice(-2000) });
-  if (report) await assertNodeBoot(t, lab, report, labNode(0), true);
+  if (report) await assertNodeBoot(t, lab, report, labNode(0), false, true);
   server.kill('SIGTERM');
   await exited;
   const access = path.join(root, 'var/log/bootherd/api_access_log');
