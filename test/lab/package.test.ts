@@ -105,7 +105,7 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
   });
   t.pass('the installed bootherd serves the lab from /etc/bootherd/cluster.yaml as the bootherd user');
   const iscsi = (await headJson<{ services: { iscsi: { available: boolean; backend: string; exports: Array<{ node: string; state: string }> } } }>(lab, ['status'])).services.iscsi;
-  t.match(iscsi, { available: true, backend: 'tgt' }, 'its iSCSI backend works: tgtadm through the root supervisor');
+  t.match(iscsi, { available: true, backend: 'tgt' }, 'its iSCSI backend works: tgtadm through the root supervisor', { status: iscsi, log: log.split('\n').filter((l) => l.includes('iscsi')).slice(-10) });
   t.same(iscsi.exports.map((e) => [e.node, e.state]), [['n001', 'exported']], 'n001\'s root disk is exported');
   const { run, report } = await labBootForTest(lab, ['--firmware', 'bios'], 'package');
   t.ok(report?.ok, 'a QEMU VM PXE-boots n001 from it', { code: run.code, problems: report?.problems, stderr: run.stderr.slice(-2000) });
