@@ -20,6 +20,9 @@ import { headJson } from '../../src/lab/running.ts';
 import { bootherd, labBootForTest, labUpForTest } from '../helpers/lab-vm.ts';
 import { missingTools } from '../helpers/tools.ts';
 
+// Build, lab up, a VM boot: past the suite's 300 s default.
+t.setTimeout(15 * 60_000);
+
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const sh = (cmd: string, args: readonly string[], opts: { cwd?: string; timeoutMs?: number } = {}) => {
   const r = spawnSync(cmd, args, { cwd: opts.cwd, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 << 20 });
@@ -79,7 +82,8 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
   const head = lab.heads[0]!;
   const killed = await bootherd(['lab', 'kill-head', '--name', lab.name, '1'], 60_000);
   t.equal(killed.code, 0, 'the lab\'s own bootherd is stopped');
-  for (const dir of [lab.dir, lab.imageDir]) {
+  // tgtadm reaches tgtd by its socket in /run/tgtd: the host's, not the overlay's view of it.
+  for (const dir of [lab.dir, lab.imageDir, '/run/tgtd']) {
     mkdirSync(path.join(root, dir), { recursive: true });
     mount(['--bind', dir], path.join(root, dir));
   }
