@@ -11,7 +11,7 @@
  * server nor anything it runs can ever get another one back.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { lchownSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.ts';
 import { BIN } from '../lab/running.ts';
@@ -51,9 +51,10 @@ function handOver(config: Config, a: Account): void {
   for (const dir of [config.stateDir, logDirOf({ config })]) {
     mkdirSync(dir, { recursive: true });
     if (statSync(dir).uid === a.uid) continue;
+    // lchown and lstat: a link in the tree is handed over itself, never what it points to.
     const walk = (p: string) => {
-      chownSync(p, a.uid, a.gid);
-      if (statSync(p).isDirectory()) for (const e of readdirSync(p)) walk(path.join(p, e));
+      lchownSync(p, a.uid, a.gid);
+      if (lstatSync(p).isDirectory()) for (const e of readdirSync(p)) walk(path.join(p, e));
     };
     walk(dir);
   }

@@ -4,9 +4,11 @@
  * -i` into a fresh root (an overlay of the host's / in a chroot, so the
  * dependencies are present and the host's dpkg database is untouched), the
  * installed `bootherd serve --user bootherd` serving a lab's cluster file
- * from /etc/bootherd/cluster.yaml, a QEMU VM PXE-booting from it with its
- * root disk over iSCSI (the lab's tgtd, driven by tgtadm through the root
- * supervisor), and `dpkg -r`: the program goes, the state and the logs stay.
+ * from /etc/bootherd/cluster.yaml in the unit's file-system view (read-only
+ * but for its state and log directories, a /tmp of its own), a QEMU VM
+ * PXE-booting from it with its root disk over iSCSI (the lab's tgtd, driven
+ * by tgtadm through the root supervisor), and `dpkg -r`: the program goes,
+ * the state and the logs stay.
  */
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -99,7 +101,12 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
   const token = path.join(root, 'var/lib/bootherd/api-token');
   copyFileSync(path.join(head.stateDir, 'api-token'), token);
   chownSync(token, uid, uid);
-  const server = spawn('ip', ['netns', 'exec', head.ns, 'chroot', root, '/usr/bin/bootherd', 'serve', '--user', 'bootherd', '--config', '/etc/bootherd/cluster.yaml'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The unit's file-system view without systemd: in a mount namespace of its own, the root read-only
+  // (ProtectSystem=strict) but for the state and log directories, and a /tmp of its own (PrivateTmp).
+  const unitView = (argv: readonly string[]) => ['netns', 'exec', head.ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+    'set -e; r=$1; shift; for d in var/lib/bootherd var/log/bootherd; do mount --bind "$r/$d" "$r/$d"; done; ' +
+    'mount -t tmpfs tmpfs "$r/tmp"; mount -o remount,bind,ro "$r"; exec chroot "$r" "$@"', 'sh', root, ...argv];
+  const server = spawn('ip', unitView(['/usr/bin/bootherd', 'serve', '--user', 'bootherd', '--config', '/etc/bootherd/cluster.yaml']), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   t.teardown(async () => { if (server.exitCode === null && server.signalCode === null) { server.kill('SIGTERM'); await exited; } });
@@ -107,7 +114,14 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
     server.stderr.on('data', (d: Buffer) => { log += d.toString(); if (log.includes('"msg":"bootherd started"')) resolve(); });
     server.once('exit', (code) => reject(new Error(`the installed bootherd exited (${code}):\n${log}`)));
   });
-  t.pass('the installed bootherd serves the lab from /etc/bootherd/cluster.yaml as the bootherd user');
+  t.pass('the installed bootherd serves the lab from /etc/bootherd/cluster.yaml as the bootherd user, in the unit\'s file-system view');
+  // What the service's user can write in that view: its two directories, nothing else (root's files are read-only even to root).
+  const writes = (as: 'bootherd' | 'root', file: string) => spawnSync('ip', unitView(as === 'root' ? ['touch', file] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'touch', file]), { encoding: 'utf8' });
+  for (const dir of ['/var/lib/bootherd', '/var/log/bootherd']) t.equal(writes('bootherd', `${dir}/probe`).status, 0, `bootherd can write ${dir}`);
+  for (const file of ['/etc/bootherd/probe', '/usr/lib/bootherd/probe', '/var/tmp/bootherd-probe']) {
+    const r = writes('root', file);
+    t.ok(r.status !== 0 && /Read-only file system/.test(r.stderr), `${file}: read-only in the unit's view, even to root`);
+  }
   const iscsi = (await headJson<{ services: { iscsi: { available: boolean; backend: string; exports: Array<{ node: string; state: string }> } } }>(lab, ['status'])).services.iscsi;
   t.match(iscsi, { available: true, backend: 'tgt' }, 'its iSCSI backend works: tgtadm through the root supervisor', { status: iscsi, log: log.split('\n').filter((l) => l.includes('iscsi')).slice(-10) });
   t.same(iscsi.exports.map((e) => [e.node, e.state]), [['n001', 'exported']], 'n001\'s root disk is exported');
