@@ -4,9 +4,12 @@
 # `npm start` and `npm test` run it first.
 #   1. Debian packages listed in scripts/apt-packages.txt (apt-get, as root)
 #   2. npm packages (npm ci, when package-lock.json changed)
-#   3. the native helpers native/udp_socket.c, udp_batch.c and sendfile_pump.c
+#   3. the native helpers native/udp_socket.c, udp_batch.c, sendfile_pump.c and sd_notify.c
 #   4. iPXE binaries from Debian's ipxe package into boot-assets/ipxe
+# `setup.sh --no-apt` (npm run test:unit) skips 1 and, without the ipxe
+# package, 4: what a machine without root needs for the unit tests.
 set -eu
+no_apt=""; [ "${1:-}" = --no-apt ] && no_apt=1
 cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -17,7 +20,9 @@ missing=""
 for p in $wanted; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
-if [ -n "$missing" ]; then
+if [ -n "$missing" ] && [ -n "$no_apt" ]; then
+  say "not installing (--no-apt):$missing; the tests that need them say so and skip"
+elif [ -n "$missing" ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages:$missing; run this script as root (sudo npm run setup)"; exit 1
   fi
@@ -37,30 +42,19 @@ if [ -n "$missing" ]; then
 fi
 
 # 2. npm packages
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A shared install (a worktree's link to another checkout's): npm ci would empty the other checkout's.
+  say "node_modules is a link to $(readlink node_modules): not installing npm packages into it"
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
   npm ci --no-audit --no-fund >/dev/null
 fi
 
-# 3. native helpers: udp_socket (binding options dgram lacks), udp_batch (batched I/O for DNS, DHCP, TFTP),
-#    sendfile_pump (HTTP boot file bodies by sendfile(2) off the event loop)
-for helper in udp_socket udp_batch sendfile_pump; do
-out=native/build/$helper.node
-stale=0
-for src in native/$helper.c native/*.h; do [ "$src" -nt "$out" ] && stale=1; done
-if [ ! -f "$out" ] || [ $stale = 1 ]; then
-  say "building the native helper $helper"
-  nodeinc=""
-  for d in "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node" /usr/include/node /usr/local/include/node; do
-    [ -f "$d/node_api.h" ] && { nodeinc=$d; break; }
-  done
-  [ -n "$nodeinc" ] || { say "node_api.h not found: install Node's headers"; exit 1; }
-  mkdir -p native/build
-  cc -O2 -Wall -shared -fPIC -DNODE_GYP_MODULE_NAME=$helper -I"$nodeinc" -o "$out" native/$helper.c
-fi
-done
+# 3. native helpers
+sh scripts/build-native.sh
 
 # 4. iPXE binaries
+[ -n "$no_apt" ] && [ ! -d /usr/lib/ipxe ] && exit 0
 mkdir -p boot-assets/ipxe
 for f in undionly.kpxe ipxe.efi snponly.efi ipxe.pxe; do
   [ -f "boot-assets/ipxe/$f" ] || cp "/usr/lib/ipxe/$f" "boot-assets/ipxe/$f"

@@ -16,6 +16,7 @@ import { HttpService } from './services/http/service.ts';
 import { TelemetryService } from './services/telemetry/service.ts';
 import { IscsiService } from './services/iscsi/service.ts';
 import { NtpService } from './services/ntp/service.ts';
+import type { Runner } from './services/iscsi/backend.ts';
 import type { Service, ServiceDeps } from './services/service.ts';
 import { IpxeScripts } from './services/tftp/ipxe-scripts.ts';
 import { PxelinuxConfigs } from './services/tftp/pxelinux.ts';
@@ -38,6 +39,8 @@ export interface ServerOptions {
   readonly store?: Store;
   /** Open a damaged state directory by moving damaged lines aside (src/store/embedded.ts). */
   readonly repairStore?: boolean;
+  /** Runs targetcli/tgtadm (default: directly; under `serve --user`, through the root supervisor). */
+  readonly iscsiRunner?: Runner;
 }
 
 export class Server {
@@ -63,7 +66,7 @@ export class Server {
   private readonly services = new Map<ServiceName, Service>();
   private stopping = false;
 
-  constructor(readonly config: Config, opts: ServerOptions = {}) {
+  constructor(readonly config: Config, private readonly opts: ServerOptions = {}) {
     this.log = opts.log ?? createLogger(config.log.level);
     const plan = opts.store ? undefined : etcdPlanOf(config);
     if (plan) {
@@ -147,7 +150,7 @@ export class Server {
       this.services.set('ntp', this.ntp);
     }
     // Always built: with iscsi.enabled false or no backend it stays off and its status() says why.
-    this.iscsi = new IscsiService(deps);
+    this.iscsi = new IscsiService({ ...deps, run: this.opts.iscsiRunner });
     this.services.set('iscsi', this.iscsi);
     // Before HTTP: its write endpoints queue into the relay, which must be open first.
     if (this.config.telemetry.enabled && this.config.http.enabled) {

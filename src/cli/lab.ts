@@ -164,8 +164,9 @@ export function registerLabCommands(program: Command): void {
   program.command('demo')
     .description('the lab (`lab up --name demo --clients 2`) in the foreground, with the server\'s log; Ctrl-C runs `lab down` (needs root)')
     .option('--nodes <n>', 'nodes in the cluster file', count(LAB_MAX_NODES), 8)
-    .action(run(async (o: { nodes: number }) => {
-      const state = await labUp({ name: 'demo', nodes: o.nodes, clients: 2, say });
+    .addOption(new Option('--name <name>', 'lab name (tests run the demo under a name of their own)').default('demo'))
+    .action(run(async (o: { nodes: number; name: string }) => {
+      const state = await labUp({ name: o.name, nodes: o.nodes, clients: 2, say });
       out(describeLab(state).join('\n') + '\nCtrl-C stops the server and removes the lab.\n\n');
       const tail = spawn('tail', ['-n', '+1', '-f', state.heads[0]!.serverLog], { stdio: ['ignore', 'inherit', 'inherit'] });
       await new Promise<void>((resolve) => {
@@ -173,6 +174,6 @@ export function registerLabCommands(program: Command): void {
         process.once('SIGTERM', resolve);
       });
       tail.kill();
-      out(`removed ${(await labDown('demo')).join('; ')}\n`);
+      out(`removed ${(await labDown(o.name)).join('; ') || 'nothing: the lab was already down'}\n`);
     }));
 }

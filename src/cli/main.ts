@@ -6,10 +6,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/load.ts';
 import { explainDiscover } from '../services/dhcp/explain.ts';
-import { Server } from '../server.ts';
 import { checkEtcd } from '../store/etcd-check.ts';
 import { registerAdminCommands } from './admin.ts';
 import { registerLabCommands } from './lab.ts';
+import { superviseAs, supervisorRunner } from './privileges.ts';
+import { serve } from './serve.ts';
 import { registerStoreCommands } from './store.ts';
 
 function load(file: string): Config {
@@ -36,29 +37,29 @@ program.command('serve')
   .description('run the head node services described by a cluster file')
   .requiredOption('-c, --config <file>', 'cluster file (YAML)')
   .option('--repair-store', 'if the state directory has damaged lines, move them to <file>.corrupt-<time> and start (docs/store.md)')
-  .action(async (opts: { config: string; repairStore?: boolean }) => {
-    const server = new Server(load(opts.config), { repairStore: opts.repairStore });
-    const shutdown = async (signal: string) => {
-      server.log.info({ signal }, 'stopping');
-      await server.stop();
-      process.exit(0);
-    };
-    process.once('SIGINT', () => void shutdown('SIGINT'));
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-    try {
-      await server.start();
-    } catch (e) {
-      server.log.fatal({ err: e }, (e as Error).message);
-      process.exit(1);
+  .option('--user <name>', 'started as root: run as this user with only the capabilities the services need (docs/install.md)')
+  .action(async (opts: { config: string; repairStore?: boolean; user?: string }) => {
+    const config = load(opts.config);
+    if (opts.user) {
+      try {
+        process.exitCode = await superviseAs(opts.user, config, ['--config', opts.config, ...(opts.repairStore ? ['--repair-store'] : [])]);
+      } catch (e) {
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+      }
+      return;
     }
+    await serve(opts.config, config, { repairStore: opts.repairStore, iscsiRunner: supervisorRunner() });
   });
 
 program.command('check')
   .description('validate a cluster file and, with store.kind etcd, what this head needs of etcd (0 = ready, 1 = something missing, 2 = invalid file)')
   .requiredOption('-c, --config <file>', 'cluster file (YAML)')
-  .action(async (opts: { config: string }) => {
+  .option('--file-only', 'validate the file only, asking etcd nothing (the unit\'s ExecStartPre: the other heads\' members may not run yet)')
+  .action(async (opts: { config: string; fileOnly?: boolean }) => {
     const c = load(opts.config);
     process.stdout.write(`${opts.config}: valid (${c.subnets.length} subnet(s), ${c.nodes.length} node(s), ${Object.keys(c.profiles).length} profile(s))\n`);
+    if (opts.fileOnly) return;
     const findings = await checkEtcd(c);
     for (const f of findings) process.stdout.write(`${f.ok ? 'ok     ' : 'MISSING'} ${f.message}\n`);
     if (findings.some((f) => !f.ok)) process.exitCode = 1;

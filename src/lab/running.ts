@@ -10,7 +10,7 @@
  * namespaces, and the lab's directory.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT } from '../store/etcd-member.ts';
@@ -22,6 +22,21 @@ import { labTgtdRunning, startLabTgtd, stopLabTgtd, type LabTgtd } from './tgtd.
 
 export const LAB_RUN_DIR = '/run/bootherd-lab';
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bootherd.mjs');
+
+/**
+ * The command a person types to run this bootherd, for the lines the lab
+ * prints: `bootherd` where that name on the PATH is this program (the
+ * package's /usr/bin/bootherd), else bin/bootherd.mjs by its absolute path,
+ * since a clone puts nothing on the PATH and `ip netns exec` runs from any directory.
+ */
+export function cliCommand(): string {
+  const self = realpathSync(BIN);
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    try { if (realpathSync(path.join(dir, 'bootherd')) === self) return 'bootherd'; } catch { /* not in this directory */ }
+  }
+  return /^[\w./+-]+$/.test(BIN) ? BIN : `'${BIN.replaceAll("'", "'\\''")}'`;
+}
 
 /** One head of a lab: its namespace, its own cluster file and state directory, its bootherd. */
 export interface LabHeadState {
@@ -96,7 +111,7 @@ export function readLab(name: string): LabState | undefined {
 /** The lab, or an error that says how to make one. */
 export function requireLab(name: string): LabState {
   const state = readLab(name);
-  if (!state) throw new Error(`no lab named ${name} is up; start it with: bootherd lab up${name === 'lab' ? '' : ` --name ${name}`}`);
+  if (!state) throw new Error(`no lab named ${name} is up; start it with: ${cliCommand()} lab up${name === 'lab' ? '' : ` --name ${name}`}`);
   return state;
 }
 
@@ -400,6 +415,7 @@ export function describeLab(state: LabState): string[] {
   const lab = state.name === 'lab' ? '' : ` --name ${state.name}`;
   const first = state.heads[0]!;
   const several = state.heads.length > 1;
+  const cli = cliCommand();
   return [
     `lab ${state.name}: ${state.heads.length} head(s) serving ${state.nodes} node(s); bridge br0 in ${state.lab.switchNs}`,
     ...state.heads.map((h) => `  head ${h.index}       ${h.name} ${h.address} in ${h.ns}: bootherd ${h.serverPid}${serverRunning(h) ? '' : ' (not running)'}${h.partitioned ? ', partitioned from the other heads\' etcd' : ''}; ${h.configFile}, log ${h.serverLog}`),
@@ -408,13 +424,13 @@ export function describeLab(state: LabState): string[] {
     ...(state.tgtd ? [`  iSCSI        every node's root: tgtd ${state.tgtd.pid} on ${state.tgtd.portal} (control port ${state.tgtd.controlPort}, log ${state.tgtd.log}), bootherd's tgt backend`] : []),
     ...(state.lab.clients.length ? [`  clients      ${state.lab.clients.map((c) => `${c.ns} (${c.mac})`).join(', ')}`] : []),
     'try:',
-    `  bootherd lab boot${lab} --firmware bios        # a VM PXE-boots n001 and prints its boot timeline`,
-    `  ip netns exec ${first.ns} bootherd nodes list --config ${first.configFile}`,
+    `  ${cli} lab boot${lab} --firmware bios        # a VM PXE-boots n001 and prints its boot timeline`,
+    `  ip netns exec ${first.ns} ${cli} nodes list --config ${first.configFile}`,
     ...(several ? [
-      `  bootherd lab kill-head${lab} 2 [--restart]      # SIGKILL head 2's bootherd and etcd member`,
-      `  bootherd lab partition-head${lab} 3 [--heal]    # cut head 3 off from the other heads' etcd`,
+      `  ${cli} lab kill-head${lab} 2      # SIGKILL head 2's bootherd and etcd member; add --restart to start it again`,
+      `  ${cli} lab partition-head${lab} 3    # cut head 3 off from the other heads' etcd; add --heal to undo it`,
     ] : []),
     ...(state.lab.clients.length ? [`  ip netns exec ${state.lab.clients[0]!.ns} dhclient -v -1 -lf /tmp/${state.name}.leases -sf /bin/true eth0`] : []),
-    `  bootherd lab down${lab}`,
+    `  ${cli} lab down${lab}`,
   ];
 }

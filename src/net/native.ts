@@ -35,11 +35,17 @@ export interface SendfilePumpNative {
   close(handle: object): void;
 }
 
+/** native/sd_notify.c: sd_notify(3)'s datagram to $NOTIFY_SOCKET from this PID; used by sd-notify.ts. */
+export interface SdNotifyNative {
+  notify(socket: string, message: string): number;
+}
+
 /** Each helper by its file name in native/build (without .node). */
 export interface NativeHelpers {
   readonly udp_socket: UdpSocketNative;
   readonly udp_batch: UdpBatchNative;
   readonly sendfile_pump: SendfilePumpNative;
+  readonly sd_notify: SdNotifyNative;
 }
 
 export type NativeHelperName = keyof NativeHelpers;
@@ -53,6 +59,7 @@ export const NATIVE_EXPORTS: { readonly [K in NativeHelperName]: { readonly [F i
   udp_socket: { openUdp4: true, rxTimestamp: true, sendStamped: true },
   udp_batch: { open: true, start: true, sendSlots: true, sendParts: true, close: true },
   sendfile_pump: { create: true, send: true, cancel: true, keepAlive: true, close: true },
+  sd_notify: { notify: true },
 };
 
 /** How the error for an unbuilt helper names it. */
@@ -60,6 +67,7 @@ const DESCRIPTIONS: Readonly<Record<NativeHelperName, string>> = {
   udp_socket: 'socket helper',
   udp_batch: 'batch UDP helper',
   sendfile_pump: 'sendfile helper',
+  sd_notify: 'systemd notify helper',
 };
 
 export const NATIVE_BUILD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build');

@@ -40,6 +40,10 @@ export interface LabServerOptions extends Omit<LabOptions, 'prefix'> {
   readonly config: (stateDir: string) => string;
   /** Runs once the lab and directory exist, before the server first starts (a daemon the server drives, like tgtd). */
   readonly before?: (lab: Lab, dir: string) => Promise<void> | void;
+  /** More `serve` options, like --user. */
+  readonly serveArgs?: readonly string[];
+  /** The server's environment (default: the test's). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function startLabServer(t: Teardownable, opts: LabServerOptions): Promise<LabServer> {
@@ -53,7 +57,7 @@ export async function startLabServer(t: Teardownable, opts: LabServerOptions): P
     logs: () => log,
     proc: undefined as unknown as ChildProcess,
     async start() {
-      const proc = lab.spawn(lab.head.ns, process.execPath, [BIN, 'serve', '--config', configFile]);
+      const proc = lab.spawn(lab.head.ns, process.execPath, [BIN, 'serve', '--config', configFile, ...(opts.serveArgs ?? [])], opts.env ? { env: opts.env } : {});
       ls.proc = proc;
       // Only this run's output counts: the log keeps the earlier runs' "bootherd started" too.
       const from = log.length;

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { EtcdClient, EtcdSession, prefixEnd, type EtcdEvent } from '../../src/store/etcd-client.ts';
 import { startEtcd } from '../helpers/etcd.ts';
+import { missingTools } from '../helpers/tools.ts';
 
 const b = (s: string) => Buffer.from(s);
 const until = async (what: string, ok: () => boolean, ms = 10_000) => {
@@ -12,7 +13,7 @@ const until = async (what: string, ok: () => boolean, ms = 10_000) => {
   }
 };
 
-t.test('etcd client', async (t) => {
+t.test('etcd client', { skip: missingTools('etcd', 'etcdctl') }, async (t) => {
   const cluster = await startEtcd();
   t.teardown(() => cluster.close());
   const c = new EtcdClient({ endpoints: cluster.endpoints, requestTimeoutMs: 2000 });

@@ -13,6 +13,7 @@ import { EtcdClient, EtcdSession, prefixEnd } from '../../src/store/etcd-client.
 import { EtcdElection, ElectionLostError, type ElectionLeader } from '../../src/store/etcd-election.ts';
 import { EtcdStore } from '../../src/store/etcd.ts';
 import { startEtcd } from '../helpers/etcd.ts';
+import { missingTools } from '../helpers/tools.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const candidateScript = path.join(here, '..', 'helpers', 'etcd-candidate.ts');
@@ -28,7 +29,7 @@ const until = async (what: string, ok: () => boolean, ms = 20_000) => {
   }
 };
 
-t.test('etcd election', async (t) => {
+t.test('etcd election', { skip: missingTools('etcd', 'etcdctl') }, async (t) => {
   const cluster = await startEtcd();
   t.teardown(() => cluster.close());
   const client = new EtcdClient({ endpoints: cluster.endpoints });

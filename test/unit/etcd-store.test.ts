@@ -12,6 +12,7 @@ import { EtcdStore } from '../../src/store/etcd.ts';
 import { StoreUnavailableError, type StoreChange } from '../../src/store/store.ts';
 import { startEtcd } from '../helpers/etcd.ts';
 import { startHttpServer } from '../helpers/http-server.ts';
+import { missingTools } from '../helpers/tools.ts';
 
 const until = async (what: string, ok: () => boolean) => {
   for (let i = 0; i < 1000 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
@@ -19,7 +20,7 @@ const until = async (what: string, ok: () => boolean) => {
 };
 const hostValue = (name: string, ip: string) => JSON.stringify({ name, ip });
 
-t.test('etcd store faults', async (t) => {
+t.test('etcd store faults', { skip: missingTools('etcd', 'etcdctl') }, async (t) => {
   const cluster = await startEtcd({ members: 3 });
   t.teardown(() => cluster.close());
   const [m0, m1] = cluster.members;

@@ -8,6 +8,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { startHttpServer } from '../helpers/http-server.ts';
+import { missingTools } from '../helpers/tools.ts';
 
 interface Held { socket: net.Socket; closed: boolean; received: string }
 
@@ -46,7 +47,7 @@ async function dropped(base: string, token: string, reason: string): Promise<num
   return Number(new RegExp(`^bootherd_http_dropped_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(got.out)?.[1] ?? 0);
 }
 
-t.test('connections per client and in total are bounded; another client is still served', async (t) => {
+t.test('connections per client and in total are bounded; another client is still served', { skip: missingTools('curl') }, async (t) => {
   const s = await startHttpServer(t, { files: { f: 'hello\n' }, http: 'maxConnectionsPerClient: 20, maxConnections: 30, headersTimeout: 60, requestTimeout: 60' });
   const port = Number(new URL(s.base).port);
   const attack = await Promise.all(Array.from({ length: 25 }, () => slowClient(port, '127.0.0.1')));
@@ -74,7 +75,7 @@ t.test('connections per client and in total are bounded; another client is still
   t.ok(await dropped(s.base, s.token, 'connection-limit') >= 5, 'and refusals over the total');
 });
 
-t.test('a client that never finishes its headers is answered 408 and closed at headersTimeout', async (t) => {
+t.test('a client that never finishes its headers is answered 408 and closed at headersTimeout', { skip: missingTools('curl') }, async (t) => {
   const s = await startHttpServer(t, { files: { f: 'hello\n' }, http: 'headersTimeout: 1, requestTimeout: 2' });
   const port = Number(new URL(s.base).port);
   const slow = await Promise.all(Array.from({ length: 3 }, () => slowClient(port, '127.0.0.1')));

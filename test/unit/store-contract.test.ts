@@ -15,6 +15,7 @@ import { EtcdStore } from '../../src/store/etcd.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import type { Store, StoreChange } from '../../src/store/store.ts';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.ts';
+import { missingTools } from '../helpers/tools.ts';
 
 const lease = (ip: string, mac: string, expiresAt = 2_000_000_000_000): LeaseRecord =>
   ({ ip, mac, subnet: '198.18.0.0/24', state: 'bound', expiresAt, updatedAt: 1 });
@@ -63,7 +64,7 @@ const until = async (what: string, ok: () => boolean) => {
 };
 
 for (const kind of kinds) {
-  t.test(kind.name, async (t) => {
+  t.test(kind.name, { skip: kind.name === 'etcd' && missingTools('etcd', 'etcdctl') }, async (t) => {
     t.test('put, get, values, delete and their change events', async (t) => {
       const { store } = await kind.make(t);
       const seen: StoreChange[] = [];
