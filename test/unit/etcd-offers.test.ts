@@ -11,6 +11,7 @@ import { EtcdClient, EtcdSession } from '../../src/store/etcd-client.ts';
 import { EtcdStore } from '../../src/store/etcd.ts';
 import { StoreUnavailableError } from '../../src/store/store.ts';
 import { startEtcd } from '../helpers/etcd.ts';
+import { missingTools } from '../helpers/tools.ts';
 
 const until = async (what: string, ok: () => boolean) => {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
@@ -19,7 +20,7 @@ const until = async (what: string, ok: () => boolean) => {
 const record = (ip: string, mac: string, state: LeaseRecord['state']): LeaseRecord =>
   ({ ip, mac, subnet: '198.18.0.0/24', state, server: '198.18.0.1', expiresAt: Date.now() + 60_000, updatedAt: Date.now() });
 
-t.test('an offer hangs off the head\'s session; a binding does not; no session, no offer', async (t) => {
+t.test('an offer hangs off the head\'s session; a binding does not; no session, no offer', { skip: missingTools('etcd', 'etcdctl') }, async (t) => {
   const etcd = await startEtcd();
   t.teardown(() => etcd.close());
   const open = async () => {
