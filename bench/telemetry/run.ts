@@ -28,6 +28,9 @@ function arg(name: string, fallback: string): number {
 const batches = arg('batches', '200');
 const lines = arg('lines', '1000');
 const concurrency = arg('concurrency', '8');
+const profileAt = process.argv.indexOf('--profile');
+/** --profile DIR: bootherd runs with --cpu-prof, its .cpuprofile written to DIR when it stops. */
+const profileDir = profileAt > 0 ? path.resolve(process.argv[profileAt + 1] ?? 'bench-profile') : undefined;
 
 const lab = Lab.create({ prefix: `bntel${process.pid.toString(36)}`, clients: 1, clientCidr: () => '198.18.0.2/24' });
 try {
@@ -47,7 +50,7 @@ ntp: { enabled: false }
 tftp: { enabled: false }
 telemetry: { influxdb: "http://${HEAD}:8086", selfInterval: 0 }
 `);
-  const server = lab.spawn(lab.head.ns, process.execPath, [BIN, 'serve', '--config', config]);
+  const server = lab.spawn(lab.head.ns, process.execPath, [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), BIN, 'serve', '--config', config]);
   await new Promise<void>((resolve, reject) => {
     let log = '';
     const timer = setTimeout(() => reject(new Error(`bootherd did not start:\n${log}`)), 30_000);
@@ -75,6 +78,7 @@ telemetry: { influxdb: "http://${HEAD}:8086", selfInterval: 0 }
   console.log(`bootherd /write accepted: ${rate(relayed.points, relayed.seconds)} points/s (checked, on disk, 204; ${relayed.failures} failed)`);
   console.log(`bootherd -> influxd:      ${rate(delivered, deliveredSeconds)} points/s delivered (${delivered}/${total} stored)`);
   server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
   await influx.stop();
 } finally {
   lab.destroy();
