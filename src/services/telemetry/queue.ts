@@ -46,6 +46,10 @@ export class DiskQueue {
   private readonly entries: Entry[] = [];
   /** Index in `entries` of the first record not yet delivered. */
   private head = 0;
+  /** Index in `entries` of the first record not yet taken by the sender (head <= taken). */
+  private taken = 0;
+  /** Lowest segment number whose file may still exist (deleted once the cursor passes it). */
+  private oldestSegment = 1;
   private bytes = 0;
   private points = 0;
   private writeSegment = 1;
@@ -70,6 +74,7 @@ export class DiskQueue {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${path.join(this.dir, 'cursor')}: ${(e as Error).message}`);
     }
+    this.oldestSegment = cursor.segment;
     for (const seg of segments) {
       if (seg < cursor.segment) { unlinkSync(path.join(this.dir, segName(seg))); continue; }
       this.index(seg, seg === cursor.segment ? cursor.offset : 0, seg === segments[segments.length - 1]);
@@ -159,25 +164,33 @@ export class DiskQueue {
     this.openWrite();
   }
 
-  /** Waits until something is queued (at once when something is). */
+  /** Batches queued and not yet taken by the sender. */
+  get untaken(): number { return this.entries.length - this.taken; }
+
+  /** Waits until something not yet taken is queued (at once when something is). */
   async waitForData(): Promise<void> {
-    if (this.depthBatches > 0) return;
+    if (this.untaken > 0) return;
     await new Promise<void>((r) => { this.wakeup = () => { this.wakeup = undefined; r(); }; });
   }
 
   /** Wakes a waitForData() (stopping). */
   interrupt(): void { this.wakeup?.(); }
 
-  /** The oldest batches of one precision, up to `maxBytes` of payload (at least one). */
-  peek(maxBytes: number): QueuedBatch[] {
+  /**
+   * The oldest batches not yet taken, of one precision, up to `maxBytes` of
+   * payload (at least one), read from disk; they stay queued until ack().
+   * Several takes may be out at once (several POSTs in flight).
+   */
+  take(maxBytes: number): QueuedBatch[] {
     const out: QueuedBatch[] = [];
     let size = 0;
-    for (let i = this.head; i < this.entries.length; i++) {
+    for (let i = this.taken; i < this.entries.length; i++) {
       const e = this.entries[i]!;
       if (out.length && (e.precision !== out[0]!.precision || size + e.size > maxBytes)) break;
       out.push({ precision: e.precision, acceptedAt: e.acceptedAt, points: e.points, payload: this.read(e) });
       size += e.size;
     }
+    this.taken += out.length;
     return out;
   }
 
@@ -195,13 +208,17 @@ export class DiskQueue {
     return buf;
   }
 
-  /** Marks the `count` oldest batches delivered: moves the cursor, deletes segments left behind. */
+  /**
+   * Marks the `count` oldest batches delivered (taken or not): moves the
+   * cursor, deletes segments left behind.
+   */
   ack(count: number): void {
     for (let k = 0; k < count && this.head < this.entries.length; k++) {
       const e = this.entries[this.head++]!;
       this.bytes -= e.size;
       this.points -= e.points;
     }
+    if (this.taken < this.head) this.taken = this.head;
     const next = this.entries[this.head];
     const cursor = next ? { segment: next.segment, offset: next.offset } : { segment: this.writeSegment, offset: this.writeSize };
     const tmp = path.join(this.dir, 'cursor.tmp');
@@ -210,12 +227,11 @@ export class DiskQueue {
     for (const [seg, fd] of this.readFds) {
       if (seg < cursor.segment) { closeSync(fd); this.readFds.delete(seg); }
     }
-    const first = this.entries[0];
-    if (first && first.segment < cursor.segment) {
-      for (let s = first.segment; s < cursor.segment; s++) { try { unlinkSync(path.join(this.dir, segName(s))); } catch { /* gone */ } }
+    for (; this.oldestSegment < cursor.segment; this.oldestSegment++) {
+      try { unlinkSync(path.join(this.dir, segName(this.oldestSegment))); } catch { /* gone */ }
     }
     // Keep the index small: forget delivered entries in chunks.
-    if (this.head > 4096 || this.head === this.entries.length) { this.entries.splice(0, this.head); this.head = 0; }
+    if (this.head > 4096 || this.head === this.entries.length) { this.entries.splice(0, this.head); this.taken -= this.head; this.head = 0; }
   }
 
   close(): void {
