@@ -187,27 +187,38 @@ function digits(s: string, i: number, end: number): number {
   return i;
 }
 
+/** The error for a bad field value; built only then (the checker's good path makes no strings). */
+function badValue(s: string, kStart: number, kEnd: number, from: number, to: number, kind: 'missing' | 'int' | 'uint' | 'int-range' | 'uint-range' | 'value' | 'float-range'): LineError {
+  const k = JSON.stringify(s.slice(kStart, kEnd));
+  const v = s.slice(from, to);
+  switch (kind) {
+    case 'missing': return new LineError(`missing field value for field ${k}`);
+    case 'int': return new LineError(`bad integer ${JSON.stringify(v)} in field ${k}`);
+    case 'uint': return new LineError(`bad unsigned integer ${JSON.stringify(v)} in field ${k}`);
+    case 'int-range': return new LineError(`integer ${v} in field ${k} is out of the int64 range`);
+    case 'uint-range': return new LineError(`unsigned integer ${v} in field ${k} is out of the uint64 range`);
+    case 'float-range': return new LineError(`float ${v} in field ${k} is out of range`);
+    case 'value': return new LineError(`bad field value ${JSON.stringify(v.slice(0, 40))} in field ${k}: expected a number, 12i, 12u, "string", true or false`);
+  }
+}
+
 /**
- * Checks the field value s[from, to) of field `key` (s[kStart, kEnd)); scans
- * char codes so a good value costs no slice, regex or number conversion (the
- * checker runs for every field of every accepted point).
+ * Checks the field value s[from, to) of the field whose key is s[kStart,
+ * kEnd); scans char codes so a good value costs no slice, regex, closure or
+ * number conversion (this runs for every field of every accepted point).
  */
 function fieldValue(s: string, kStart: number, kEnd: number, from: number, to: number): void {
-  const k = (): string => JSON.stringify(s.slice(kStart, kEnd));
-  const v = (): string => s.slice(from, to);
-  if (from === to) throw new LineError(`missing field value for field ${k()}`);
+  if (from === to) throw badValue(s, kStart, kEnd, from, to, 'missing');
   const last = s.charCodeAt(to - 1);
   if (last === 0x69 /* i */ || last === 0x75 /* u */) {
     const signed = last === 0x69;
     const dStart = signed && s.charCodeAt(from) === MINUS ? from + 1 : from;
-    if (dStart === to - 1 || digits(s, dStart, to - 1) !== to - 1) {
-      throw new LineError(signed ? `bad integer ${JSON.stringify(v())} in field ${k()}` : `bad unsigned integer ${JSON.stringify(v())} in field ${k()}`);
-    }
+    if (dStart === to - 1 || digits(s, dStart, to - 1) !== to - 1) throw badValue(s, kStart, kEnd, from, to, signed ? 'int' : 'uint');
     // Up to 15 digits is always in range: BigInt only for the long ones.
     if (to - 1 - dStart <= 15) return;
     const x = BigInt(s.slice(from, to - 1));
-    if (signed && (x > INT64_MAX || x < -INT64_MAX - 1n)) throw new LineError(`integer ${v()} in field ${k()} is out of the int64 range`);
-    if (!signed && x > UINT64_MAX) throw new LineError(`unsigned integer ${v()} in field ${k()} is out of the uint64 range`);
+    if (signed && (x > INT64_MAX || x < -INT64_MAX - 1n)) throw badValue(s, kStart, kEnd, from, to, 'int-range');
+    if (!signed && x > UINT64_MAX) throw badValue(s, kStart, kEnd, from, to, 'uint-range');
     return;
   }
   // Float: -?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?
@@ -224,11 +235,11 @@ function fieldValue(s: string, kStart: number, kEnd: number, from: number, to: n
     if (eEnd > e) { i = eEnd; exponent = true; } else i = -1;
   }
   if (mantissa === 0 || i !== to) {
-    if (BOOLS.has(v())) return;
-    throw new LineError(`bad field value ${JSON.stringify(v().slice(0, 40))} in field ${k()}: expected a number, 12i, 12u, "string", true or false`);
+    if (BOOLS.has(s.slice(from, to))) return;
+    throw badValue(s, kStart, kEnd, from, to, 'value');
   }
   // Only an exponent or a very long number can leave the float64 range.
-  if ((exponent || to - from > 300) && !Number.isFinite(Number(v()))) throw new LineError(`float ${v()} in field ${k()} is out of range`);
+  if ((exponent || to - from > 300) && !Number.isFinite(Number(s.slice(from, to)))) throw badValue(s, kStart, kEnd, from, to, 'float-range');
 }
 
 /**

@@ -18,6 +18,8 @@ const PRECISIONS: readonly Precision[] = ['ns', 'us', 'ms', 's', 'm', 'h'];
 const HEADER = 21;
 /** A new segment is started past this size; whole segments are deleted once delivered. */
 const SEGMENT_BYTES = 8 << 20;
+/** The cursor file is rewritten at most this often (ms) while deliveries go on. */
+const CURSOR_EVERY_MS = 200;
 
 export interface QueuedBatch {
   readonly precision: Precision;
@@ -57,7 +59,11 @@ export class DiskQueue {
   private writeSize = 0;
   private readonly readFds = new Map<number, number>();
   private syncing = false;
-  private readonly closeAfterSync: number[] = [];
+  /** Segments rotated out whose last writes are not yet fsynced. */
+  private readonly rotatedOut: number[] = [];
+  /** When the cursor file was last written (ms), and whether it is behind the delivered prefix. */
+  private cursorWrittenAt = 0;
+  private cursorBehind = false;
   private waiters: Array<(e: Error | null) => void> = [];
   private wakeup: (() => void) | undefined;
 
@@ -144,22 +150,29 @@ export class DiskQueue {
     this.syncing = true;
     const waiting = this.waiters;
     this.waiters = [];
-    fsync(this.writeFd, (e) => {
-      this.syncing = false;
-      for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
-      for (const w of waiting) w(e);
-      if (this.waiters.length) this.sync();
-    });
+    // The segment being written and any rotated out since the last fsync (their last writes are covered too).
+    const old = this.rotatedOut.splice(0);
+    const fds = [...old, this.writeFd];
+    let left = fds.length;
+    let error: Error | null = null;
+    for (const fd of fds) {
+      fsync(fd, (e) => {
+        error ??= e;
+        if (--left) return;
+        this.syncing = false;
+        for (const fd of old) closeSync(fd);
+        for (const w of waiting) w(error);
+        if (this.waiters.length) this.sync();
+      });
+    }
   }
 
   /**
-   * Starts the next segment. The old one is fsynced here (so the waiters of
-   * its last writes are covered by whatever fsync comes next) and closed
-   * once an fsync still running on it has returned.
+   * Starts the next segment. The old one is fsynced (and closed) by the next
+   * sync(), which every write to it is waiting for, so no fsync blocks here.
    */
   private rotate(): void {
-    fsyncSync(this.writeFd);
-    if (this.syncing) this.closeAfterSync.push(this.writeFd); else closeSync(this.writeFd);
+    this.rotatedOut.push(this.writeFd);
     this.writeSegment++;
     this.openWrite();
   }
@@ -221,20 +234,35 @@ export class DiskQueue {
     if (this.taken < this.head) this.taken = this.head;
     const next = this.entries[this.head];
     const cursor = next ? { segment: next.segment, offset: next.offset } : { segment: this.writeSegment, offset: this.writeSize };
-    const tmp = path.join(this.dir, 'cursor.tmp');
-    writeFileSync(tmp, JSON.stringify(cursor));
-    renameSync(tmp, path.join(this.dir, 'cursor'));
+    // The cursor file is written at most every CURSOR_EVERY_MS (a crash sends the batches delivered since again:
+    // InfluxDB keeps one point per series and time), and always before a segment it leaves is deleted.
+    // Keep the index small: forget delivered entries in chunks.
+    if (this.head > 4096 || this.head === this.entries.length) { this.entries.splice(0, this.head); this.taken -= this.head; this.head = 0; }
+    const now = Date.now();
+    if (now - this.cursorWrittenAt < CURSOR_EVERY_MS && cursor.segment <= this.oldestSegment) { this.cursorBehind = true; return; }
+    this.writeCursor(cursor, now);
     for (const [seg, fd] of this.readFds) {
       if (seg < cursor.segment) { closeSync(fd); this.readFds.delete(seg); }
     }
     for (; this.oldestSegment < cursor.segment; this.oldestSegment++) {
       try { unlinkSync(path.join(this.dir, segName(this.oldestSegment))); } catch { /* gone */ }
     }
-    // Keep the index small: forget delivered entries in chunks.
-    if (this.head > 4096 || this.head === this.entries.length) { this.entries.splice(0, this.head); this.taken -= this.head; this.head = 0; }
+  }
+
+  private writeCursor(cursor: { segment: number; offset: number }, now: number): void {
+    const tmp = path.join(this.dir, 'cursor.tmp');
+    writeFileSync(tmp, JSON.stringify(cursor));
+    renameSync(tmp, path.join(this.dir, 'cursor'));
+    this.cursorWrittenAt = now;
+    this.cursorBehind = false;
   }
 
   close(): void {
+    for (const fd of this.rotatedOut.splice(0)) { try { fsyncSync(fd); } catch { /* closing anyway */ } closeSync(fd); }
+    if (this.cursorBehind) {
+      const next = this.entries[this.head];
+      this.writeCursor(next ? { segment: next.segment, offset: next.offset } : { segment: this.writeSegment, offset: this.writeSize }, Date.now());
+    }
     if (this.writeFd >= 0) { try { fsyncSync(this.writeFd); } catch { /* closing anyway */ } closeSync(this.writeFd); this.writeFd = -1; }
     for (const fd of this.readFds.values()) closeSync(fd);
     this.readFds.clear();
