@@ -1,85 +1,132 @@
 /**
  * Telemetry benchmark: telegraf-shaped batches (1000 lines, gzip, as
  * outputs.influxdb sends them by default) posted from a client namespace,
- * straight to influxd and through bootherd's /write, in the same run, on the
- * same influxd (Debian's 1.6) in the head namespace. Through bootherd it
- * reports the points per second accepted (every batch checked and fsynced
- * before its 204) and delivered (until `influx` counts every point).
+ * straight to influxd and through bootherd's /write, in the same run. Three
+ * heads (ha, hb, hc: each a namespace with its own bootherd and its own
+ * influxd, all in `heads:`); the load goes to ha, which queues every batch
+ * for its own influxd and for hb and hc (whose bootherds write it to theirs).
+ * Reports the points per second accepted by ha (checked and fsynced to all
+ * three queues before each 204), delivered to ha's influxd and to each other
+ * head's influxd (until `influx` counts every point), ha's CPU seconds per
+ * 100,000 points, and the load average before and after.
  *
- *   node --import tsx bench/telemetry/run.ts [--batches 200] [--lines 1000] [--concurrency 8]
+ *   node --import tsx bench/telemetry/run.ts [--batches 1000] [--lines 1000] [--concurrency 8] [--profile DIR]
  *   npm run bench:telemetry
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab } from '../../src/lab/netns.ts';
-import { createInfluxd } from '../../test/helpers/influxd.ts';
+import { Lab, type LabHost } from '../../src/lab/netns.ts';
+import { createInfluxd, type Influxd } from '../../test/helpers/influxd.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/bootherd.mjs');
-const HEAD = '198.18.0.1';
+const TOKEN = 'bench-telemetry-ingest-token-0123456789abcdef';
+const NAMES = ['ha', 'hb', 'hc'] as const;
 
 function arg(name: string, fallback: string): number {
   const i = process.argv.indexOf(`--${name}`);
   return Number(i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback);
 }
-const batches = arg('batches', '200');
+const batches = arg('batches', '1000');
 const lines = arg('lines', '1000');
 const concurrency = arg('concurrency', '8');
 const profileAt = process.argv.indexOf('--profile');
-/** --profile DIR: bootherd runs with --cpu-prof, its .cpuprofile written to DIR when it stops. */
+/** --profile DIR: ha's bootherd runs with --cpu-prof, its .cpuprofile written to DIR when it stops. */
 const profileDir = profileAt > 0 ? path.resolve(process.argv[profileAt + 1] ?? 'bench-profile') : undefined;
 
-const lab = Lab.create({ prefix: `bntel${process.pid.toString(36)}`, clients: 1, clientCidr: () => '198.18.0.2/24' });
+/** User+system CPU seconds of a process so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+}
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+const lab = Lab.create({ prefix: `bht${process.pid.toString(36)}`, clients: 1, clientCidr: () => '198.18.0.11/24' });
+const servers: ChildProcess[] = [];
+const influx: Influxd[] = [];
 try {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-bench-telemetry-'));
-  const influx = createInfluxd(lab, lab.head.ns, HEAD, path.join(dir, 'influxdb'));
-  await influx.start();
-  influx.query('CREATE DATABASE telegraf');
-  const config = path.join(dir, 'cluster.yaml');
-  writeFileSync(config, `
+  const hosts: LabHost[] = [lab.head, lab.addHost('hb', { mac: '52:54:00:a0:00:02', cidr: '198.18.0.2/24' }), lab.addHost('hc', { mac: '52:54:00:a0:00:03', cidr: '198.18.0.3/24' })];
+  for (let i = 0; i < NAMES.length; i++) {
+    const name = NAMES[i]!;
+    const address = `198.18.0.${i + 1}`;
+    const state = path.join(dir, name, 'state');
+    mkdirSync(state, { recursive: true });
+    // Heads relay to each other with the ingest token: the same file on every head.
+    writeFileSync(path.join(state, 'ingest-token'), TOKEN + '\n', { mode: 0o600 });
+    // ha's influxd on its address (the direct write goes there too); the others' on their loopback.
+    const db = createInfluxd(lab, hosts[i]!.ns, i === 0 ? address : '127.0.0.1', path.join(dir, name, 'influxdb'));
+    await db.start();
+    db.query('CREATE DATABASE telegraf');
+    influx.push(db);
+    const config = path.join(dir, name, 'cluster.yaml');
+    writeFileSync(config, `
 cluster: { domain: bench.test }
-head: { name: head, address: ${HEAD} }
-state: ${path.join(dir, 'state')}
+head: { name: ${name}, address: ${address} }
+heads:
+${NAMES.map((n, k) => `  - { name: ${n}, address: 198.18.0.${k + 1} }`).join('\n')}
+state: ${state}
 subnets: [{ network: 198.18.0.0/24 }]
 dhcp: { enabled: false }
 dns: { enabled: false }
 ntp: { enabled: false }
 tftp: { enabled: false }
-telemetry: { influxdb: "http://${HEAD}:8086", selfInterval: 0 }
+telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
 `);
-  const server = lab.spawn(lab.head.ns, process.execPath, [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), BIN, 'serve', '--config', config]);
-  await new Promise<void>((resolve, reject) => {
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`bootherd did not start:\n${log}`)), 30_000);
-    server.stderr!.on('data', (d: Buffer) => { log += d.toString(); if (log.includes('"msg":"bootherd started"')) { clearTimeout(timer); resolve(); } });
-  });
-  const token = readFileSync(path.join(dir, 'state', 'ingest-token'), 'utf8').trim();
-  const count = (m: string): number => {
-    try { return (influx.rows(`SELECT count("usage_user") FROM "${m}"`, 'telegraf')[0]?.[1] as number | undefined) ?? 0; } catch { return 0; }
+    const server = lab.spawn(hosts[i]!.ns, process.execPath, [...(profileDir && i === 0 ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), BIN, 'serve', '--config', config]);
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      let log = '';
+      const timer = setTimeout(() => reject(new Error(`bootherd ${name} did not start:\n${log}`)), 30_000);
+      server.stderr!.on('data', (d: Buffer) => { log += d.toString(); if (log.includes('"msg":"bootherd started"')) { clearTimeout(timer); resolve(); } });
+    });
+  }
+  const count = (db: Influxd, m: string): number => {
+    try { return (db.rows(`SELECT count("usage_user") FROM "${m}"`, 'telegraf')[0]?.[1] as number | undefined) ?? 0; } catch { return 0; }
   };
   const load = (url: string, m: string): { points: number; seconds: number; failures: number } =>
-    JSON.parse(execFileSync('ip', ['netns', 'exec', lab.clients[0]!.ns, process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/telemetry/load.ts'), url, token, m, String(batches), String(lines), String(concurrency)],
+    JSON.parse(execFileSync('ip', ['netns', 'exec', lab.clients[0]!.ns, process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/telemetry/load.ts'), url, TOKEN, m, String(batches), String(lines), String(concurrency)],
       { encoding: 'utf8', cwd: ROOT, timeout: 600_000 })) as { points: number; seconds: number; failures: number };
   const total = batches * lines;
+  const rate = (p: number, s: number): string => Math.round(p / s).toLocaleString('en-US');
 
-  const direct = load(`http://${HEAD}:8086/write?db=telegraf`, 'direct');
-  const directCount = count('direct');
+  const loadBefore = loadavg();
+  const direct = load(`http://198.18.0.1:8086/write?db=telegraf`, 'direct');
+  const directCount = count(influx[0]!, 'direct');
+
+  const ha = servers[0]!.pid!;
+  const cpu0 = cpuSeconds(ha);
   const t0 = Date.now();
-  const relayed = load(`http://${HEAD}/write?db=telegraf`, 'relayed');
-  let delivered = count('relayed');
-  for (let i = 0; i < 1200 && delivered < total; i++) { await new Promise((r) => setTimeout(r, 250)); delivered = count('relayed'); }
-  const deliveredSeconds = (Date.now() - t0) / 1000;
-  const rate = (p: number, s: number) => Math.round(p / s);
-  console.log(`batches ${batches} x ${lines} lines, gzip, ${concurrency} at a time; ${os.cpus().length} cores`);
-  console.log(`straight to influxd:      ${rate(direct.points, direct.seconds)} points/s written (${directCount}/${total} stored, ${direct.failures} failed)`);
-  console.log(`bootherd /write accepted: ${rate(relayed.points, relayed.seconds)} points/s (checked, on disk, 204; ${relayed.failures} failed)`);
-  console.log(`bootherd -> influxd:      ${rate(delivered, deliveredSeconds)} points/s delivered (${delivered}/${total} stored)`);
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
-  await influx.stop();
+  const relayed = load(`http://198.18.0.1/write?db=telegraf`, 'relayed');
+  // Poll each head's influxd until it has every point (bounded: 5 minutes).
+  const done: Array<{ points: number; seconds: number }> = NAMES.map(() => ({ points: 0, seconds: 0 }));
+  for (let tries = 0; tries < 1200 && done.some((d) => d.points < total); tries++) {
+    for (let i = 0; i < NAMES.length; i++) {
+      if (done[i]!.points >= total) continue;
+      done[i] = { points: count(influx[i]!, 'relayed'), seconds: (Date.now() - t0) / 1000 };
+    }
+    if (done.some((d) => d.points < total)) await new Promise((r) => setTimeout(r, 250));
+  }
+  const cpu = cpuSeconds(ha) - cpu0;
+  const loadAfter = loadavg();
+
+  const directRate = direct.points / direct.seconds;
+  const ratio = (p: number, s: number): string => `${(p / s / directRate).toFixed(2)}x`;
+  console.log(`${new Date().toISOString()}; ${batches} batches x ${lines} lines, gzip, ${concurrency} at a time; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`);
+  console.log(`load average before ${loadBefore}, after ${loadAfter}`);
+  console.log(`straight to ha's influxd:   ${rate(direct.points, direct.seconds)} points/s written (${directCount}/${total} stored, ${direct.failures} failed)`);
+  console.log(`ha /write accepted:         ${rate(relayed.points, relayed.seconds)} points/s, ${ratio(relayed.points, relayed.seconds)} (checked, on disk in 3 queues, 204; ${relayed.failures} failed)`);
+  for (let i = 0; i < NAMES.length; i++) {
+    console.log(`delivered to ${NAMES[i]}'s influxd:  ${rate(done[i]!.points, done[i]!.seconds)} points/s, ${ratio(done[i]!.points, done[i]!.seconds)} (${done[i]!.points}/${total} stored, ${done[i]!.seconds.toFixed(1)} s from the first POST)`);
+  }
+  console.log(`ha bootherd CPU: ${cpu.toFixed(2)} s for ${total} points accepted and relayed 3 ways = ${(cpu / (total / 100_000)).toFixed(3)} s per 100k points`);
 } finally {
+  for (const s of servers) s.kill('SIGTERM');
+  await Promise.all(servers.map((s) => (s.exitCode === null ? new Promise((r) => s.once('exit', r)) : undefined)));
+  for (const db of influx) await db.stop();
   lab.destroy();
 }
