@@ -9,7 +9,7 @@
  * Record: u32 payload length, u32 CRC-32 of the rest, u8 precision, f64
  * accepted-at (ms since the epoch), u32 points, payload (line protocol).
  */
-import { closeSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rename, renameSync, statSync, unlink, unlinkSync, writeFile, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Precision } from '../../../protocols/influx/line-protocol.ts';
@@ -64,6 +64,9 @@ export class DiskQueue {
   /** When the cursor file was last written (ms), and whether it is behind the delivered prefix. */
   private cursorWrittenAt = 0;
   private cursorBehind = false;
+  private cursorWriting = false;
+  private cursorWanted: { segment: number; offset: number } | undefined;
+  private closed = false;
   private waiters: Array<(e: Error | null) => void> = [];
   private wakeup: (() => void) | undefined;
 
@@ -234,34 +237,58 @@ export class DiskQueue {
     if (this.taken < this.head) this.taken = this.head;
     const next = this.entries[this.head];
     const cursor = next ? { segment: next.segment, offset: next.offset } : { segment: this.writeSegment, offset: this.writeSize };
-    // The cursor file is written at most every CURSOR_EVERY_MS (a crash sends the batches delivered since again:
-    // InfluxDB keeps one point per series and time), and always before a segment it leaves is deleted.
     // Keep the index small: forget delivered entries in chunks.
     if (this.head > 4096 || this.head === this.entries.length) { this.entries.splice(0, this.head); this.taken -= this.head; this.head = 0; }
+    // The cursor file is written at most every CURSOR_EVERY_MS (a crash sends the batches delivered since again:
+    // InfluxDB keeps one point per series and time), and always when it leaves a segment (which is then deleted).
     const now = Date.now();
     if (now - this.cursorWrittenAt < CURSOR_EVERY_MS && cursor.segment <= this.oldestSegment) { this.cursorBehind = true; return; }
-    this.writeCursor(cursor, now);
+    this.cursorWrittenAt = now;
+    this.cursorBehind = false;
     for (const [seg, fd] of this.readFds) {
       if (seg < cursor.segment) { closeSync(fd); this.readFds.delete(seg); }
     }
-    for (; this.oldestSegment < cursor.segment; this.oldestSegment++) {
-      try { unlinkSync(path.join(this.dir, segName(this.oldestSegment))); } catch { /* gone */ }
-    }
+    this.persistCursor(cursor);
   }
 
-  private writeCursor(cursor: { segment: number; offset: number }, now: number): void {
+  /**
+   * Writes the cursor file off the main thread (a rename or unlink waits on
+   * the file system's journal behind the fsyncs: 0.5 ms and more each), one
+   * write at a time, the newest cursor winning; segments behind a cursor
+   * are deleted once that cursor is on disk.
+   */
+  private persistCursor(cursor: { segment: number; offset: number }): void {
+    this.cursorWanted = cursor;
+    if (this.cursorWriting) return;
+    this.cursorWriting = true;
+    this.cursorWanted = undefined;
+    const tmp = path.join(this.dir, 'cursor.async-tmp');
+    const done = (e: Error | null): void => {
+      this.cursorWriting = false;
+      if (e) { this.cursorBehind = true; return; } // tried again on the next ack or at close()
+      for (; this.oldestSegment < cursor.segment; this.oldestSegment++) unlink(path.join(this.dir, segName(this.oldestSegment)), () => { /* gone already: fine */ });
+      if (this.cursorWanted && !this.closed) this.persistCursor(this.cursorWanted);
+    };
+    writeFile(tmp, JSON.stringify(cursor), (e) => {
+      // After close() wrote the cursor itself, a late write here must not replace it.
+      if (e || this.closed) return done(e);
+      rename(tmp, path.join(this.dir, 'cursor'), done);
+    });
+  }
+
+  private writeCursor(cursor: { segment: number; offset: number }): void {
     const tmp = path.join(this.dir, 'cursor.tmp');
     writeFileSync(tmp, JSON.stringify(cursor));
     renameSync(tmp, path.join(this.dir, 'cursor'));
-    this.cursorWrittenAt = now;
-    this.cursorBehind = false;
   }
 
   close(): void {
+    this.closed = true;
     for (const fd of this.rotatedOut.splice(0)) { try { fsyncSync(fd); } catch { /* closing anyway */ } closeSync(fd); }
-    if (this.cursorBehind) {
+    // The cursor as it is now, whatever an asynchronous write still out says (that one will not rename).
+    if (this.cursorBehind || this.cursorWriting || this.cursorWanted) {
       const next = this.entries[this.head];
-      this.writeCursor(next ? { segment: next.segment, offset: next.offset } : { segment: this.writeSegment, offset: this.writeSize }, Date.now());
+      this.writeCursor(next ? { segment: next.segment, offset: next.offset } : { segment: this.writeSegment, offset: this.writeSize });
     }
     if (this.writeFd >= 0) { try { fsyncSync(this.writeFd); } catch { /* closing anyway */ } closeSync(this.writeFd); this.writeFd = -1; }
     for (const fd of this.readFds.values()) closeSync(fd);
