@@ -10,7 +10,7 @@
  * head's influxd (until `influx` counts every point), ha's CPU seconds per
  * 100,000 points, and the load average before and after.
  *
- *   node --import tsx bench/telemetry/run.ts [--batches 1000] [--lines 1000] [--concurrency 8] [--profile DIR]
+ *   node --import tsx bench/telemetry/run.ts [--batches 1000] [--lines 1000] [--concurrency 8] [--heads 2] [--profile DIR]
  *   npm run bench:telemetry
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,9 @@ import { createInfluxd, type Influxd } from '../../test/helpers/influxd.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/bootherd.mjs');
 const TOKEN = 'bench-telemetry-ingest-token-0123456789abcdef';
-const NAMES = ['ha', 'hb', 'hc'] as const;
+/** --heads N: how many other heads ha relays to (default 2). */
+const others = Math.max(0, Math.min(2, arg('heads', '2')));
+const NAMES = ['ha', 'hb', 'hc'].slice(0, 1 + others);
 
 function arg(name: string, fallback: string): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -50,7 +52,7 @@ const servers: ChildProcess[] = [];
 const influx: Influxd[] = [];
 try {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-bench-telemetry-'));
-  const hosts: LabHost[] = [lab.head, lab.addHost('hb', { mac: '52:54:00:a0:00:02', cidr: '198.18.0.2/24' }), lab.addHost('hc', { mac: '52:54:00:a0:00:03', cidr: '198.18.0.3/24' })];
+  const hosts: LabHost[] = [lab.head, ...NAMES.slice(1).map((n, k) => lab.addHost(n, { mac: `52:54:00:a0:00:0${k + 2}`, cidr: `198.18.0.${k + 2}/24` }))];
   for (let i = 0; i < NAMES.length; i++) {
     const name = NAMES[i]!;
     const address = `198.18.0.${i + 1}`;
@@ -67,8 +69,7 @@ try {
     writeFileSync(config, `
 cluster: { domain: bench.test }
 head: { name: ${name}, address: ${address} }
-heads:
-${NAMES.map((n, k) => `  - { name: ${n}, address: 198.18.0.${k + 1} }`).join('\n')}
+${NAMES.length > 1 ? `heads:\n${NAMES.map((n, k) => `  - { name: ${n}, address: 198.18.0.${k + 1} }`).join('\n')}` : ''}
 state: ${state}
 subnets: [{ network: 198.18.0.0/24 }]
 dhcp: { enabled: false }
@@ -98,8 +99,7 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
   const direct = load(`http://198.18.0.1:8086/write?db=telegraf`, 'direct');
   const directCount = count(influx[0]!, 'direct');
 
-  const ha = servers[0]!.pid!;
-  const cpu0 = cpuSeconds(ha);
+  const cpu0 = servers.map((s) => cpuSeconds(s.pid!));
   const t0 = Date.now();
   const relayed = load(`http://198.18.0.1/write?db=telegraf`, 'relayed');
   // Poll each head's influxd until it has every point (bounded: 5 minutes).
@@ -111,7 +111,7 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
     }
     if (done.some((d) => d.points < total)) await new Promise((r) => setTimeout(r, 250));
   }
-  const cpu = cpuSeconds(ha) - cpu0;
+  const cpu = servers.map((s, i) => cpuSeconds(s.pid!) - cpu0[i]!);
   const loadAfter = loadavg();
 
   const directRate = direct.points / direct.seconds;
@@ -119,11 +119,13 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
   console.log(`${new Date().toISOString()}; ${batches} batches x ${lines} lines, gzip, ${concurrency} at a time; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`);
   console.log(`load average before ${loadBefore}, after ${loadAfter}`);
   console.log(`straight to ha's influxd:   ${rate(direct.points, direct.seconds)} points/s written (${directCount}/${total} stored, ${direct.failures} failed)`);
-  console.log(`ha /write accepted:         ${rate(relayed.points, relayed.seconds)} points/s, ${ratio(relayed.points, relayed.seconds)} (checked, on disk in 3 queues, 204; ${relayed.failures} failed)`);
+  console.log(`ha /write accepted:         ${rate(relayed.points, relayed.seconds)} points/s, ${ratio(relayed.points, relayed.seconds)} (checked, on disk in ${NAMES.length} queues, 204; ${relayed.failures} failed)`);
   for (let i = 0; i < NAMES.length; i++) {
     console.log(`delivered to ${NAMES[i]}'s influxd:  ${rate(done[i]!.points, done[i]!.seconds)} points/s, ${ratio(done[i]!.points, done[i]!.seconds)} (${done[i]!.points}/${total} stored, ${done[i]!.seconds.toFixed(1)} s from the first POST)`);
   }
-  console.log(`ha bootherd CPU: ${cpu.toFixed(2)} s for ${total} points accepted and relayed 3 ways = ${(cpu / (total / 100_000)).toFixed(3)} s per 100k points`);
+  const per100k = (c: number): string => (c / (total / 100_000)).toFixed(3);
+  console.log(`ha bootherd CPU: ${cpu[0]!.toFixed(2)} s for ${total} points accepted and relayed ${NAMES.length} ways = ${per100k(cpu[0]!)} s per 100k points`);
+  for (let i = 1; i < NAMES.length; i++) console.log(`${NAMES[i]} bootherd CPU (takes ha's relay, writes its influxd): ${per100k(cpu[i]!)} s per 100k points`);
 } finally {
   for (const s of servers) s.kill('SIGTERM');
   await Promise.all(servers.map((s) => (s.exitCode === null ? new Promise((r) => s.once('exit', r)) : undefined)));

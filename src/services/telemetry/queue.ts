@@ -18,6 +18,8 @@ const PRECISIONS: readonly Precision[] = ['ns', 'us', 'ms', 's', 'm', 'h'];
 const HEADER = 21;
 /** A new segment is started past this size; whole segments are deleted once delivered. */
 const SEGMENT_BYTES = 8 << 20;
+/** Bytes of records a queue keeps in memory for its sender (shared by every queue a batch went to); past it, reads from disk. */
+const MEMORY_BYTES = 32 << 20;
 /** The cursor file is rewritten at most this often (ms) while deliveries go on. */
 const CURSOR_EVERY_MS = 200;
 
@@ -28,7 +30,11 @@ export interface QueuedBatch {
   readonly payload: Buffer;
 }
 
-interface Entry { readonly segment: number; readonly offset: number; readonly size: number; readonly precision: Precision; readonly acceptedAt: number; readonly points: number }
+interface Entry {
+  readonly segment: number; readonly offset: number; readonly size: number; readonly precision: Precision; readonly acceptedAt: number; readonly points: number;
+  /** The record as appended, kept while the queue's memory bound allows: the sender reads it from here, not from disk. */
+  record?: Buffer | undefined;
+}
 
 /** A record as appended to every target's queue (encoded once per batch). */
 export function encodeRecord(b: QueuedBatch): Buffer {
@@ -53,6 +59,8 @@ export class DiskQueue {
   /** Lowest segment number whose file may still exist (deleted once the cursor passes it). */
   private oldestSegment = 1;
   private bytes = 0;
+  /** Bytes of `record`s held by entries not yet delivered. */
+  private memoryBytes = 0;
   private points = 0;
   private writeSegment = 1;
   private writeFd = -1;
@@ -140,7 +148,9 @@ export class DiskQueue {
     if (this.writeSize >= SEGMENT_BYTES) this.rotate();
     let off = 0;
     while (off < record.length) off += writeSync(this.writeFd, record, off, record.length - off);
-    this.push({ segment: this.writeSegment, offset: this.writeSize, size: record.length, ...meta });
+    const keep = this.memoryBytes + record.length <= MEMORY_BYTES;
+    if (keep) this.memoryBytes += record.length;
+    this.push({ segment: this.writeSegment, offset: this.writeSize, size: record.length, ...meta, record: keep ? record : undefined });
     this.writeSize += record.length;
     this.wakeup?.();
     return new Promise((resolve, reject) => {
@@ -203,7 +213,7 @@ export class DiskQueue {
     for (let i = this.taken; i < this.entries.length; i++) {
       const e = this.entries[i]!;
       if (out.length && (e.precision !== out[0]!.precision || size + e.size > maxBytes)) break;
-      out.push({ precision: e.precision, acceptedAt: e.acceptedAt, points: e.points, payload: this.read(e) });
+      out.push({ precision: e.precision, acceptedAt: e.acceptedAt, points: e.points, payload: e.record ? e.record.subarray(HEADER) : this.read(e) });
       size += e.size;
     }
     this.taken += out.length;
@@ -233,6 +243,7 @@ export class DiskQueue {
       const e = this.entries[this.head++]!;
       this.bytes -= e.size;
       this.points -= e.points;
+      if (e.record) { this.memoryBytes -= e.size; e.record = undefined; }
     }
     if (this.taken < this.head) this.taken = this.head;
     const next = this.entries[this.head];
