@@ -10,7 +10,7 @@
  * head's influxd (until `influx` counts every point), ha's CPU seconds per
  * 100,000 points, and the load average before and after.
  *
- *   node --import tsx bench/telemetry/run.ts [--batches 1000] [--lines 1000] [--concurrency 8] [--heads 2] [--profile DIR]
+ *   node --import tsx bench/telemetry/run.ts [--batches 1000] [--lines 1000] [--concurrency 8] [--heads 2] [--rounds 3] [--profile DIR]
  *   npm run bench:telemetry
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,6 +35,8 @@ function arg(name: string, fallback: string): number {
 const batches = arg('batches', '1000');
 const lines = arg('lines', '1000');
 const concurrency = arg('concurrency', '8');
+/** --rounds N: direct then relayed, N times over (the machine's load varies between them: medians are reported). */
+const rounds = Math.max(1, arg('rounds', '3'));
 const profileAt = process.argv.indexOf('--profile');
 /** --profile DIR: ha's bootherd runs with --cpu-prof, its .cpuprofile written to DIR when it stops. */
 const profileDir = profileAt > 0 ? path.resolve(process.argv[profileAt + 1] ?? 'bench-profile') : undefined;
@@ -95,37 +97,48 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
   const total = batches * lines;
   const rate = (p: number, s: number): string => Math.round(p / s).toLocaleString('en-US');
 
-  const loadBefore = loadavg();
-  const direct = load(`http://198.18.0.1:8086/write?db=telegraf`, 'direct');
-  const directCount = count(influx[0]!, 'direct');
-
-  const cpu0 = servers.map((s) => cpuSeconds(s.pid!));
-  const t0 = Date.now();
-  const relayed = load(`http://198.18.0.1/write?db=telegraf`, 'relayed');
-  // Poll each head's influxd until it has every point (bounded: 5 minutes).
-  const done: Array<{ points: number; seconds: number }> = NAMES.map(() => ({ points: 0, seconds: 0 }));
-  for (let tries = 0; tries < 1200 && done.some((d) => d.points < total); tries++) {
-    for (let i = 0; i < NAMES.length; i++) {
-      if (done[i]!.points >= total) continue;
-      done[i] = { points: count(influx[i]!, 'relayed'), seconds: (Date.now() - t0) / 1000 };
-    }
-    if (done.some((d) => d.points < total)) await new Promise((r) => setTimeout(r, 250));
-  }
-  const cpu = servers.map((s, i) => cpuSeconds(s.pid!) - cpu0[i]!);
-  const loadAfter = loadavg();
-
-  const directRate = direct.points / direct.seconds;
-  const ratio = (p: number, s: number): string => `${(p / s / directRate).toFixed(2)}x`;
-  console.log(`${new Date().toISOString()}; ${batches} batches x ${lines} lines, gzip, ${concurrency} at a time; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`);
-  console.log(`load average before ${loadBefore}, after ${loadAfter}`);
-  console.log(`straight to ha's influxd:   ${rate(direct.points, direct.seconds)} points/s written (${directCount}/${total} stored, ${direct.failures} failed)`);
-  console.log(`ha /write accepted:         ${rate(relayed.points, relayed.seconds)} points/s, ${ratio(relayed.points, relayed.seconds)} (checked, on disk in ${NAMES.length} queues, 204; ${relayed.failures} failed)`);
-  for (let i = 0; i < NAMES.length; i++) {
-    console.log(`delivered to ${NAMES[i]}'s influxd:  ${rate(done[i]!.points, done[i]!.seconds)} points/s, ${ratio(done[i]!.points, done[i]!.seconds)} (${done[i]!.points}/${total} stored, ${done[i]!.seconds.toFixed(1)} s from the first POST)`);
-  }
   const per100k = (c: number): string => (c / (total / 100_000)).toFixed(3);
-  console.log(`ha bootherd CPU: ${cpu[0]!.toFixed(2)} s for ${total} points accepted and relayed ${NAMES.length} ways = ${per100k(cpu[0]!)} s per 100k points`);
-  for (let i = 1; i < NAMES.length; i++) console.log(`${NAMES[i]} bootherd CPU (takes ha's relay, writes its influxd): ${per100k(cpu[i]!)} s per 100k points`);
+  const median = (xs: number[]): number => { const v = [...xs].sort((x, y) => x - y); return v.length % 2 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2; };
+  console.log(`${new Date().toISOString()}; ${batches} batches x ${lines} lines, gzip, ${concurrency} at a time; ${NAMES.length} head(s); ${rounds} round(s) of direct then relayed; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`);
+  const results: Array<{ direct: number; accepted: number; delivered: number[]; cpu: number[] }> = [];
+  for (let round = 1; round <= rounds; round++) {
+    const loadBefore = loadavg();
+    // Each round its own measurements, so a round's counts are its own points.
+    const direct = load(`http://198.18.0.1:8086/write?db=telegraf`, `direct${round}`);
+    const directCount = count(influx[0]!, `direct${round}`);
+    const cpu0 = servers.map((s) => cpuSeconds(s.pid!));
+    const t0 = Date.now();
+    const relayed = load(`http://198.18.0.1/write?db=telegraf`, `relayed${round}`);
+    // Poll each head's influxd until it has every point (bounded: 5 minutes).
+    const done: Array<{ points: number; seconds: number }> = NAMES.map(() => ({ points: 0, seconds: 0 }));
+    for (let tries = 0; tries < 1200 && done.some((d) => d.points < total); tries++) {
+      for (let i = 0; i < NAMES.length; i++) {
+        if (done[i]!.points >= total) continue;
+        done[i] = { points: count(influx[i]!, `relayed${round}`), seconds: (Date.now() - t0) / 1000 };
+      }
+      if (done.some((d) => d.points < total)) await new Promise((r) => setTimeout(r, 250));
+    }
+    const cpu = servers.map((s, i) => cpuSeconds(s.pid!) - cpu0[i]!);
+    const directRate = direct.points / direct.seconds;
+    const ratio = (r: number): string => `${(r / directRate).toFixed(2)}x`;
+    const accepted = relayed.points / relayed.seconds;
+    const delivered = done.map((d) => d.points / d.seconds);
+    results.push({ direct: directRate, accepted, delivered, cpu });
+    console.log(`round ${round}: load average before ${loadBefore}, after ${loadavg()}`);
+    console.log(`  straight to ha's influxd:   ${rate(direct.points, direct.seconds)} points/s written (${directCount}/${total} stored, ${direct.failures} failed)`);
+    console.log(`  ha /write accepted:         ${rate(relayed.points, relayed.seconds)} points/s, ${ratio(accepted)} (checked, on disk in ${NAMES.length} queue(s), 204; ${relayed.failures} failed)`);
+    for (let i = 0; i < NAMES.length; i++) {
+      console.log(`  delivered to ${NAMES[i]}'s influxd:  ${rate(done[i]!.points, done[i]!.seconds)} points/s, ${ratio(delivered[i]!)} (${done[i]!.points}/${total} stored, ${done[i]!.seconds.toFixed(1)} s from the first POST)`);
+    }
+    console.log(`  CPU s per 100k points: ${NAMES.map((n, i) => `${n} ${per100k(cpu[i]!)}`).join(', ')} (ha: accept + ${NAMES.length} deliveries; others: take ha's relay, write their influxd)`);
+  }
+  if (rounds > 1) {
+    const m = (f: (r: typeof results[number]) => number): string => Math.round(median(results.map(f))).toLocaleString('en-US');
+    const mr = (f: (r: typeof results[number]) => number): string => `${median(results.map((r) => f(r) / r.direct)).toFixed(2)}x`;
+    console.log(`median of ${rounds} rounds: direct ${m((r) => r.direct)}/s; accepted ${m((r) => r.accepted)}/s (${mr((r) => r.accepted)} of the same round's direct); ` +
+      NAMES.map((n, i) => `delivered ${n} ${m((r) => r.delivered[i]!)}/s (${mr((r) => r.delivered[i]!)})`).join('; ') +
+      `; ha CPU ${median(results.map((r) => r.cpu[0]!)).toFixed(2)} s per ${total} points = ${per100k(median(results.map((r) => r.cpu[0]!)))} s per 100k`);
+  }
 } finally {
   for (const s of servers) s.kill('SIGTERM');
   await Promise.all(servers.map((s) => (s.exitCode === null ? new Promise((r) => s.once('exit', r)) : undefined)));
