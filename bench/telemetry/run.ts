@@ -14,13 +14,15 @@
  *   npm run bench:telemetry
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabHost } from '../../src/lab/netns.ts';
 import { createInfluxd, type Influxd } from '../../test/helpers/influxd.ts';
 
+const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/bootherd.mjs');
 const TOKEN = 'bench-telemetry-ingest-token-0123456789abcdef';
@@ -62,8 +64,8 @@ try {
     mkdirSync(state, { recursive: true });
     // Heads relay to each other with the ingest token: the same file on every head.
     writeFileSync(path.join(state, 'ingest-token'), TOKEN + '\n', { mode: 0o600 });
-    // ha's influxd on its address (the direct write goes there too); the others' on their loopback.
-    const db = createInfluxd(lab, hosts[i]!.ns, i === 0 ? address : '127.0.0.1', path.join(dir, name, 'influxdb'));
+    // Each influxd on its head's address: the direct writes go there from the client namespace.
+    const db = createInfluxd(lab, hosts[i]!.ns, address, path.join(dir, name, 'influxdb'));
     await db.start();
     db.query('CREATE DATABASE telegraf');
     influx.push(db);
@@ -91,24 +93,31 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
   const count = (db: Influxd, m: string): number => {
     try { return (db.rows(`SELECT count("usage_user") FROM "${m}"`, 'telegraf')[0]?.[1] as number | undefined) ?? 0; } catch { return 0; }
   };
-  const load = (url: string, m: string): { points: number; seconds: number; failures: number } =>
-    JSON.parse(execFileSync('ip', ['netns', 'exec', lab.clients[0]!.ns, process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/telemetry/load.ts'), url, TOKEN, m, String(batches), String(lines), String(concurrency)],
-      { encoding: 'utf8', cwd: ROOT, timeout: 600_000 })) as { points: number; seconds: number; failures: number };
+  type Load = { points: number; seconds: number; failures: number };
+  const load = async (url: string, m: string): Promise<Load> => {
+    const { stdout } = await execFileAsync('ip', ['netns', 'exec', lab.clients[0]!.ns, process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/telemetry/load.ts'), url, TOKEN, m, String(batches), String(lines), String(concurrency)],
+      { encoding: 'utf8', cwd: ROOT, timeout: 600_000 });
+    return JSON.parse(stdout) as Load;
+  };
   const total = batches * lines;
   const rate = (p: number, s: number): string => Math.round(p / s).toLocaleString('en-US');
 
   const per100k = (c: number): string => (c / (total / 100_000)).toFixed(3);
   const median = (xs: number[]): number => { const v = [...xs].sort((x, y) => x - y); return v.length % 2 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2; };
   console.log(`${new Date().toISOString()}; ${batches} batches x ${lines} lines, gzip, ${concurrency} at a time; ${NAMES.length} head(s); ${rounds} round(s) of direct then relayed; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})`);
-  const results: Array<{ direct: number; accepted: number; delivered: number[]; cpu: number[] }> = [];
+  const results: Array<{ direct: number; all: number; accepted: number; delivered: number[]; cpu: number[] }> = [];
   for (let round = 1; round <= rounds; round++) {
     const loadBefore = loadavg();
     // Each round its own measurements, so a round's counts are its own points.
-    const direct = load(`http://198.18.0.1:8086/write?db=telegraf`, `direct${round}`);
+    const direct = await load(`http://198.18.0.1:8086/write?db=telegraf`, `direct${round}`);
     const directCount = count(influx[0]!, `direct${round}`);
+    // What the relay replaces: the client writing every batch to every head's influxd itself (all at once).
+    const all = NAMES.length > 1 ? await Promise.all(influx.map((db) => load(`${db.url}/write?db=telegraf`, `directall${round}`))) : undefined;
+    const allRate = all ? total / Math.max(...all.map((a) => a.seconds)) : undefined;
+    const allCount = all ? influx.map((db) => count(db, `directall${round}`)) : undefined;
     const cpu0 = servers.map((s) => cpuSeconds(s.pid!));
     const t0 = Date.now();
-    const relayed = load(`http://198.18.0.1/write?db=telegraf`, `relayed${round}`);
+    const relayed = await load(`http://198.18.0.1/write?db=telegraf`, `relayed${round}`);
     // Poll each head's influxd until it has every point (bounded: 5 minutes).
     const done: Array<{ points: number; seconds: number }> = NAMES.map(() => ({ points: 0, seconds: 0 }));
     for (let tries = 0; tries < 1200 && done.some((d) => d.points < total); tries++) {
@@ -120,12 +129,13 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
     }
     const cpu = servers.map((s, i) => cpuSeconds(s.pid!) - cpu0[i]!);
     const directRate = direct.points / direct.seconds;
-    const ratio = (r: number): string => `${(r / directRate).toFixed(2)}x`;
+    const ratio = (r: number): string => `${(r / directRate).toFixed(2)}x` + (allRate ? `, ${(r / allRate).toFixed(2)}x of every-influxd` : '');
     const accepted = relayed.points / relayed.seconds;
     const delivered = done.map((d) => d.points / d.seconds);
-    results.push({ direct: directRate, accepted, delivered, cpu });
+    results.push({ direct: directRate, all: allRate ?? directRate, accepted, delivered, cpu });
     console.log(`round ${round}: load average before ${loadBefore}, after ${loadavg()}`);
     console.log(`  straight to ha's influxd:   ${rate(direct.points, direct.seconds)} points/s written (${directCount}/${total} stored, ${direct.failures} failed)`);
+    if (all && allRate) console.log(`  straight to every influxd:  ${rate(allRate, 1)} points/s each (the same batches to all ${NAMES.length} at once; ${allCount!.join('/')} of ${total} stored, ${all.reduce((n, a) => n + a.failures, 0)} failed)`);
     console.log(`  ha /write accepted:         ${rate(relayed.points, relayed.seconds)} points/s, ${ratio(accepted)} (checked, on disk in ${NAMES.length} queue(s), 204; ${relayed.failures} failed)`);
     for (let i = 0; i < NAMES.length; i++) {
       console.log(`  delivered to ${NAMES[i]}'s influxd:  ${rate(done[i]!.points, done[i]!.seconds)} points/s, ${ratio(delivered[i]!)} (${done[i]!.points}/${total} stored, ${done[i]!.seconds.toFixed(1)} s from the first POST)`);
@@ -134,8 +144,10 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
   }
   if (rounds > 1) {
     const m = (f: (r: typeof results[number]) => number): string => Math.round(median(results.map(f))).toLocaleString('en-US');
-    const mr = (f: (r: typeof results[number]) => number): string => `${median(results.map((r) => f(r) / r.direct)).toFixed(2)}x`;
-    console.log(`median of ${rounds} rounds: direct ${m((r) => r.direct)}/s; accepted ${m((r) => r.accepted)}/s (${mr((r) => r.accepted)} of the same round's direct); ` +
+    const mr = (f: (r: typeof results[number]) => number): string => `${median(results.map((r) => f(r) / r.direct)).toFixed(2)}x` +
+      (NAMES.length > 1 ? `, ${median(results.map((r) => f(r) / r.all)).toFixed(2)}x` : '');
+    console.log(`median of ${rounds} rounds (ratios: of the same round's direct write${NAMES.length > 1 ? ', of its write to every influxd' : ''}): direct ${m((r) => r.direct)}/s; ` +
+      (NAMES.length > 1 ? `to every influxd ${m((r) => r.all)}/s each; ` : '') + `accepted ${m((r) => r.accepted)}/s (${mr((r) => r.accepted)}); ` +
       NAMES.map((n, i) => `delivered ${n} ${m((r) => r.delivered[i]!)}/s (${mr((r) => r.delivered[i]!)})`).join('; ') +
       `; ha CPU ${median(results.map((r) => r.cpu[0]!)).toFixed(2)} s per ${total} points = ${per100k(median(results.map((r) => r.cpu[0]!)))} s per 100k`);
   }
