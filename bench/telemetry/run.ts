@@ -109,13 +109,17 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
   for (let round = 1; round <= rounds; round++) {
     const loadBefore = loadavg();
     // Each round its own measurements, so a round's counts are its own points.
+    const influxCpu = (): number[] => influx.map((db) => cpuSeconds(db.proc!.pid!));
+    const d0 = influxCpu();
     const direct = await load(`http://198.18.0.1:8086/write?db=telegraf`, `direct${round}`);
+    const directInfluxCpu = influxCpu()[0]! - d0[0]!;
     const directCount = count(influx[0]!, `direct${round}`);
     // What the relay replaces: the client writing every batch to every head's influxd itself (all at once).
     const all = NAMES.length > 1 ? await Promise.all(influx.map((db) => load(`${db.url}/write?db=telegraf`, `directall${round}`))) : undefined;
     const allRate = all ? total / Math.max(...all.map((a) => a.seconds)) : undefined;
     const allCount = all ? influx.map((db) => count(db, `directall${round}`)) : undefined;
     const cpu0 = servers.map((s) => cpuSeconds(s.pid!));
+    const i0 = influxCpu();
     const t0 = Date.now();
     const relayed = await load(`http://198.18.0.1/write?db=telegraf`, `relayed${round}`);
     // Poll each head's influxd until it has every point (bounded: 5 minutes).
@@ -128,6 +132,7 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
       if (done.some((d) => d.points < total)) await new Promise((r) => setTimeout(r, 250));
     }
     const cpu = servers.map((s, i) => cpuSeconds(s.pid!) - cpu0[i]!);
+    const relayedInfluxCpu = influxCpu().map((c, i) => c - i0[i]!);
     const directRate = direct.points / direct.seconds;
     const ratio = (r: number): string => `${(r / directRate).toFixed(2)}x` + (allRate ? `, ${(r / allRate).toFixed(2)}x of every-influxd` : '');
     const accepted = relayed.points / relayed.seconds;
@@ -141,6 +146,7 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
       console.log(`  delivered to ${NAMES[i]}'s influxd:  ${rate(done[i]!.points, done[i]!.seconds)} points/s, ${ratio(delivered[i]!)} (${done[i]!.points}/${total} stored, ${done[i]!.seconds.toFixed(1)} s from the first POST)`);
     }
     console.log(`  CPU s per 100k points: ${NAMES.map((n, i) => `${n} ${per100k(cpu[i]!)}`).join(', ')} (ha: accept + ${NAMES.length} deliveries; others: take ha's relay, write their influxd)`);
+    console.log(`  influxd CPU s per 100k points: direct ${per100k(directInfluxCpu)}; relayed ${NAMES.map((n, i) => `${n} ${per100k(relayedInfluxCpu[i]!)}`).join(', ')}`);
   }
   if (rounds > 1) {
     const m = (f: (r: typeof results[number]) => number): string => Math.round(median(results.map(f))).toLocaleString('en-US');
