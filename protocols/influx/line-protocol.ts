@@ -58,7 +58,6 @@ const TIME_MAX = 9223372036854775806n;
 /** Digits of the largest timestamp magnitude in each precision. */
 const TIME_BOUND: Readonly<Record<Precision, string>> = Object.fromEntries(Object.entries(NS_PER).map(([p, ns]) => [p, String(TIME_MAX / ns)])) as Record<Precision, string>;
 
-const TIMESTAMP = /^-?\d+$/;
 const BOOLS = new Set(['t', 'T', 'true', 'True', 'TRUE', 'f', 'F', 'false', 'False', 'FALSE']);
 
 class LineError extends Error {}
@@ -165,16 +164,18 @@ function point(s: string, i: number, precision: Precision): { end: number; newli
   const fieldsEnd = i;
   while (i < n && s[i] === ' ') i++;
   const tStart = i;
-  while (i < n && s[i] !== '\n' && s[i] !== ' ' && s[i] !== '\r') i++;
-  const ts = s.slice(tStart, i);
+  for (let c = s.charCodeAt(i); i < n && c !== NEWLINE && c !== SPACE && c !== 0x0d; c = s.charCodeAt(++i));
+  const tEnd = i;
   while (i < n && (s[i] === ' ' || s[i] === '\r')) i++;
   if (i < n && s[i] !== '\n') throw new LineError(`unexpected text after the timestamp: ${JSON.stringify(s.slice(i, i + 40))}`);
-  if (ts === '') return { end: i, newlines, untimedAt: fieldsEnd };
-  if (!TIMESTAMP.test(ts)) throw new LineError(`bad timestamp ${JSON.stringify(ts.slice(0, 40))}: expected an integer in ${precision}`);
+  if (tEnd === tStart) return { end: i, newlines, untimedAt: fieldsEnd };
+  // Checked in place (no slice or regex for a good timestamp): -?\d+
+  const dStart = s.charCodeAt(tStart) === MINUS ? tStart + 1 : tStart;
+  if (dStart === tEnd || digits(s, dStart, tEnd) !== tEnd) throw new LineError(`bad timestamp ${JSON.stringify(s.slice(tStart, Math.min(tEnd, tStart + 40)))}: expected an integer in ${precision}`);
   // Most timestamps are well inside the range: BigInt only for those as long as the bound.
-  const bound = TIME_BOUND[precision];
-  const short = (ts.charCodeAt(0) === 0x2d ? ts.length - 1 : ts.length) < bound.length;
-  const t = short ? 0n : BigInt(ts) * NS_PER[precision];
+  if (tEnd - dStart < TIME_BOUND[precision].length) return { end: i, newlines, untimedAt: -1 };
+  const ts = s.slice(tStart, tEnd);
+  const t = BigInt(ts) * NS_PER[precision];
   if (t < TIME_MIN || t > TIME_MAX) throw new LineError(`timestamp ${ts} (${precision}) is out of range`);
   return { end: i, newlines, untimedAt: -1 };
 }
