@@ -13,7 +13,7 @@
  *   node --import tsx bench/telemetry/run.ts [--batches 1000] [--lines 1000] [--concurrency 8] [--heads 2] [--rounds 3] [--profile DIR]
  *   npm run bench:telemetry
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import os from 'node:os';
@@ -54,8 +54,9 @@ const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').s
 const lab = Lab.create({ prefix: `bht${process.pid.toString(36)}`, clients: 1, clientCidr: () => '198.18.0.11/24' });
 const servers: ChildProcess[] = [];
 const influx: Influxd[] = [];
+// Three influxd data directories and three queues of 1M points a round: removed at the end (--profile's DIR is kept).
+const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-bench-telemetry-'));
 try {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bootherd-bench-telemetry-'));
   const hosts: LabHost[] = [lab.head, ...NAMES.slice(1).map((n, k) => lab.addHost(n, { mac: `52:54:00:a0:00:0${k + 2}`, cidr: `198.18.0.${k + 2}/24` }))];
   for (let i = 0; i < NAMES.length; i++) {
     const name = NAMES[i]!;
@@ -162,4 +163,5 @@ telemetry: { influxdb: "${db.url}", selfInterval: 0, maxBackoff: 1 }
   await Promise.all(servers.map((s) => (s.exitCode === null ? new Promise((r) => s.once('exit', r)) : undefined)));
   for (const db of influx) await db.stop();
   lab.destroy();
+  rmSync(dir, { recursive: true, force: true });
 }
