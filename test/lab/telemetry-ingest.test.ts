@@ -9,7 +9,8 @@
  *     token cannot change the cluster
  *   - influxd stopped mid-stream and started again: every point once
  *   - bootherd killed with SIGKILL mid-stream: every point acknowledged with
- *     204 is delivered after the restart
+ *     204 is delivered after the restart, also when the kill comes while
+ *     POSTs are in flight and the cursor is behind
  */
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -179,5 +180,22 @@ t.test('telemetry ingest into a real influxd', async (t) => {
     await db.start();
     await s.start();
     t.equal(await until('crash', () => count('crash'), (n) => n >= acked), acked, `the ${acked} acknowledged points arrived after the restart`);
+  });
+
+  t.test('bootherd killed with SIGKILL right after a stream, influxd up (POSTs may be in flight, the cursor behind): every point, once', async (t) => {
+    // influxd up: batches are being delivered (several POSTs out, the cursor file up to 200 ms behind) when the kill comes.
+    let acked = 0;
+    for (let i = 0; i < 60; i++) {
+      const lines = Array.from({ length: 100 }, (_, k) => `inflight,host=n${String(k).padStart(3, '0')} usage_user=${i},usage_idle=${k} ${stamp('s', i)}`).join('\n');
+      if (post(`${HEAD}/write?db=telegraf&precision=s`, gzipSync(lines), [`Authorization: Token ${ingest}`, 'Content-Encoding: gzip']).status === '204') acked += 100;
+    }
+    t.equal(acked, 6000);
+    await s.kill9();
+    await s.start();
+    t.equal(await until('inflight', () => count('inflight'), (n) => n >= acked), acked, `the ${acked} acknowledged points are in influxd after the restart`);
+    const queued = (): number => (JSON.parse(s.lab.run(node.ns, 'curl', ['-sS', '-H', `Authorization: Bearer ${apiToken}`, `${HEAD}/api/v1/status`]).stdout) as
+      { services: { telemetry: { targets: Array<{ name: string; queuedPoints: number }> } } }).services.telemetry.targets.find((x) => x.name === 'influxdb')!.queuedPoints;
+    t.equal(await until('queue', queued, (n) => n === 0), 0, 'and the queue empties (what was sent again was taken)');
+    t.equal(count('inflight'), acked, 'each point once: a re-sent batch overwrote the same points');
   });
 });

@@ -14,7 +14,7 @@ import { ensureToken } from '../http/auth.ts';
 import type { Service, ServiceDeps } from '../service.ts';
 import { DiskQueue, encodeRecord } from './queue.ts';
 import { metricsAsLineProtocol } from './self-metrics.ts';
-import { Target, type TargetSpec } from './target.ts';
+import { POST_BYTES, Target, type TargetSpec } from './target.ts';
 
 export const INGEST_TOKEN_FILE = 'ingest-token';
 /** Marks a batch one head relays to another: the receiver writes it to its own InfluxDB only. */
@@ -51,7 +51,9 @@ export class TelemetryService implements Service {
     for (const spec of this.targetSpecs()) {
       const queue = new DiskQueue(path.join(config.stateDir, 'telemetry', spec.name), config.telemetry.queueBytes);
       const labels = { target: spec.name };
-      const target = new Target(spec, queue, { delivered: delivered.with(labels), errors: errors.with(labels), rejected: rejected.with(labels) }, maxBackoffMs, this.log);
+      // Another head takes a POST up to its telemetry.bodyLimit (the same cluster file): stay under it.
+      const postBytes = spec.name === 'influxdb' ? POST_BYTES : Math.min(POST_BYTES, config.telemetry.bodyLimit);
+      const target = new Target(spec, queue, { delivered: delivered.with(labels), errors: errors.with(labels), rejected: rejected.with(labels) }, maxBackoffMs, this.log, postBytes);
       this.targets.push(target);
       metrics.gaugeFn('bootherd_telemetry_queue_batches', 'Batches waiting for a target', () => queue.depthBatches, labels);
       metrics.gaugeFn('bootherd_telemetry_queue_points', 'Points waiting for a target', () => queue.depthPoints, labels);
