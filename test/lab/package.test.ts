@@ -103,10 +103,14 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
   chownSync(token, uid, uid);
   // The unit's file-system view without systemd: in a mount namespace of its own, the root read-only
   // (ProtectSystem=strict) but for the state and log directories, and a /tmp of its own (PrivateTmp).
+  // The lab's directories are bound again over the private /tmp: a clone under /tmp (as CI's may be) has its boot files there.
+  const labDirs = [lab.dir, lab.imageDir, '/run/tgtd'].filter((d) => d.startsWith('/tmp/')).join(' ');
   const unitView = (argv: readonly string[]) => ['netns', 'exec', head.ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
     'set -e; r=$1; shift; for d in var/lib/bootherd var/log/bootherd; do mount --bind "$r/$d" "$r/$d"; done; ' +
-    'mount -t tmpfs tmpfs "$r/tmp"; mount -o remount,bind,ro "$r"; exec chroot "$r" "$@"', 'sh', root, ...argv];
-  const server = spawn('ip', unitView(['/usr/bin/bootherd', 'serve', '--user', 'bootherd', '--config', '/etc/bootherd/cluster.yaml']), { stdio: ['ignore', 'pipe', 'pipe'] });
+    `mount -t tmpfs tmpfs "$r/tmp"; for d in ${labDirs}; do mkdir -p "$r$d"; mount --bind "$d" "$r$d"; done; ` +
+    'mount -o remount,bind,ro "$r"; exec chroot "$r" "$@"', 'sh', root, ...argv];
+  // The environment systemd gives a service, not the test runner's (tap's NODE_OPTIONS name files the unit's /tmp hides).
+  const server = spawn('ip', unitView(['/usr/bin/bootherd', 'serve', '--user', 'bootherd', '--config', '/etc/bootherd/cluster.yaml']), { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' } });
   let log = '';
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   t.teardown(async () => { if (server.exitCode === null && server.signalCode === null) { server.kill('SIGTERM'); await exited; } });
