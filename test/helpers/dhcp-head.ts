@@ -2,7 +2,7 @@
  * One DHCP head for the several-heads tests, run inside a lab namespace:
  *   ip netns exec NS node --import tsx test/helpers/dhcp-head.ts --etcd http://127.0.0.1:P --address 198.18.0.2 --cluster c1
  * A DhcpService on its own EtcdStore (its own etcd client), serving the
- * relayed subnet 198.18.8.0/21 on <address>:67, so several of these share one
+ * relayed subnet 198.18.32.0/19 on <address>:67, so several of these share one
  * pool through one etcd without src/server.ts. Prints "ready" once it
  * listens; on SIGTERM stops and prints its DHCP metrics.
  */
@@ -18,13 +18,13 @@ const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
 const address = args.get('address')!;
 
-export const HEAD_SUBNET = '198.18.8.0/21';
+export const HEAD_SUBNET = '198.18.32.0/19';
 const config = parseConfig(`
 head: { address: ${address} }
 cluster: { domain: lab.test }
 dhcp: { offerTime: 30s }
 subnets:
-  - { network: ${HEAD_SUBNET}, pool: 198.18.8.10-198.18.15.250, leaseTime: 1h }
+  - { network: ${HEAD_SUBNET}, pool: 198.18.32.10-198.18.63.250, leaseTime: 1h }
 `, '<dhcp-head>');
 
 const client = new EtcdClient({ endpoints: [args.get('etcd')!] });
