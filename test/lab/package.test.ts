@@ -108,8 +108,9 @@ t.test('build, install into a fresh root, serve a lab, boot a VM, remove', { ski
   const unitView = (argv: readonly string[]) => ['netns', 'exec', head.ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
     'set -e; r=$1; shift; for d in var/lib/bootherd var/log/bootherd; do mount --bind "$r/$d" "$r/$d"; done; ' +
     `mount -t tmpfs tmpfs "$r/tmp"; for d in ${labDirs}; do mkdir -p "$r$d"; mount --bind "$d" "$r$d"; done; ` +
-    'mount -o remount,bind,ro "$r"; exec chroot "$r" "$@"', 'sh', root, ...argv];
-  // The environment systemd gives a service, not the test runner's (tap's NODE_OPTIONS name files the unit's /tmp hides).
+    // tap's process tracking puts NODE_OPTIONS into every child's environment, even a given one: not the service's.
+    'mount -o remount,bind,ro "$r"; unset NODE_OPTIONS; exec chroot "$r" "$@"', 'sh', root, ...argv];
+  // The environment systemd gives a service, not the test runner's.
   const server = spawn('ip', unitView(['/usr/bin/bootherd', 'serve', '--user', 'bootherd', '--config', '/etc/bootherd/cluster.yaml']), { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' } });
   let log = '';
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
