@@ -7,7 +7,7 @@
  * (schema.ts).
  */
 import { z } from 'zod';
-import { ADDRESS_SOURCES, FIRMWARES } from '../../cluster/types.ts';
+import { ADDRESS_SOURCES, BOOT_STAGES, FIRMWARES } from '../../cluster/types.ts';
 import { mac } from '../../config/fields.ts';
 import { hostSchema, nodeSchema, srvSchema } from '../../config/schema.ts';
 import { rootSection } from '../../config/sections/iscsi.ts';
@@ -72,6 +72,11 @@ export const sessionInput = z.preprocess((v) => (typeof v === 'object' && v !== 
 // ---- replies ----
 
 export const leaseView = leaseSchema.meta({ id: 'Lease', description: 'a DHCP lease' });
+/** In the lease list, a pool client's lease (no node) also says how far its boot got, as this head saw it. */
+export const leaseListed = leaseSchema.extend({
+  boot: z.object({ stage: z.enum(BOOT_STAGES), at: z.number(), detail: z.string().optional() }).nullable().optional()
+    .meta({ description: 'a pool client\'s last boot stage served by this head (kept in its memory only); absent for a node\'s lease' }),
+}).meta({ description: 'a DHCP lease, with a pool client\'s last boot stage' });
 export const bootView = bootTimelineSchema.meta({ id: 'BootTimeline', description: 'a node\'s last boot, stage by stage' });
 
 const nodeRecord = nodeRecordSchema.pick({ name: true, profile: true, source: true }).extend({

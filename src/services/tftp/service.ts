@@ -462,14 +462,19 @@ export class TftpService implements Service {
     if (n > 0) this.perClient.set(clientIp, n); else this.perClient.delete(clientIp);
   }
 
-  /** Boot timeline: a known node finished fetching one of its profile's loaders. */
+  /** Boot timeline: a node, or a pool client (by its lease), finished fetching one of its profile's loaders. */
   private recordLoader(ctx: TftpRequestContext): void {
     const timelines = this.deps.timelines;
     if (!timelines) return;
+    const { model, store } = this.deps;
     const node = this.nodeOf(ctx.clientIp);
-    if (!node) return;
-    const loaders = Object.values(this.deps.model.profileOf(node).loaders);
-    if (loaders.includes(ctx.name)) timelines.record(node.name, 'tftp-loader', Date.now(), ctx.name);
+    if (node) {
+      if (Object.values(model.profileOf(node).loaders).includes(ctx.name)) timelines.record(node.name, 'tftp-loader', Date.now(), ctx.name);
+      return;
+    }
+    const lease = store.get('leases', intToIp(ctx.clientIp));
+    const profile = model.profile('default');
+    if (lease && profile && Object.values(profile.loaders).includes(ctx.name)) timelines.recordClient(lease.mac, 'tftp-loader', Date.now(), ctx.name);
   }
 
   /** The node at a client address: its reservation, or a lease the DHCP service gave it. */

@@ -69,6 +69,12 @@ export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: 
     }
     if (uuid) o.set(Opt.CLIENT_UUID, uuid);
     const node = ctx.node;
+    if (!node && timelines) {
+      const stage = ctx.replyType === MessageType.OFFER ? 'dhcp-offer' : 'dhcp-ack';
+      const firmware = decision.kind === 'script' ? 'iPXE' : decision.firmware;
+      const mac = ctx.mac;
+      ctx.after.push(() => timelines.recordClient(mac, stage, ctx.now, firmware));
+    }
     if (node && timelines) {
       const stage = ctx.replyType === MessageType.OFFER ? 'dhcp-offer' : 'dhcp-ack';
       const firmware = decision.kind === 'script' ? 'iPXE' : decision.firmware;

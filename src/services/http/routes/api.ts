@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { ModelError } from '../../../cluster/model.ts';
 import { ipToInt, isIpv4 } from '../../../net/ipv4.ts';
 import {
-  bootView, err, hostInput, hostName, hostView, leaseIp, leaseView, macShorthand, nodeInput, nodeName, nodePatch, nodeView,
+  bootView, err, hostInput, hostName, hostView, leaseIp, leaseListed, leaseView, macShorthand, nodeInput, nodeName, nodePatch, nodeView,
   profileName, profileView, removedNode, srvInput, srvKey, srvView, statusView,
 } from '../api-schemas.ts';
 import type { HttpServiceDeps } from '../context.ts';
@@ -102,8 +102,9 @@ export function apiRoutes(app: HttpApp, deps: HttpServiceDeps, startedAt: number
     return lease;
   };
   const leaseErrors = { 400: err('not an address'), 404: err('no lease') };
-  app.get(`${api}/leases`, { config: READ, schema: { summary: 'DHCP leases, by address', response: { 200: z.array(leaseView).meta({ description: 'the leases, by address' }) } } },
-    async () => [...store.values('leases')].sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip)));
+  app.get(`${api}/leases`, { config: READ, schema: { summary: 'DHCP leases, by address, pool clients with their last boot stage', response: { 200: z.array(leaseListed).meta({ description: 'the leases, by address' }) } } },
+    async () => [...store.values('leases')].sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip))
+      .map((l) => (l.node ? l : { ...l, boot: deps.timelines.clientStage(l.mac) ?? null })));
   app.get(`${api}/leases/:ip`, { config: READ, schema: { summary: 'one lease', params: leaseIp, response: { 200: leaseView, ...leaseErrors } } }, async (req) => leaseAt(req.params.ip));
   app.post(`${api}/leases/:ip/release`, {
     config: WRITE,

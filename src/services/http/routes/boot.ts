@@ -44,6 +44,7 @@ export function bootRoutes(app: FastifyInstance, deps: HttpServiceDeps): void {
     const node = model.nodeByMac(mac);
     // Beside a site DHCP server the timeline says where the node was (the site's address for it).
     if (node && req.method === 'GET') timelines.record(node.name, 'ipxe-script', Date.now(), node.learned ? `${mac} at ${client}` : mac);
+    else if (req.method === 'GET') timelines.recordClient(mac, 'ipxe-script', Date.now(), 'discovery');
     return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(script);
   });
 

@@ -23,30 +23,41 @@ import { etagOf, FilePathError, fileStream, parseRange, resolveUnder, type ByteR
 
 export const LOADERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../boot-assets/ipxe');
 
-/** Which boot stage a completed download is for the node at the client's address, if any. */
-type StageOf = (req: FastifyRequest, rel: string) => { node: string; stage: BootStage['stage']; detail: string } | undefined;
+/** Whose boot a download is part of: the node's at the client's address, else the pool client's whose lease it is. */
+type BootOf = { readonly node: string } | { readonly mac: string };
+/** Which boot stage a completed download is, and whose, if any. */
+type StageOf = (req: FastifyRequest, rel: string) => { who: BootOf; stage: BootStage['stage']; detail: string } | undefined;
 
 /** Logs a download that ended early, with the body bytes that went (the response never finishes, so no onResponse hook runs). */
 export type TransferCut = (req: FastifyRequest, reply: FastifyReply, sent: number) => void;
 
 export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, transferCut: TransferCut, sentBytes: { files: { value: number }; loaders: { value: number } }, drop: (reason: string) => void): void {
-  const { model, timelines } = deps;
-  const nodeAt = (req: FastifyRequest) => {
+  const { model, store, timelines } = deps;
+  /** The node at the client's address and its profile, else the pool client leasing it and the default profile. */
+  const bootAt = (req: FastifyRequest): { who: BootOf; profile: ReturnType<typeof model.profileOf> } | undefined => {
     const ip = clientIpv4(req.socket.remoteAddress);
-    return ip ? model.nodeByIp(ipToInt(ip)) : undefined;
+    if (!ip) return undefined;
+    const node = model.nodeByIp(ipToInt(ip));
+    if (node) return { who: { node: node.name }, profile: model.profileOf(node) };
+    const lease = store.get('leases', ip);
+    const profile = model.profile('default');
+    return lease && profile ? { who: { mac: lease.mac }, profile } : undefined;
   };
 
   const bootFileStage: StageOf = (req, rel) => {
-    const node = nodeAt(req);
-    if (!node) return undefined;
-    const profile = model.profileOf(node);
-    if (profile.kernel === rel) return { node: node.name, stage: 'kernel', detail: rel };
-    if (profile.initrd.includes(rel)) return { node: node.name, stage: 'initrd', detail: rel };
+    const at = bootAt(req);
+    if (!at) return undefined;
+    if (at.profile.kernel === rel) return { who: at.who, stage: 'kernel', detail: rel };
+    if (at.profile.initrd.includes(rel)) return { who: at.who, stage: 'initrd', detail: rel };
     return undefined;
   };
   const loaderStage: StageOf = (req, rel) => {
-    const node = nodeAt(req);
-    return node ? { node: node.name, stage: 'tftp-loader', detail: `${rel} over HTTP` } : undefined;
+    const at = bootAt(req);
+    return at ? { who: at.who, stage: 'tftp-loader', detail: `${rel} over HTTP` } : undefined;
+  };
+  const record = (s: NonNullable<ReturnType<StageOf>>) => {
+    if ('node' in s.who) timelines.record(s.who.node, s.stage, Date.now(), s.detail);
+    else timelines.recordClient(s.who.mac, s.stage, Date.now(), s.detail);
   };
 
   const serve = (root: () => string, stageOf: StageOf, counter: { value: number }) =>
@@ -97,7 +108,7 @@ export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: Se
         if (range.end === st.size - 1) {
           const stage = stageOf(req, rel);
           if (stage) {
-            reply.raw.once('finish', () => timelines.record(stage.node, stage.stage, Date.now(), stage.detail));
+            reply.raw.once('finish', () => record(stage));
           }
         }
         reply.raw.once('finish', () => { counter.value += length; });

@@ -143,10 +143,11 @@ async function loadLeases() {
   renderLeases();
 }
 
-/** A lease's boot stage: its node's last boot stage; a pool client's is how far DHCP got. */
+/** A lease's boot stage: its node's last boot stage; a pool client's last stage this head served, else how far DHCP got. */
 function leaseStage(l) {
   const n = l.node && nodes.get(l.node);
   if (n) return stageBadge(lastStage(n));
+  if (l.boot) return stageBadge(l.boot);
   const st = l.state === 'offered' ? 'dhcp-offer' : l.state === 'bound' ? 'dhcp-ack' : null;
   if (!st) return el('span', { class: 'ago' }, '-');
   return el('span', {}, el('span', { class: `stage ${st}`, 'data-stage': st }, STAGES[st]), ' ', el('span', { class: 'ago', 'data-at': l.updatedAt }, ago(l.updatedAt)));
