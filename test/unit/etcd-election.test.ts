@@ -100,7 +100,10 @@ t.test('etcd election', { skip: missingTools('etcd', 'etcdctl') }, async (t) => 
     const s = await EtcdSession.create(client, 5);
     const e = new EtcdElection(client, s, prefix);
     const outcome = e.campaign('d').then(() => undefined, (err: unknown) => err);
-    await until('d in line', () => keys() === 2);
+    // d's own key, read now: the polled count can still show a key that just went (b's), before d's put is in.
+    const inLine = async () => (await client.range(Buffer.from(`${prefix}/`), prefixEnd(Buffer.from(`${prefix}/`)))).kvs.some((kv) => kv.value.toString() === 'd');
+    for (let i = 0; i < 500 && !(await inLine()); i++) await new Promise((r) => setTimeout(r, 20));
+    t.ok(await inLine(), 'd is in line');
     await s.close();
     t.type(await outcome, ElectionLostError);
     t.equal(e.fence, undefined);
