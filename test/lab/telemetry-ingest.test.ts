@@ -18,22 +18,12 @@ import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { startLabServer } from '../helpers/lab-server.ts';
 import { createInfluxd, type Influxd } from '../helpers/influxd.ts';
+import { countPoints, readUntil, telemetryHeadConfig } from '../helpers/telemetry.ts';
 
 const HEAD = 'http://198.18.0.1';
 const BODY_LIMIT = 65536;
 
-const config = (state: string) => `
-cluster: { domain: lab.test }
-head: { name: head, address: 198.18.0.1 }
-state: ${state}
-subnets:
-  - network: 198.18.0.0/24
-tftp: { enabled: false }
-ntp: { enabled: false }
-dns: { enabled: false }
-dhcp: { enabled: false }
-telemetry: { bodyLimit: ${BODY_LIMIT}, maxBackoff: 1, selfInterval: 0 }
-`;
+const config = (state: string) => telemetryHeadConfig({ address: '198.18.0.1', state, telemetry: `{ bodyLimit: ${BODY_LIMIT}, maxBackoff: 1, selfInterval: 0 }` });
 
 const NS_PER: Record<string, bigint> = { n: 1n, ns: 1n, u: 1000n, us: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
 /** The unit count of 2023-11-14T22:13:20Z in a precision, plus i. */
@@ -51,14 +41,6 @@ function batch(measurement: string, p: string, n: number, host = 'n001'): { body
   return { body: lines.join('\n') + '\n', points };
 }
 
-async function until<T>(what: string, read: () => T, done: (v: T) => boolean, tries = 200): Promise<T> {
-  let v = read();
-  for (let i = 0; i < tries && !done(v); i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    v = read();
-  }
-  return v;
-}
 
 t.test('telemetry ingest into a real influxd', async (t) => {
   let influx: Influxd | undefined;
@@ -83,9 +65,10 @@ t.test('telemetry ingest into a real influxd', async (t) => {
   const stored = (m: string): Array<[bigint, string]> =>
     (db.rows(`SELECT "usage_idle","host" FROM "${m}"`, 'telegraf') as Array<[number | string, number, string]>)
       .map(([time, , host]) => [BigInt(time), host] as [bigint, string]);
-  const count = (m: string): number => {
-    try { return (db.rows(`SELECT count("usage_user") FROM "${m}"`, 'telegraf')[0]?.[1] as number | undefined) ?? 0; } catch { return 0; }
-  };
+  const count = (m: string): number => countPoints(db, m, 'usage_user');
+  /** Points waiting in the relay's queue for this head's InfluxDB, as /api/v1/status shows them. */
+  const queued = () => (JSON.parse(s.lab.run(node.ns, 'curl', ['-sS', '-H', `Authorization: Bearer ${apiToken}`, `${HEAD}/api/v1/status`]).stdout) as
+    { services: { telemetry: { targets: Array<{ name: string; queuedPoints: number }> } } }).services.telemetry.targets.find((x) => x.name === 'influxdb')!.queuedPoints;
 
   t.test('v1 and v2, every precision, plain and gzip: exactly the points sent', async (t) => {
     const cases: Array<{ api: 'v1' | 'v2'; p: string; gzip: boolean }> = [
@@ -103,12 +86,12 @@ t.test('telemetry ingest into a real influxd', async (t) => {
       sent.set(m, points);
     }
     for (const [m, points] of sent) {
-      await until(m, () => count(m), (n) => n >= points.length);
+      await readUntil(() => count(m), (n) => n >= points.length);
       t.same(stored(m), points, `${m}: the 25 points, at their times`);
     }
     // The API token works too, and a line without a timestamp gets the accept time.
     t.equal(post(`${HEAD}/write?db=telegraf`, 'untimed,host=n001 usage_user=1,usage_idle=2\n', [`Authorization: Token ${apiToken}`]).status, '204');
-    t.equal(await until('untimed', () => count('untimed'), (n) => n >= 1), 1, 'untimed point stored once');
+    t.equal(await readUntil(() => count('untimed'), (n) => n >= 1), 1, 'untimed point stored once');
   });
 
   t.test('refused writes: the right status, nothing stored, still serving', async (t) => {
@@ -140,30 +123,26 @@ t.test('telemetry ingest into a real influxd', async (t) => {
     t.equal(nodes, '401', 'the ingest token cannot add a node');
     // Still serving: a good batch after all that is stored, and nothing of the refused ones is.
     t.equal(post(`${HEAD}/write?db=telegraf`, batch('after', 'ns', 3).body, [`Authorization: Token ${ingest}`]).status, '204');
-    await until('after', () => count('after'), (n) => n >= 3);
+    await readUntil(() => count('after'), (n) => n >= 3);
     t.equal(count('after'), 3);
     t.equal(count('refused'), 0, 'nothing of the refused writes is stored');
   });
 
   t.test('influxd stopped mid-stream and started again: every point once', async (t) => {
     let sent = 0;
-    const queued = () => (JSON.parse(s.lab.run(node.ns, 'curl', ['-sS', '-H', `Authorization: Bearer ${apiToken}`, `${HEAD}/api/v1/status`]).stdout) as { services: { telemetry: { targets: Array<{ name: string; queuedPoints: number }> } } })
-      .services.telemetry.targets.find((x) => x.name === 'influxdb')!.queuedPoints;
     for (let i = 0; i < 30; i++) {
       // The first 10 batches delivered before influxd stops, so exactly the 20 sent after it wait.
-      if (i === 10) { await until('the first batches delivered', queued, (n) => n === 0); await db.stop(); }
+      if (i === 10) { await readUntil(queued, (n) => n === 0); await db.stop(); }
       const lines = Array.from({ length: 20 }, (_, k) => `outage,host=n${String(k).padStart(3, '0')} usage_user=${i},usage_idle=${k} ${stamp('s', i)}`).join('\n');
       t.equal(post(`${HEAD}/write?db=telegraf&precision=s`, lines, [`Authorization: Token ${ingest}`]).status, '204', `batch ${i} accepted${i >= 10 ? ' with influxd down' : ''}`);
       sent += 20;
     }
-    const status = JSON.parse(s.lab.run(node.ns, 'curl', ['-sS', '-H', `Authorization: Bearer ${apiToken}`, `${HEAD}/api/v1/status`]).stdout) as { services: { telemetry: { targets: Array<{ name: string; queuedPoints: number; deliveryErrors: number }> } } };
-    const target = status.services.telemetry.targets.find((x) => x.name === 'influxdb')!;
-    t.equal(target.queuedPoints, 400, 'the 20 batches sent while influxd was down wait in the queue');
+    t.equal(queued(), 400, 'the 20 batches sent while influxd was down wait in the queue');
     const metrics = s.lab.run(node.ns, 'curl', ['-sS', '-H', `Authorization: Bearer ${apiToken}`, `${HEAD}/metrics`]).stdout;
     t.match(metrics, /bootherd_telemetry_queue_points\{target="influxdb"\} 400/);
     t.match(metrics, /bootherd_telemetry_oldest_point_age_seconds\{target="influxdb"\} [0-9.]+/);
     await db.start();
-    t.equal(await until('outage', () => count('outage'), (n) => n >= sent), sent, `all ${sent} points arrived`);
+    t.equal(await readUntil(() => count('outage'), (n) => n >= sent), sent, `all ${sent} points arrived`);
     await new Promise((r) => setTimeout(r, 1500));
     t.equal(count('outage'), sent, 'and each once');
   });
@@ -179,7 +158,7 @@ t.test('telemetry ingest into a real influxd', async (t) => {
     await s.kill9();
     await db.start();
     await s.start();
-    t.equal(await until('crash', () => count('crash'), (n) => n >= acked), acked, `the ${acked} acknowledged points arrived after the restart`);
+    t.equal(await readUntil(() => count('crash'), (n) => n >= acked), acked, `the ${acked} acknowledged points arrived after the restart`);
   });
 
   t.test('bootherd killed with SIGKILL right after a stream, influxd up (POSTs may be in flight, the cursor behind): every point, once', async (t) => {
@@ -192,10 +171,8 @@ t.test('telemetry ingest into a real influxd', async (t) => {
     t.equal(acked, 6000);
     await s.kill9();
     await s.start();
-    t.equal(await until('inflight', () => count('inflight'), (n) => n >= acked), acked, `the ${acked} acknowledged points are in influxd after the restart`);
-    const queued = (): number => (JSON.parse(s.lab.run(node.ns, 'curl', ['-sS', '-H', `Authorization: Bearer ${apiToken}`, `${HEAD}/api/v1/status`]).stdout) as
-      { services: { telemetry: { targets: Array<{ name: string; queuedPoints: number }> } } }).services.telemetry.targets.find((x) => x.name === 'influxdb')!.queuedPoints;
-    t.equal(await until('queue', queued, (n) => n === 0), 0, 'and the queue empties (what was sent again was taken)');
+    t.equal(await readUntil(() => count('inflight'), (n) => n >= acked), acked, `the ${acked} acknowledged points are in influxd after the restart`);
+    t.equal(await readUntil(queued, (n) => n === 0), 0, 'and the queue empties (what was sent again was taken)');
     t.equal(count('inflight'), acked, 'each point once: a re-sent batch overwrote the same points');
   });
 });

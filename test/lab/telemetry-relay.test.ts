@@ -14,17 +14,10 @@ import type { ChildProcess } from 'node:child_process';
 import { Lab, type LabHost } from '../../src/lab/netns.ts';
 import { BIN, uniquePrefix } from '../helpers/lab-server.ts';
 import { createInfluxd, type Influxd } from '../helpers/influxd.ts';
+import { countPoints, readUntil, telemetryHeadConfig } from '../helpers/telemetry.ts';
 
 const TOKEN = 'relay-test-ingest-token-0123456789abcdef';
 
-async function until<T>(read: () => T, done: (v: T) => boolean, tries = 200): Promise<T> {
-  let v = read();
-  for (let i = 0; i < tries && !done(v); i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    v = read();
-  }
-  return v;
-}
 
 t.test('two heads relay to each other: every point on both, once, no loop', async (t) => {
   const lab = Lab.create({ prefix: uniquePrefix('tr'), headCidr: '198.18.0.1/24', clients: 1, clientCidr: () => '198.18.0.11/24' });
@@ -42,21 +35,10 @@ t.test('two heads relay to each other: every point on both, once, no loop', asyn
     await db.start();
     influx.push(db);
     const file = path.join(dir, names[i]!, 'cluster.yaml');
-    writeFileSync(file, `
-cluster: { domain: lab.test }
-head: { name: ${names[i]}, address: 198.18.0.${i + 1} }
-heads:
-  - { name: ha, address: 198.18.0.1 }
-  - { name: hb, address: 198.18.0.2 }
-state: ${state}
-subnets:
-  - network: 198.18.0.0/24
-tftp: { enabled: false }
-ntp: { enabled: false }
-dns: { enabled: false }
-dhcp: { enabled: false }
-telemetry: { maxBackoff: 1, selfInterval: 0 }
-`);
+    writeFileSync(file, telemetryHeadConfig({
+      name: names[i], address: `198.18.0.${i + 1}`, state, telemetry: '{ maxBackoff: 1, selfInterval: 0 }',
+      heads: [{ name: 'ha', address: '198.18.0.1' }, { name: 'hb', address: '198.18.0.2' }],
+    }));
     const proc = lab.spawn(hosts[i]!.ns, process.execPath, [BIN, 'serve', '--config', file]);
     procs.push(proc);
     let log = '';
@@ -69,9 +51,7 @@ telemetry: { maxBackoff: 1, selfInterval: 0 }
   const node = lab.clients[0]!;
   const post = (head: number, body: string, extra: string[] = []): string => lab.run(node.ns, 'curl', ['-sS', '--max-time', '20', '-o', '/dev/null', '-w', '%{http_code}',
     '-H', `Authorization: Token ${TOKEN}`, ...extra, '--data-binary', body, `http://198.18.0.${head + 1}/api/v2/write?bucket=telegraf&precision=s`]).stdout;
-  const count = (i: number, m: string): number => {
-    try { return (influx[i]!.rows(`SELECT count("v") FROM "${m}"`, 'telegraf')[0]?.[1] as number | undefined) ?? 0; } catch { return 0; }
-  };
+  const count = (i: number, m: string): number => countPoints(influx[i]!, m, 'v');
   const lines = (m: string, host: string, n: number, from = 0) => Array.from({ length: n }, (_, k) => `${m},host=${host} v=${k}i ${1_700_000_000 + from + k}`).join('\n');
 
   for (let b = 0; b < 10; b++) {
@@ -81,8 +61,8 @@ telemetry: { maxBackoff: 1, selfInterval: 0 }
   // Claims to be relayed, but comes from a node: relayed as any other batch.
   t.equal(post(0, lines('claimed', 'n003', 5), ['-H', 'X-Bootherd-Relayed-From: hb']), '204');
   for (let i = 0; i < 2; i++) {
-    t.equal(await until(() => count(i, 'relay'), (n) => n >= 200), 200, `${names[i]}'s InfluxDB has all 200 points`);
-    t.equal(await until(() => count(i, 'claimed'), (n) => n >= 5), 5, `${names[i]}'s InfluxDB has the batch a node marked relayed`);
+    t.equal(await readUntil(() => count(i, 'relay'), (n) => n >= 200), 200, `${names[i]}'s InfluxDB has all 200 points`);
+    t.equal(await readUntil(() => count(i, 'claimed'), (n) => n >= 5), 5, `${names[i]}'s InfluxDB has the batch a node marked relayed`);
   }
   await new Promise((r) => setTimeout(r, 2000));
   const status = (i: number) => JSON.parse(lab.run(hosts[i]!.ns, 'curl', ['-sS', `http://198.18.0.${i + 1}/api/v1/status`]).stdout) as

@@ -6,19 +6,9 @@ import t from 'tap';
 import path from 'node:path';
 import { startLabServer } from '../helpers/lab-server.ts';
 import { createInfluxd, type Influxd } from '../helpers/influxd.ts';
+import { readUntil, telemetryHeadConfig } from '../helpers/telemetry.ts';
 
-const config = (state: string) => `
-cluster: { domain: lab.test }
-head: { name: head, address: 198.18.0.1 }
-state: ${state}
-subnets:
-  - network: 198.18.0.0/24
-tftp: { enabled: false }
-ntp: { enabled: false }
-dns: { enabled: false }
-dhcp: { enabled: false }
-telemetry: { selfInterval: 1, maxBackoff: 1 }
-`;
+const config = (state: string) => telemetryHeadConfig({ address: '198.18.0.1', state, telemetry: '{ selfInterval: 1, maxBackoff: 1 }' });
 
 t.test('bootherd writes its own metrics to the InfluxDB', async (t) => {
   let influx: Influxd | undefined;
@@ -32,8 +22,7 @@ t.test('bootherd writes its own metrics to the InfluxDB', async (t) => {
   const rows = (): unknown[][] => {
     try { return influx!.rows('SELECT last("bootherd_telemetry_queue_points") FROM "prometheus" WHERE "host" = \'head\' AND "target" = \'influxdb\'', 'telegraf'); } catch { return []; }
   };
-  let got = rows();
-  for (let i = 0; i < 120 && !got.length; i++) { await new Promise((r) => setTimeout(r, 250)); got = rows(); }
+  const got = await readUntil(rows, (r) => r.length > 0, 120);
   t.equal(got.length, 1, 'a gauge of the relay is in InfluxDB, tagged with the head and its labels');
   t.type(got[0]?.[1], 'number');
 });
