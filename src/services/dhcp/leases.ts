@@ -174,8 +174,8 @@ export class LeaseTable {
       if (lease.state === 'offered' && clientKeyOf(lease) !== clientKey) return 'offered-to-other';
     }
     // The store's record giving the address to this client outranks a local offer to another (a stale one, shared store).
-    const offer = lease && holds(lease, clientKey, now) ? undefined : this.offers.get(ip);
-    if (offer && offer.expiresAt > now) return offer.clientKey === clientKey ? undefined : 'offered-to-other';
+    const offer = this.offers.get(ip);
+    if (offer && offer.expiresAt > now && !(lease && holds(lease, clientKey, now))) return offer.clientKey === clientKey ? undefined : 'offered-to-other';
     // A released or expired lease is kept for its last owner while the pool has other addresses (see freeAddress).
     if (lease && lease.state !== 'declined' && clientKeyOf(lease) !== clientKey) return 'remembered-for-other';
     return undefined;

@@ -69,15 +69,13 @@ export function bootOptions(model: ClusterModel, httpBase: string, bootUnknown: 
     }
     if (uuid) o.set(Opt.CLIENT_UUID, uuid);
     const node = ctx.node;
-    if (!node && timelines) {
-      const stage = ctx.replyType === MessageType.OFFER ? 'dhcp-offer' : 'dhcp-ack';
-      const firmware = decision.kind === 'script' ? 'iPXE' : decision.firmware;
+    if (!timelines) return true;
+    const stage = ctx.replyType === MessageType.OFFER ? 'dhcp-offer' : 'dhcp-ack';
+    const firmware = decision.kind === 'script' ? 'iPXE' : decision.firmware;
+    if (!node) {
       const mac = ctx.mac;
       ctx.after.push(() => timelines.recordClient(mac, stage, ctx.now, firmware));
-    }
-    if (node && timelines) {
-      const stage = ctx.replyType === MessageType.OFFER ? 'dhcp-offer' : 'dhcp-ack';
-      const firmware = decision.kind === 'script' ? 'iPXE' : decision.firmware;
+    } else {
       // On a proxy subnet the ACK with the boot file is the boot server's (4011), and names where the client is.
       const at = ctx.bootServer ? ctx.req.ciaddr || ctx.bootServer.address : 0;
       const detail = proxy ? `${firmware} proxy${at ? ` ${intToIp(at)}` : ''}` : firmware;
