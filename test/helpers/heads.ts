@@ -171,12 +171,15 @@ export function etcdMemberPids(h: HeadsLab): number[] {
     .map(Number).filter((pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'etcd'; } catch { return false; } });
 }
 
-/** Waits until every head's registry sees all heads alive (asked from `from`, a client with an address). */
-export async function waitAllAlive(h: HeadsLab, from: LabHost, count = h.heads.length, timeoutMs = 60_000): Promise<void> {
+/**
+ * Waits until the registry of every head of `of` (all by default) counts
+ * `count` heads alive (asked from `from`, a client with an address).
+ */
+export async function waitAllAlive(h: HeadsLab, from: LabHost, count = h.heads.length, timeoutMs = 60_000, of: readonly HeadProc[] = h.heads): Promise<void> {
   const end = Date.now() + timeoutMs;
   const alive = (head: HeadProc) => (h.api(from, head, 'GET', '/api/v1/status').body.match(/"alive":true/g) ?? []).length;
-  while (!h.heads.every((head) => head.proc?.exitCode === null && alive(head) === count)) {
-    if (Date.now() > end) throw new Error(`the heads do not all see ${count} heads alive within ${timeoutMs / 1000} s`);
+  while (!of.every((head) => head.proc?.exitCode === null && alive(head) === count)) {
+    if (Date.now() > end) throw new Error(`heads ${of.map((x) => x.name).join(', ')} do not all see ${count} heads alive within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }

@@ -53,11 +53,7 @@ t.test('a head partitioned from etcd gives no new address after the TTL, the oth
   h.partition(hc);
   t.teardown(() => { try { h.partition(hc, true); } catch { /* the lab is gone */ } });
   // The others stop counting hc alive once its registry record's etcd lease runs out (the TTL).
-  const end = Date.now() + 60_000;
-  while (!others.every((head) => (h.api(admin, head, 'GET', '/api/v1/status').body.match(/"alive":true/g) ?? []).length === 2)) {
-    if (Date.now() > end) throw new Error('the other heads still count hc alive 60 s after the partition');
-    await new Promise((r) => setTimeout(r, 300));
-  }
+  await waitAllAlive(h, admin, 2, 60_000, others);
   const hcOffersAtTtl = offers(hc);
 
   t.equal(dhclientOnce(h, c1.ns, 60).code, 0, 'partitioned: a new client whose MAC hashes to hc still gets a lease');
