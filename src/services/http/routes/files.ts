@@ -11,7 +11,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { BootStage } from '../../../cluster/types.ts';
+import type { BootProfile, BootStage } from '../../../cluster/types.ts';
 import { ipToInt } from '../../../net/ipv4.ts';
 import { clientIpv4 } from '../auth.ts';
 import { filePath, fileReplies } from '../api-schemas.ts';
@@ -34,7 +34,7 @@ export type TransferCut = (req: FastifyRequest, reply: FastifyReply, sent: numbe
 export function fileRoutes(app: FastifyInstance, deps: HttpServiceDeps, pump: SendfilePump, transferCut: TransferCut, sentBytes: { files: { value: number }; loaders: { value: number } }, drop: (reason: string) => void): void {
   const { model, store, timelines } = deps;
   /** The node at the client's address and its profile, else the pool client leasing it and the default profile. */
-  const bootAt = (req: FastifyRequest): { who: BootOf; profile: ReturnType<typeof model.profileOf> } | undefined => {
+  const bootAt = (req: FastifyRequest): { who: BootOf; profile: BootProfile } | undefined => {
     const ip = clientIpv4(req.socket.remoteAddress);
     if (!ip) return undefined;
     const node = model.nodeByIp(ipToInt(ip));
